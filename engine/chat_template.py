@@ -1,0 +1,127 @@
+"""Render conversations into prompt text with the model's own chat template.
+
+The template comes from the GGUF's ``tokenizer.chat_template`` (a Jinja2
+string, as on Hugging Face) and is rendered in a sandbox: it is data from a
+downloaded file, not code we trust.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from engine.errors import ModelLoadFailed
+from engine.gguf_info import ModelInfo
+from engine.synthetic_model import PHI3_CHAT_TEMPLATE
+
+Role = Literal["system", "user", "assistant"]
+
+# For non-Phi models that ship without a template: plain role-prefixed turns.
+GENERIC_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ message['role'] | capitalize }}: {{ message['content'] }}\n\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+class ChatFormat:
+    """A compiled chat template plus what it needs to render."""
+
+    def __init__(
+        self,
+        template: str,
+        *,
+        bos_token: str = "",
+        eos_token: str = "",
+        add_bos: bool = True,
+        note: str | None = None,
+    ) -> None:
+        from jinja2 import BaseLoader, TemplateError
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        env = ImmutableSandboxedEnvironment(
+            loader=BaseLoader(), trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True
+        )
+        env.globals["raise_exception"] = _raise_template_exception
+        env.globals["strftime_now"] = lambda fmt: _dt.datetime.now().strftime(fmt)
+        try:
+            self._template = env.from_string(template)
+        except TemplateError as exc:
+            raise ModelLoadFailed(
+                "The model's chat template is broken and cannot be used.", detail=str(exc)
+            ) from exc
+        self.source = template
+        self.bos_token = bos_token
+        self.eos_token = eos_token
+        self.add_bos = add_bos
+        # Shown to the user when we had to guess (no template in the file).
+        self.note = note
+
+    @classmethod
+    def for_model(cls, info: ModelInfo) -> ChatFormat:
+        common = {
+            "bos_token": info.bos_token or "",
+            "eos_token": info.eos_token or "",
+            "add_bos": info.add_bos_token,
+        }
+        if info.chat_template:
+            try:
+                return cls(info.chat_template, **common)  # type: ignore[arg-type]
+            except ModelLoadFailed:
+                if not info.is_phi:
+                    raise
+                return cls(
+                    PHI3_CHAT_TEMPLATE,
+                    note="The model's chat template is broken; using Phi-3's.",
+                    **common,  # type: ignore[arg-type]
+                )
+        if info.is_phi:
+            return cls(
+                PHI3_CHAT_TEMPLATE,
+                note="This model file has no chat template; using Phi-3's.",
+                **common,  # type: ignore[arg-type]
+            )
+        return cls(
+            GENERIC_CHAT_TEMPLATE,
+            note=(
+                "This model file has no chat template; answers may be poor. "
+                "Use a GGUF that includes one."
+            ),
+            **common,  # type: ignore[arg-type]
+        )
+
+    def render(self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True) -> str:
+        """The prompt text, without a leading BOS (the tokenizer adds it)."""
+        from jinja2 import TemplateError
+
+        try:
+            text = self._template.render(
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                add_generation_prompt=add_generation_prompt,
+                bos_token=self.bos_token,
+                eos_token=self.eos_token,
+            )
+        except TemplateError as exc:
+            raise ModelLoadFailed(
+                f"The model's chat template failed on this conversation: {exc}", detail=str(exc)
+            ) from exc
+        # Some templates write the BOS text themselves; llama.cpp adds it as a
+        # token too, and a doubled BOS degrades answers.
+        if self.add_bos and self.bos_token and text.startswith(self.bos_token):
+            text = text[len(self.bos_token) :]
+        return text
+
+
+def _raise_template_exception(message: str) -> None:
+    from jinja2 import TemplateError
+
+    raise TemplateError(message)

@@ -1,0 +1,51 @@
+"""Typed errors of the engine.
+
+Every message is written for the person using the app: it says what went wrong
+and what they can do about it, in one or two sentences. Callers show
+``str(error)`` as it is; the technical cause, when there is one, is kept in
+``detail`` for logs and "copy details" buttons.
+"""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base class for everything the engine raises on purpose."""
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class ModelNotFound(EngineError):
+    """The model path does not exist or is not a file."""
+
+
+class ModelLoadFailed(EngineError):
+    """llama.cpp could not load a file that looked like a model."""
+
+
+class InvalidModelFile(ModelLoadFailed):
+    """The file is not a GGUF model, or is damaged (empty, truncated)."""
+
+
+class UnsupportedModel(ModelLoadFailed):
+    """A valid GGUF whose architecture this build of llama.cpp cannot run."""
+
+
+class ContextOverflow(EngineError):
+    """The turn cannot fit in the model's context window."""
+
+    def __init__(self, message: str, *, needed_tokens: int, limit_tokens: int) -> None:
+        super().__init__(message)
+        self.needed_tokens = needed_tokens
+        self.limit_tokens = limit_tokens
+
+
+class GenerationFailed(EngineError):
+    """llama.cpp failed while evaluating or sampling."""
+
+
+class HistoryError(EngineError):
+    """The conversation database could not be read or written."""

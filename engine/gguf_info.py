@@ -1,0 +1,212 @@
+"""Read and validate a GGUF file's header before llama.cpp sees it.
+
+llama.cpp's own errors for a bad file are terse ("failed to load model") and
+some damaged files crash it outright, so we check what we can in Python first:
+existence, magic bytes, a parseable header, tensor data that fits in the file,
+and architectures we know llama.cpp cannot run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import InvalidModelFile, ModelNotFound, UnsupportedModel
+
+GGUF_MAGIC = b"GGUF"
+
+# Stop markers used by the chat models llama.cpp runs; whichever of them the
+# vocabulary holds ends a turn.
+END_OF_TURN_TOKENS = ("<|end|>", "<|endoftext|>", "<|eot_id|>", "<|im_end|>", "<end_of_turn>")
+
+PHI_ARCHITECTURES = frozenset({"phi2", "phi3", "phimoe"})
+
+_SUPPORTED_SUMMARY = (
+    "Footnote runs Phi-2, Phi-3 and Phi-3.5 (mini, medium, MoE), Phi-4 and Phi-4-mini GGUF files."
+)
+
+# Architectures (or model names) llama.cpp is known not to run, with the reason.
+_KNOWN_UNSUPPORTED = {
+    "phi3small": (
+        "Phi-3-small uses block-sparse attention, which llama.cpp cannot run. "
+        "Use Phi-3-mini or Phi-3-medium instead."
+    ),
+    "phi3v": (
+        "Phi-3-vision is a vision model and is not supported. Use Phi-3-mini or Phi-3.5-mini."
+    ),
+    "clip": (
+        "This is a vision projector (mmproj) file, not a chat model. "
+        "Open the model's main .gguf file instead."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the header of a GGUF file says about the model inside."""
+
+    path: Path
+    file_size_bytes: int
+    architecture: str
+    name: str
+    context_length: int
+    parameter_count: int
+    quantization: str
+    chat_template: str | None
+    bos_token: str | None
+    eos_token: str | None
+    add_bos_token: bool
+    stop_tokens: tuple[str, ...] = field(default=())
+
+    @property
+    def is_phi(self) -> bool:
+        return self.architecture in PHI_ARCHITECTURES
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.path.stem
+
+
+def inspect_gguf(path: str | Path) -> ModelInfo:
+    """Validate ``path`` and describe the model, or raise a typed, readable error."""
+    path = Path(path).expanduser()
+    _check_file(path)
+    reader = _open_reader(path)
+    try:
+        return _describe(path, reader)
+    finally:
+        # GGUFReader keeps a memory map open; drop it before the file is used again.
+        del reader
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise ModelNotFound(
+            f"No model file at {path}. It may have been moved or deleted: "
+            "open it again with “Open GGUF…”."
+        )
+    if path.is_dir():
+        hint = (
+            " It looks like a Hugging Face checkpoint: convert it to GGUF first."
+            if (path / "config.json").exists()
+            else " Choose the .gguf file inside it."
+        )
+        raise ModelNotFound(f"{path.name} is a folder, not a model file.{hint}")
+    size = path.stat().st_size
+    if size == 0:
+        raise InvalidModelFile(
+            f"{path.name} is empty (0 bytes): the download or copy did not finish. "
+            "Download or copy it again."
+        )
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != GGUF_MAGIC:
+        raise InvalidModelFile(
+            f"{path.name} is not a GGUF model file. {_SUPPORTED_SUMMARY} "
+            "(Hugging Face .safetensors weights must be converted to GGUF first.)",
+            detail=f"first bytes: {magic!r}",
+        )
+
+
+def _open_reader(path: Path):  # type: ignore[no-untyped-def]  # gguf has no stubs for it
+    import gguf
+
+    size = path.stat().st_size
+    try:
+        reader = gguf.GGUFReader(str(path), "r")
+    except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged file
+        raise InvalidModelFile(
+            f"{path.name} is damaged or incomplete ({size:,} bytes): its GGUF header cannot be "
+            "read. Download or copy it again.",
+            detail=f"{type(exc).__name__}: {exc}",
+        ) from exc
+    data_end = max(
+        (int(t.data_offset) + int(t.n_bytes) for t in reader.tensors), default=int(reader.data_offset)
+    )
+    if data_end > size:
+        raise InvalidModelFile(
+            f"{path.name} is truncated: it holds {size:,} bytes but its header describes "
+            f"{data_end:,}. The download or copy did not finish; download it again."
+        )
+    return reader
+
+
+def _describe(path: Path, reader) -> ModelInfo:  # type: ignore[no-untyped-def]
+    def value(key: str) -> object:
+        fld = reader.get_field(key)
+        return None if fld is None else fld.contents()
+
+    arch = str(value("general.architecture") or "")
+    name = str(value("general.name") or "")
+    _refuse_known_unsupported(path, arch, name)
+
+    tokens = value("tokenizer.ggml.tokens")
+    token_list: list[str] = list(tokens) if isinstance(tokens, list) else []
+
+    def token_at(key: str) -> str | None:
+        idx = value(key)
+        if isinstance(idx, int) and 0 <= idx < len(token_list):
+            return token_list[idx]
+        return None
+
+    bos, eos, eot = (
+        token_at("tokenizer.ggml.bos_token_id"),
+        token_at("tokenizer.ggml.eos_token_id"),
+        token_at("tokenizer.ggml.eot_token_id"),
+    )
+    present = set(token_list)
+    stops = [t for t in (eot, eos) if t]
+    stops += [t for t in END_OF_TURN_TOKENS if t in present and t not in stops]
+
+    template = value("tokenizer.chat_template")
+    add_bos = value("tokenizer.ggml.add_bos_token")
+    ctx = value(f"{arch}.context_length")
+    return ModelInfo(
+        path=path,
+        file_size_bytes=path.stat().st_size,
+        architecture=arch,
+        name=name,
+        context_length=int(ctx) if isinstance(ctx, int) else 0,
+        parameter_count=sum(int(t.n_elements) for t in reader.tensors),
+        quantization=_quantization(reader, value("general.file_type")),
+        chat_template=str(template) if template else None,
+        bos_token=bos,
+        eos_token=eos,
+        add_bos_token=bool(add_bos) if add_bos is not None else True,
+        stop_tokens=tuple(stops),
+    )
+
+
+def _refuse_known_unsupported(path: Path, arch: str, name: str) -> None:
+    lowered = name.lower().replace("_", "-")
+    if "phi-3-small" in lowered or "phi-3.5-small" in lowered:
+        arch = "phi3small"
+    elif "phi-3-vision" in lowered or "phi-3.5-vision" in lowered:
+        arch = "phi3v"
+    reason = _KNOWN_UNSUPPORTED.get(arch)
+    if reason:
+        raise UnsupportedModel(f"{path.name}: {reason}")
+
+
+def _quantization(reader, file_type: object) -> str:  # type: ignore[no-untyped-def]
+    import gguf
+
+    if isinstance(file_type, int):
+        try:
+            return gguf.LlamaFileType(file_type).name.removeprefix("MOSTLY_").removeprefix("ALL_")
+        except ValueError:
+            pass
+    # No (or unknown) file type: report the type most of the weight bytes use.
+    by_type: Counter[str] = Counter()
+    for tensor in reader.tensors:
+        by_type[tensor.tensor_type.name] += int(tensor.n_bytes)
+    return by_type.most_common(1)[0][0] if by_type else "unknown"
+
+
+def describe_unsupported_architecture(path: Path, architecture: str) -> UnsupportedModel:
+    """The error for an architecture llama.cpp reported it does not know."""
+    return UnsupportedModel(
+        f"{path.name} uses the “{architecture}” architecture, which the llama.cpp built into "
+        f"Footnote cannot run. {_SUPPORTED_SUMMARY}"
+    )
