@@ -1,0 +1,246 @@
+"""Conversations in SQLite, with ordered migrations.
+
+Each message is committed as soon as it exists (the question when it is sent,
+the answer when it ends), in WAL mode, so killing the app mid-answer loses
+nothing that was already on screen before that answer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.chat_template import ChatMessage, Role
+from engine.errors import HistoryError
+
+DEFAULT_TITLE = "New chat"
+TITLE_MAX_CHARS = 60
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    _run_statements(
+        db,
+        """
+        CREATE TABLE conversations (
+            id          INTEGER PRIMARY KEY,
+            title       TEXT    NOT NULL,
+            created_at  REAL    NOT NULL,
+            updated_at  REAL    NOT NULL
+        );
+        CREATE TABLE messages (
+            id              INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            role            TEXT    NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+            content         TEXT    NOT NULL,
+            -- what the model saw, when it differs from content (sources added)
+            model_content   TEXT,
+            -- 'stop' | 'cancelled' | 'length' for answers
+            finish_reason   TEXT,
+            created_at      REAL    NOT NULL
+        );
+        CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
+        """,
+    )
+
+
+def _run_statements(db: sqlite3.Connection, script: str) -> None:
+    # Not executescript(): it commits first, and a migration must be atomic.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+# Append only; never edit a released migration. user_version = len(applied).
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    title: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    conversation_id: int
+    role: Role
+    content: str
+    model_content: str | None
+    finish_reason: str | None
+    created_at: float
+
+    def as_chat_message(self) -> ChatMessage:
+        return ChatMessage(self.role, self.model_content or self.content)
+
+
+class ConversationStore:
+    """Thread-safe: one connection guarded by a lock (writes are tiny)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise HistoryError(
+                f"Footnote cannot open its conversation database at {path}: {exc}. "
+                "Check that the folder is writable and the disk is not full.",
+                detail=repr(exc),
+            ) from exc
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise HistoryError(
+                f"The conversation database at {self.path} was written by a newer Footnote. "
+                "Update Footnote, or move that file away to start fresh."
+            )
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self._transaction():
+                migration(self._db)
+                self._db.execute(f"PRAGMA user_version = {number}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                with self._transaction() as db:
+                    yield db
+            except sqlite3.Error as exc:
+                full = "full" in str(exc).lower()
+                raise HistoryError(
+                    f"Could not save {what}: "
+                    + (
+                        "the disk is full. Free some space and try again."
+                        if full
+                        else f"{exc}. Your earlier conversations are safe."
+                    ),
+                    detail=repr(exc),
+                ) from exc
+
+    def _reading(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise HistoryError(
+                    f"Could not read conversations: {exc}.", detail=repr(exc)
+                ) from exc
+
+    # ---------------------------------------------------------------- conversations
+
+    def create_conversation(self, title: str = DEFAULT_TITLE) -> Conversation:
+        now = time.time()
+        with self._writing("the new conversation") as db:
+            cur = db.execute(
+                "INSERT INTO conversations(title, created_at, updated_at) VALUES (?, ?, ?)",
+                (title, now, now),
+            )
+        assert cur.lastrowid is not None
+        return Conversation(cur.lastrowid, title, now, now)
+
+    def conversations(self) -> list[Conversation]:
+        """Most recently active first."""
+        rows = self._reading(
+            "SELECT id, title, created_at, updated_at FROM conversations "
+            "ORDER BY updated_at DESC, id DESC"
+        )
+        return [Conversation(*row) for row in rows]  # type: ignore[arg-type]
+
+    def get_conversation(self, conversation_id: int) -> Conversation | None:
+        rows = self._reading(
+            "SELECT id, title, created_at, updated_at FROM conversations WHERE id = ?",
+            (conversation_id,),
+        )
+        return Conversation(*rows[0]) if rows else None  # type: ignore[arg-type]
+
+    def rename_conversation(self, conversation_id: int, title: str) -> None:
+        title = " ".join(title.split())[:TITLE_MAX_CHARS] or DEFAULT_TITLE
+        with self._writing("the new title") as db:
+            db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        with self._writing("the deletion") as db:
+            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+
+    # ---------------------------------------------------------------- messages
+
+    def add_message(
+        self,
+        conversation_id: int,
+        role: Role,
+        content: str,
+        *,
+        model_content: str | None = None,
+        finish_reason: str | None = None,
+    ) -> StoredMessage:
+        now = time.time()
+        if model_content == content:
+            model_content = None
+        with self._writing("the message") as db:
+            cur = db.execute(
+                "INSERT INTO messages(conversation_id, role, content, model_content, "
+                "finish_reason, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (conversation_id, role, content, model_content, finish_reason, now),
+            )
+            db.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
+            )
+            # The first question names a still-untitled conversation.
+            if role == "user":
+                db.execute(
+                    "UPDATE conversations SET title = ? WHERE id = ? AND title = ?",
+                    (title_from(content), conversation_id, DEFAULT_TITLE),
+                )
+        assert cur.lastrowid is not None
+        return StoredMessage(
+            cur.lastrowid, conversation_id, role, content, model_content, finish_reason, now
+        )
+
+    def set_model_content(self, message_id: int, model_content: str) -> None:
+        with self._writing("the message") as db:
+            db.execute(
+                "UPDATE messages SET model_content = NULLIF(?, content) WHERE id = ?",
+                (model_content, message_id),
+            )
+
+    def messages(self, conversation_id: int) -> list[StoredMessage]:
+        rows = self._reading(
+            "SELECT id, conversation_id, role, content, model_content, finish_reason, created_at "
+            "FROM messages WHERE conversation_id = ? ORDER BY id",
+            (conversation_id,),
+        )
+        return [StoredMessage(*row) for row in rows]  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def title_from(text: str) -> str:
+    words = " ".join(text.split())
+    if len(words) <= TITLE_MAX_CHARS:
+        return words or DEFAULT_TITLE
+    return words[: TITLE_MAX_CHARS - 1].rsplit(" ", 1)[0] + "…"

@@ -1,0 +1,96 @@
+"""Shared fixtures: a sandboxed FOOTNOTE_HOME, loopback-only networking,
+leftover-thread detection, and tiny Phi-3 GGUF files written with ``gguf``."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.synthetic_model import write_phi3_gguf
+
+# ----------------------------------------------------------------- no internet
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _is_loopback(address: object) -> bool:
+    if isinstance(address, (str, bytes)):  # AF_UNIX path
+        return True
+    if not isinstance(address, tuple) or not address:
+        return False
+    host = address[0]
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    if not _is_loopback(address):
+        raise OSError(f"tests may not reach the network (tried {address!r})")
+    return _real_connect(self, address)  # type: ignore[arg-type]
+
+
+def _guarded_connect_ex(self: socket.socket, address: object) -> int:
+    if not _is_loopback(address):
+        raise OSError(f"tests may not reach the network (tried {address!r})")
+    return _real_connect_ex(self, address)  # type: ignore[arg-type]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+# ----------------------------------------------------------------- sandbox
+
+
+@pytest.fixture(autouse=True)
+def footnote_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "footnote-home"
+    monkeypatch.setenv("FOOTNOTE_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return home
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_threads() -> Iterator[None]:
+    """A test must stop every thread it started."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5.0
+    while True:
+        extra = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not extra or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert not extra, f"threads left running after the test: {[t.name for t in extra]}"
+
+
+# ----------------------------------------------------------------- models
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(models_dir: Path) -> Path:
+    """A Phi-3 GGUF whose greedy answer to anything is SCRIPTED_ANSWER."""
+    return write_phi3_gguf(models_dir / "tiny-phi3.gguf")
+
+
+@pytest.fixture(scope="session")
+def looping_model(models_dir: Path) -> Path:
+    """A Phi-3 GGUF that never ends its answer by itself."""
+    return write_phi3_gguf(models_dir / "looping-phi3.gguf", loop=True, name="Looping tiny Phi-3")
