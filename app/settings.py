@@ -60,7 +60,7 @@ def load_settings(path: Path) -> LoadedSettings:
     except (OSError, ValueError, TypeError) as exc:
         backup = path.with_name(path.name + ".bad")
         try:
-            os.replace(path, backup)
+            path.replace(backup)
         except OSError:
             backup = path
         log.warning("unreadable settings %s: %s", path, exc)
@@ -98,7 +98,7 @@ def save_settings(path: Path, settings: Settings) -> None:
             json.dump(data, handle, indent=2, ensure_ascii=False)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

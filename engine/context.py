@@ -41,6 +41,5 @@ def user_content_with_sources(question: str, passages: Sequence[Passage]) -> str
         "Sources:\n\n"
         + "\n\n".join(blocks)
         + "\n\nAnswer the question using the sources above when they are relevant, and cite "
-        "them as [1], [2]. If they do not contain the answer, say so.\n\nQuestion: "
-        + question
+        "them as [1], [2]. If they do not contain the answer, say so.\n\nQuestion: " + question
     )

@@ -115,14 +115,15 @@ def _open_reader(path: Path):  # type: ignore[no-untyped-def]  # gguf has no stu
     size = path.stat().st_size
     try:
         reader = gguf.GGUFReader(str(path), "r")
-    except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged file
+    except Exception as exc:
         raise InvalidModelFile(
             f"{path.name} is damaged or incomplete ({size:,} bytes): its GGUF header cannot be "
             "read. Download or copy it again.",
             detail=f"{type(exc).__name__}: {exc}",
         ) from exc
     data_end = max(
-        (int(t.data_offset) + int(t.n_bytes) for t in reader.tensors), default=int(reader.data_offset)
+        (int(t.data_offset) + int(t.n_bytes) for t in reader.tensors),
+        default=int(reader.data_offset),
     )
     if data_end > size:
         raise InvalidModelFile(

@@ -17,7 +17,13 @@ from collections import deque
 log = logging.getLogger("footnote.llama_cpp")
 
 # ggml_log_level: NONE=0, DEBUG=1, INFO=2, WARN=3, ERROR=4, CONT=5 (continuation).
-_LEVELS = {0: logging.CRITICAL, 1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
+_LEVELS = {
+    0: logging.CRITICAL,
+    1: logging.DEBUG,
+    2: logging.DEBUG,
+    3: logging.WARNING,
+    4: logging.ERROR,
+}
 _ERROR = 4
 _CONT = 5
 
@@ -36,7 +42,7 @@ def install() -> None:
         if _installed:
             return
 
-        @llama_cpp.llama_log_callback  # type: ignore[misc]
+        @llama_cpp.llama_log_callback
         def _callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
             global _last_level, _error_count
             if level == _CONT:

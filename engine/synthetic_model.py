@@ -23,6 +23,7 @@ Two kinds of weights:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,26 +85,26 @@ SCRIPTED_PIECES = (
     "\n\n```python\n",
     "print(",
     '"hello,',
-    "▁world\")",
+    '▁world")',
     "\n```",
 )
 SCRIPTED_ANSWER = "".join(SCRIPTED_PIECES).replace("▁", " ")
 
 # A small slice of English so user text tokenizes into word pieces, not bytes.
-_COMMON_WORDS = (
-    "the of and to in is it you that he was for on are with as I his they be at one have "
-    "this from or had by hot word but what some we can out other were all there when up "
-    "use your how said an each she which do their time if will way about many then them "
-    "write would like so these her long make thing see him two has look more day could go "
-    "come did number sound no most people my over know water than call first who may down "
-    "side been now find any new work part take get place made live where after back little "
-    "only round man year came show every good me give our under name very through just form "
-    "sentence great think say help low line differ turn cause much mean before move right "
-    "boy old too same tell does set three want air well also play small end put home read "
-    "hand port large spell add even land here must big high such follow act why ask men "
-    "change went light kind off need house picture try us again animal point mother world "
-    "near build self earth father hi hello question answer file document model local"
-).split()
+_COMMON_WORDS = """
+the of and to in is it you that he was for on are with as I his they be at one have this
+from or had by hot word but what some we can out other were all there when up use your
+how said an each she which do their time if will way about many then them write would
+like so these her long make thing see him two has look more day could go come did number
+sound no most people my over know water than call first who may down side been now find
+any new work part take get place made live where after back little only round man year
+came show every good me give our under name very through just form sentence great think
+say help low line differ turn cause much mean before move right boy old too same tell
+does set three want air well also play small end put home read hand port large spell add
+even land here must big high such follow act why ask men change went light kind off need
+house picture try us again animal point mother world near build self earth father hi
+hello question answer file document model local
+""".split()  # noqa: SIM905 - prose reads better than a list
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,9 @@ def build_vocabulary(target_size: int = 0) -> Vocabulary:
     pieces += list(PHI3_SPECIAL_TOKENS)
     types += [_CONTROL] * len(PHI3_SPECIAL_TOKENS)
     # SentencePiece scores are log-probabilities; longer pieces win merges.
-    scores = [0.0 if t != _NORMAL else -1000.0 + 10.0 * len(p) for p, t in zip(pieces, types)]
+    scores = [
+        0.0 if t != _NORMAL else -1000.0 + 10.0 * len(p) for p, t in zip(pieces, types, strict=True)
+    ]
     return Vocabulary(pieces=pieces, scores=scores, types=types)
 
 
@@ -195,7 +198,6 @@ def write_phi3_gguf(
     if weights not in ("scripted", "random"):
         raise ValueError(f"weights must be 'scripted' or 'random', not {weights!r}")
     vocab = build_vocabulary(shape.extra_vocab)
-    n_vocab = len(vocab.pieces)
     rng = np.random.default_rng(seed)
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -285,7 +287,7 @@ def _scripted_embeddings(
     for tok in range(n_vocab):
         chosen.setdefault(int(predecessor_of[tok]), []).append(tok)
     # Scripted successors override random ones.
-    for a, b in zip(script, script[1:]):
+    for a, b in itertools.pairwise(script):
         chosen[a] = [b]
     for s in starts:
         chosen[s] = [script[0]]
@@ -294,4 +296,3 @@ def _scripted_embeddings(
         for succ in succs:
             output[succ] += embed[pred] * (boost / d)
     return embed, output
-

@@ -12,6 +12,7 @@ tokenizes only the new suffix.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import logging
 import threading
 import time
@@ -59,6 +60,17 @@ class TurnRequest:
     sampling: SamplingParams = SamplingParams()
 
 
+@dataclass(frozen=True)
+class _Prompt:
+    """A rendered, tokenized prompt and how its evaluation went."""
+
+    text: str
+    tokens: list[int]
+    user_content: str
+    reused_tokens: int = 0
+    seconds: float = 0.0
+
+
 class ChatSession:
     """Runs turns on one loaded model. Not thread-safe: one turn at a time."""
 
@@ -91,7 +103,7 @@ class ChatSession:
             yield Status("Looking for sources…")
             try:
                 passages = source(request.user_message, cancel)
-            except Exception as exc:  # noqa: BLE001 - a broken source must not cost the answer
+            except Exception as exc:
                 log.exception("context source failed")
                 yield Notice(f"Sources unavailable, answering without them: {exc}")
             if passages:
@@ -104,28 +116,25 @@ class ChatSession:
                 f"The {dropped} oldest message{'s' if dropped > 1 else ''} of this conversation "
                 "were left out so the new one fits in the model's context."
             )
+        prompt = _Prompt(prompt_text, tokens, user_content)
         if cancel.is_set():
-            yield self._finished("", "cancelled", tokens, 0, 0, 0.0, 0.0, user_content)
+            yield self._finished(prompt, "", "cancelled")
             return
 
         yield Status("Reading the prompt…")
         started = time.perf_counter()
         reused = yield from self._evaluate_prompt(tokens, cancel)
-        prompt_seconds = time.perf_counter() - started
+        prompt = dataclasses.replace(
+            prompt, reused_tokens=reused, seconds=time.perf_counter() - started
+        )
         if cancel.is_set():
-            yield self._finished(
-                "", "cancelled", tokens, reused, 0, prompt_seconds, 0.0, user_content
-            )
+            yield self._finished(prompt, "", "cancelled")
             return
 
         yield Status("Writing…")
-        yield from self._generate(
-            request, prompt_text, tokens, reused, prompt_seconds, cancel, user_content
-        )
+        yield from self._generate(request.sampling, prompt, cancel)
 
-    def _fit_prompt(
-        self, request: TurnRequest, user_content: str
-    ) -> tuple[str, list[int], int]:
+    def _fit_prompt(self, request: TurnRequest, user_content: str) -> tuple[str, list[int], int]:
         """Render and tokenize; drop the oldest turns until the prompt plus an
         answer reserve fits. Returns (text, tokens, number of messages dropped)."""
         n_ctx = self.model.context_tokens
@@ -179,7 +188,7 @@ class ChatSession:
         llama = self.model.llama
         cached = llama.input_ids[: llama.n_tokens]
         reused = 0
-        for a, b in zip(cached, tokens[:-1]):
+        for a, b in zip(cached, tokens[:-1], strict=False):
             if a != b:
                 break
             reused += 1
@@ -193,7 +202,9 @@ class ChatSession:
                     break
                 llama.eval(pending[start : start + PROMPT_BATCH_TOKENS])
                 if len(pending) > PROMPT_BATCH_TOKENS:
-                    yield PromptProgress(min(start + PROMPT_BATCH_TOKENS, len(pending)), len(pending))
+                    yield PromptProgress(
+                        min(start + PROMPT_BATCH_TOKENS, len(pending)), len(pending)
+                    )
         except RuntimeError as exc:
             self._forget_cache()
             raise GenerationFailed(
@@ -204,16 +215,9 @@ class ChatSession:
         return reused
 
     def _generate(
-        self,
-        request: TurnRequest,
-        prompt_text: str,
-        tokens: list[int],
-        reused: int,
-        prompt_seconds: float,
-        cancel: threading.Event,
-        user_content: str,
+        self, sampling: SamplingParams, prompt: _Prompt, cancel: threading.Event
     ) -> Iterator[TurnEvent]:
-        model, llama, sampling = self.model, self.model.llama, request.sampling
+        model, llama = self.model, self.model.llama
         n_ctx = model.context_tokens
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         generated: list[int] = []
@@ -221,7 +225,7 @@ class ChatSession:
         reason: FinishReason = "stop"
         started = time.perf_counter()
         stream = llama.generate(
-            tokens,
+            prompt.tokens,
             temp=sampling.temperature,
             top_p=sampling.top_p,
             top_k=sampling.top_k,
@@ -263,44 +267,30 @@ class ChatSession:
             yield Token(tail)
         answer = "".join(pieces).rstrip()
         # What the model now has in its KV cache, as text and as tokens.
-        self._cached_text = prompt_text + answer
-        self._cached_tokens = tokens + generated
-        notes = ()
-        if reason == "length":
-            notes = ("The answer was cut short: it reached the length limit.",)
-        yield self._finished(
-            answer,
-            reason,
-            tokens,
-            reused,
-            len(generated),
-            prompt_seconds,
-            time.perf_counter() - started,
-            user_content,
-            notes,
-        )
+        self._cached_text = prompt.text + answer
+        self._cached_tokens = prompt.tokens + generated
+        yield self._finished(prompt, answer, reason, len(generated), time.perf_counter() - started)
 
+    @staticmethod
     def _finished(
-        self,
+        prompt: _Prompt,
         answer: str,
         reason: FinishReason,
-        tokens: list[int],
-        reused: int,
-        generated: int,
-        prompt_seconds: float,
-        generation_seconds: float,
-        user_content: str,
-        notes: tuple[str, ...] = (),
+        generated_tokens: int = 0,
+        generation_seconds: float = 0.0,
     ) -> Finished:
         stats = TurnStats(
-            prompt_tokens=len(tokens),
-            reused_prompt_tokens=reused,
-            evaluated_prompt_tokens=len(tokens) - reused,
-            generated_tokens=generated,
-            prompt_seconds=prompt_seconds,
+            prompt_tokens=len(prompt.tokens),
+            reused_prompt_tokens=prompt.reused_tokens,
+            evaluated_prompt_tokens=len(prompt.tokens) - prompt.reused_tokens,
+            generated_tokens=generated_tokens,
+            prompt_seconds=prompt.seconds,
             generation_seconds=generation_seconds,
         )
-        return Finished(answer, reason, stats, user_content, notes)
+        notes: tuple[str, ...] = ()
+        if reason == "length":
+            notes = ("The answer was cut short: it reached the length limit.",)
+        return Finished(answer, reason, stats, prompt.user_content, notes)
 
     def _forget_cache(self) -> None:
         self._cached_text = ""

@@ -57,7 +57,7 @@ def test_truncated_gguf(tiny_model: Path, tmp_path: Path, keep_fraction: float) 
     data = tiny_model.read_bytes()
     path = tmp_path / "truncated.gguf"
     path.write_bytes(data[: max(8, int(len(data) * keep_fraction))])
-    with pytest.raises(InvalidModelFile, match="damaged or incomplete|truncated"):
+    with pytest.raises(InvalidModelFile, match=r"damaged or incomplete|truncated"):
         inspect_gguf(path)
 
 

@@ -164,7 +164,9 @@ def test_context_source_passages_go_into_the_newest_user_turn(model: LocalModel)
         asked.append(query)
         return [FakePassage("Footnote keeps data local.", "readme.md › Privacy")]
 
-    events = run(ChatSession(model), TurnRequest(SYSTEM, [], "Is it private?"), context_source=source)
+    events = run(
+        ChatSession(model), TurnRequest(SYSTEM, [], "Is it private?"), context_source=source
+    )
     assert asked == ["Is it private?"]
     sources = [e for e in events if isinstance(e, Sources)]
     assert sources and sources[0].passages[0].citation == "readme.md › Privacy"

@@ -1,0 +1,66 @@
+"""The composition root: builds the concrete parts and wires them together.
+
+Nothing else in the app constructs the store, the engine thread or the window,
+so tests can build the same graph with a sandboxed ``FOOTNOTE_HOME``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.crash import CrashReporter
+from app.engine_worker import EngineController
+from app.logs import configure_logging
+from app.main_window import MainWindow
+from app.paths import APP_NAME, AppPaths
+from app.settings import load_settings
+from app.theme import app_icon, stylesheet
+from engine.errors import HistoryError
+from engine.history import ConversationStore
+
+log = logging.getLogger(__name__)
+
+
+def build_main_window(paths: AppPaths) -> MainWindow:
+    """Everything the window needs, wired. Raises HistoryError if the
+    conversation database cannot be opened."""
+    loaded = load_settings(paths.settings_file)
+    store = ConversationStore(paths.history_db)
+    engine = EngineController()
+    window = MainWindow(paths, loaded.settings, store, engine)
+    if loaded.problem:
+        window.banner.show_message(loaded.problem, level="info")
+    return window
+
+
+def configure_application(app: QApplication) -> None:
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setDesktopFileName("footnote")
+    app.setWindowIcon(app_icon())
+    app.setStyle("Fusion")  # the same look on every OS; the stylesheet builds on it
+    app.setStyleSheet(stylesheet())
+
+
+def run_gui() -> int:
+    paths = AppPaths.from_environment().ensure()
+    configure_logging(paths.log_file)
+    app = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(app, QApplication)
+    configure_application(app)
+    reporter = CrashReporter(str(paths.logs))
+    reporter.install()
+    try:
+        window = build_main_window(paths)
+    except HistoryError as exc:
+        log.error("cannot start: %s", exc)
+        QMessageBox.critical(None, "Footnote cannot start", str(exc))
+        return 1
+    window.show()
+    code = app.exec()
+    window.store.close()
+    return code

@@ -1,0 +1,95 @@
+"""Where the user writes: Enter sends, Shift+Enter starts a new line, and the
+Send button turns into Stop while an answer is being written."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPlainTextEdit, QPushButton, QWidget
+
+MIN_LINES = 1
+MAX_LINES = 8
+
+
+class MessageEdit(QPlainTextEdit):
+    submitted = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        is_enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        if is_enter and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self.submitted.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class Composer(QFrame):
+    send_requested = Signal(str)
+    stop_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("composer")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 8, 8, 8)
+        layout.setSpacing(8)
+
+        self.edit = MessageEdit()
+        self.edit.setObjectName("composerEdit")
+        self.edit.setPlaceholderText("Ask anything…   (Enter to send, Shift+Enter for a new line)")
+        self.edit.setFrameShape(QFrame.Shape.NoFrame)
+        self.edit.setTabChangesFocus(True)
+        self.edit.submitted.connect(self._on_submit)
+        self.edit.textChanged.connect(self._fit_height)
+        layout.addWidget(self.edit, 1)
+
+        self.button = QPushButton("Send")
+        self.button.setObjectName("sendButton")
+        self.button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.button.clicked.connect(self._on_button)
+        layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignBottom)
+
+        self._generating = False
+        self._fit_height()
+        self._update_button()
+
+    @property
+    def generating(self) -> bool:
+        return self._generating
+
+    def set_generating(self, generating: bool) -> None:
+        self._generating = generating
+        self._update_button()
+
+    def text(self) -> str:
+        return self.edit.toPlainText()
+
+    def set_text(self, text: str) -> None:
+        self.edit.setPlainText(text)
+
+    def _on_submit(self) -> None:
+        if not self._generating:
+            self._on_button()
+
+    def _on_button(self) -> None:
+        if self._generating:
+            self.stop_requested.emit()
+            return
+        text = self.text().strip()
+        if text:
+            self.edit.clear()
+            self.send_requested.emit(text)
+
+    def _update_button(self) -> None:
+        self.button.setText("Stop" if self._generating else "Send")
+        self.button.setProperty("stop", self._generating)
+        self.button.setToolTip("Stop the answer (Esc)" if self._generating else "Send (Enter)")
+        # Re-polish so the stylesheet's [stop="true"] rule applies.
+        self.button.style().unpolish(self.button)
+        self.button.style().polish(self.button)
+
+    def _fit_height(self) -> None:
+        metrics = self.edit.fontMetrics()
+        lines = max(MIN_LINES, min(MAX_LINES, self.edit.document().lineCount()))
+        margins = self.edit.contentsMargins()
+        height = lines * metrics.lineSpacing() + 2 * int(self.edit.document().documentMargin())
+        self.edit.setFixedHeight(height + margins.top() + margins.bottom())

@@ -1,0 +1,218 @@
+"""The long-lived engine thread: owns the one loaded model, runs turns in order.
+
+The GUI talks to it only through :class:`EngineController` (GUI thread), which
+forwards requests as queued signals and re-emits the engine's plain events as
+Qt signals. Stop is a ``threading.Event`` set directly from the GUI thread: the
+worker is busy inside a turn and could not process a queued "stop" message
+until the turn ended.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from engine.context import ContextSource
+from engine.errors import EngineError, GenerationFailed, ModelLoadFailed
+from engine.events import Failed, Finished
+from engine.gguf_info import inspect_gguf
+from engine.model import LoadOptions, LocalModel, load_model
+from engine.turn import ChatSession, TurnRequest
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_WAIT_MS = 5000
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What the GUI shows about the loaded model."""
+
+    path: Path
+    name: str
+    architecture: str
+    quantization: str
+    context_tokens: int
+    backend_label: str
+    notes: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def of(cls, model: LocalModel) -> ModelSummary:
+        return cls(
+            path=model.info.path,
+            name=model.info.display_name,
+            architecture=model.info.architecture,
+            quantization=model.info.quantization,
+            context_tokens=model.context_tokens,
+            backend_label=model.backend_label,
+            notes=model.notes,
+        )
+
+
+@dataclass(frozen=True)
+class TurnJob:
+    turn_id: int
+    request: TurnRequest
+    cancel: threading.Event
+    context_source: ContextSource | None = None
+
+
+class EngineWorker(QObject):
+    """Lives on the engine thread. Slots run there, one at a time."""
+
+    model_loading = Signal(str)  # path
+    model_loaded = Signal(object)  # ModelSummary
+    model_failed = Signal(object)  # EngineError
+    turn_event = Signal(int, object)  # turn id, engine event
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._model: LocalModel | None = None
+        self._session: ChatSession | None = None
+
+    @Slot(str, object)
+    def load(self, path: str, options: LoadOptions) -> None:
+        self.model_loading.emit(path)
+        try:
+            # Validate first (cheap): a bad file must not unload a good model.
+            inspect_gguf(path)
+            previous = self._model.info.path if self._model else None
+            self._unload()
+            try:
+                model = load_model(path, options)
+            except EngineError:
+                if previous is not None:
+                    self._reload_quietly(previous, options)
+                raise
+        except EngineError as exc:
+            log.warning("model load failed: %s | %s", exc, exc.detail)
+            self.model_failed.emit(exc)
+            return
+        except Exception as exc:
+            log.exception("unexpected failure loading %s", path)
+            self.model_failed.emit(
+                ModelLoadFailed(f"Footnote could not load {Path(path).name}.", detail=repr(exc))
+            )
+            return
+        self._model = model
+        self._session = ChatSession(model)
+        self.model_loaded.emit(ModelSummary.of(model))
+
+    @Slot(object)
+    def run_turn(self, job: TurnJob) -> None:
+        if self._session is None:
+            self.turn_event.emit(
+                job.turn_id,
+                Failed(ModelLoadFailed("No model is loaded. Open a GGUF model file first.")),
+            )
+            return
+        try:
+            for event in self._session.run(job.request, job.cancel, job.context_source):
+                self.turn_event.emit(job.turn_id, event)
+        except Exception as exc:
+            log.exception("turn %s crashed", job.turn_id)
+            self.turn_event.emit(
+                job.turn_id,
+                Failed(
+                    GenerationFailed(
+                        "Something went wrong while writing the answer. Try again; the log "
+                        "folder has details.",
+                        detail=repr(exc),
+                    )
+                ),
+            )
+
+    def close(self) -> None:
+        """Free the model. Call only once the engine thread has stopped."""
+        self._unload()
+
+    def _unload(self) -> None:
+        if self._model is not None:
+            self._model.close()
+        self._model = None
+        self._session = None
+
+    def _reload_quietly(self, path: Path, options: LoadOptions) -> None:
+        try:
+            self._model = load_model(path, options)
+            self._session = ChatSession(self._model)
+            self.model_loaded.emit(ModelSummary.of(self._model))
+        except EngineError:
+            log.exception("could not reload the previous model %s", path)
+
+
+class EngineController(QObject):
+    """The GUI-thread handle on the engine thread."""
+
+    model_loading = Signal(str)
+    model_loaded = Signal(object)
+    model_failed = Signal(object)
+    turn_event = Signal(int, object)
+
+    _request_load = Signal(str, object)
+    _request_turn = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread = QThread()
+        self._thread.setObjectName("footnote-engine")
+        self._worker = EngineWorker()
+        self._worker.moveToThread(self._thread)
+        self._request_load.connect(self._worker.load)
+        self._request_turn.connect(self._worker.run_turn)
+        self._worker.model_loading.connect(self.model_loading)
+        self._worker.model_loaded.connect(self._on_loaded)
+        self._worker.model_failed.connect(self.model_failed)
+        self._worker.turn_event.connect(self._on_turn_event)
+        self._ids = itertools.count(1)
+        self._pending: dict[int, threading.Event] = {}
+        self.model: ModelSummary | None = None
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    def load_model(self, path: str | Path, options: LoadOptions) -> None:
+        self._request_load.emit(str(path), options)
+
+    def start_turn(self, request: TurnRequest, context_source: ContextSource | None = None) -> int:
+        turn_id = next(self._ids)
+        cancel = threading.Event()
+        self._pending[turn_id] = cancel
+        self._request_turn.emit(TurnJob(turn_id, request, cancel, context_source))
+        return turn_id
+
+    def cancel(self, turn_id: int | None = None) -> None:
+        """Stop one turn, or every running and queued turn."""
+        for tid, event in self._pending.items():
+            if turn_id is None or tid == turn_id:
+                event.set()
+
+    def shutdown(self) -> None:
+        """Cancel, stop the thread, then free the model, in that order."""
+        self.cancel()
+        self._thread.quit()
+        if self._thread.wait(SHUTDOWN_WAIT_MS):
+            self._worker.close()
+        else:  # a batch is still computing; the process is exiting anyway
+            log.warning("engine thread did not stop within %s ms", SHUTDOWN_WAIT_MS)
+
+    def is_running(self) -> bool:
+        return self._thread.isRunning()
+
+    @Slot(object)
+    def _on_loaded(self, summary: ModelSummary) -> None:
+        self.model = summary
+        self.model_loaded.emit(summary)
+
+    @Slot(int, object)
+    def _on_turn_event(self, turn_id: int, event: object) -> None:
+        if isinstance(event, (Finished, Failed)):
+            self._pending.pop(turn_id, None)
+        self.turn_event.emit(turn_id, event)

@@ -1,0 +1,550 @@
+"""The main window: conversations on the left, the chat on the right.
+
+It is a thin skin: it turns clicks into store writes and engine requests, and
+engine events into widgets. Nothing slow runs here; model loading and every
+turn run on the engine thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+from PySide6.QtCore import QByteArray, Qt, QUrl, Slot
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.banner import Banner
+from app.chat_view import ChatView
+from app.composer import Composer
+from app.conversation_list import ConversationList
+from app.engine_worker import EngineController, ModelSummary
+from app.paths import AppPaths
+from app.settings import Settings, save_settings
+from app.settings_dialog import GGUF_FILTER, SettingsDialog
+from app.theme import app_icon
+from app.welcome import WelcomePage
+from engine.errors import EngineError
+from engine.events import Failed, Finished, Notice, PromptProgress, Status, Token
+from engine.history import ConversationStore, StoredMessage
+from engine.model import LoadOptions
+from engine.turn import SamplingParams, TurnRequest
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+WINDOW_TITLE = "Footnote"
+DEFAULT_SIZE = (1180, 780)
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        paths: AppPaths,
+        settings: Settings,
+        store: ConversationStore,
+        engine: EngineController,
+    ) -> None:
+        super().__init__()
+        self.paths = paths
+        self.settings = settings
+        self.store = store
+        self.engine = engine
+        self._conversation_id: int | None = None
+        self._turn_id: int | None = None
+        self._turn_conversation: int | None = None
+        self._turn_user_message: StoredMessage | None = None
+        self._loading_path: str | None = None
+
+        self.setWindowTitle(WINDOW_TITLE)
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self.resize(*DEFAULT_SIZE)
+        self._build()
+        self._build_menus()
+
+        engine.model_loading.connect(self._on_model_loading)
+        engine.model_loaded.connect(self._on_model_loaded)
+        engine.model_failed.connect(self._on_model_failed)
+        engine.turn_event.connect(self._on_turn_event)
+
+        self._restore_geometry()
+        self._refresh_conversations(select=settings.last_conversation_id or None)
+        self.welcome.set_recent(settings.recent_models)
+        if settings.model_path:
+            self._load(settings.model_path)
+        self._update_pages()
+
+    # ------------------------------------------------------------------ layout
+
+    def _build(self) -> None:
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setObjectName("mainSplitter")
+        splitter.setHandleWidth(1)
+        splitter.setChildrenCollapsible(False)
+        self.splitter = splitter
+
+        sidebar = QFrame()
+        sidebar.setObjectName("sidebar")
+        sidebar.setMinimumWidth(200)
+        side = QVBoxLayout(sidebar)
+        side.setContentsMargins(12, 14, 12, 12)
+        side.setSpacing(10)
+        title = QLabel("Footnote")
+        title.setObjectName("sidebarTitle")
+        side.addWidget(title)
+        self.new_chat_button = QPushButton("＋  New chat")
+        self.new_chat_button.setObjectName("newChatButton")
+        self.new_chat_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.new_chat_button.clicked.connect(self.new_conversation)
+        side.addWidget(self.new_chat_button)
+        self.conversations = ConversationList()
+        self.conversations.conversation_selected.connect(self.show_conversation)
+        self.conversations.rename_requested.connect(self._rename)
+        self.conversations.delete_requested.connect(self.delete_conversation)
+        side.addWidget(self.conversations, 1)
+        splitter.addWidget(sidebar)
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.setSpacing(0)
+        self.banner = Banner()
+        right_layout.addWidget(self.banner)
+        self.pages = QStackedWidget()
+        self.welcome = WelcomePage()
+        self.welcome.open_requested.connect(self.choose_model_file)
+        self.welcome.recent_requested.connect(self.open_model)
+        self.pages.addWidget(self.welcome)
+
+        chat_page = QWidget()
+        chat_layout = QVBoxLayout(chat_page)
+        chat_layout.setContentsMargins(0, 0, 0, 0)
+        chat_layout.setSpacing(0)
+        self.chat = ChatView()
+        chat_layout.addWidget(self.chat, 1)
+        composer_area = QWidget()
+        composer_area.setObjectName("composerArea")
+        area_layout = QVBoxLayout(composer_area)
+        area_layout.setContentsMargins(24, 8, 24, 14)
+        self.composer = Composer()
+        self.composer.send_requested.connect(self.send)
+        self.composer.stop_requested.connect(self.stop)
+        area_layout.addWidget(self.composer)
+        self.activity = QLabel()
+        self.activity.setObjectName("welcomeHint")
+        area_layout.addWidget(self.activity)
+        chat_layout.addWidget(composer_area)
+        self.pages.addWidget(chat_page)
+        self.chat_page = chat_page
+        right_layout.addWidget(self.pages, 1)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([250, DEFAULT_SIZE[0] - 250])
+        self.setCentralWidget(splitter)
+
+        status = self.statusBar()
+        status.setSizeGripEnabled(False)
+        self.model_label = QLabel("No model")
+        self.backend_label = QLabel("")
+        self.speed_label = QLabel("")
+        for label in (self.model_label, self.backend_label, self.speed_label):
+            status.addPermanentWidget(label)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        for text, shortcut, slot in (
+            ("&New Chat", QKeySequence.StandardKey.New, self.new_conversation),
+            ("&Open Model…", QKeySequence.StandardKey.Open, self.choose_model_file),
+            ("&Settings…", QKeySequence.StandardKey.Preferences, self.open_settings),
+        ):
+            action = QAction(text, self)
+            action.setShortcut(shortcut)
+            action.triggered.connect(slot)
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        stop = QAction("Stop", self)
+        stop.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        stop.triggered.connect(self.stop)
+        self.addAction(stop)
+        help_menu = self.menuBar().addMenu("&Help")
+        logs = QAction("Open &Log Folder", self)
+        logs.triggered.connect(
+            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.paths.logs)))
+        )
+        help_menu.addAction(logs)
+
+    # ------------------------------------------------------------------ models
+
+    @Slot()
+    def choose_model_file(self) -> None:
+        start = str(Path(self.settings.model_path).parent) if self.settings.model_path else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open a GGUF model", start, GGUF_FILTER)
+        if path:
+            self.open_model(path)
+
+    @Slot(str)
+    def open_model(self, path: str) -> None:
+        if self.composer.generating:
+            self.banner.show_message(
+                "Stop the current answer before switching models.", level="info"
+            )
+            return
+        self._load(path)
+
+    def _load(self, path: str) -> None:
+        self._loading_path = path
+        self.engine.load_model(
+            path,
+            LoadOptions(
+                context_tokens=self.settings.context_tokens,
+                threads=self.settings.threads or None,
+            ),
+        )
+
+    @Slot(str)
+    def _on_model_loading(self, path: str) -> None:
+        text = f"Loading {Path(path).name}…"
+        self.model_label.setText(text)
+        self.welcome.set_status(text)
+        self.statusBar().showMessage(text)
+
+    @Slot(object)
+    def _on_model_loaded(self, summary: ModelSummary) -> None:
+        self._loading_path = None
+        path = str(summary.path)
+        if path != self.settings.model_path or path not in self.settings.recent_models:
+            self.settings.remember_model(path)
+        self._save_settings()
+        self.model_label.setText(f"{summary.name} · {summary.quantization}")
+        self.model_label.setToolTip(str(summary.path))
+        self.backend_label.setText(f"{summary.backend_label} · {summary.context_tokens:,} ctx")
+        self.statusBar().showMessage("Model ready", 3000)
+        self.welcome.set_status("")
+        if summary.notes:
+            self.banner.show_message(" ".join(summary.notes), level="info")
+        elif self.banner.property("level") == "error" and "load" in self.banner.text().lower():
+            self.banner.hide()
+        self._update_pages()
+        self.composer.edit.setFocus()
+
+    @Slot(object)
+    def _on_model_failed(self, error: EngineError) -> None:
+        failed = self._loading_path
+        self._loading_path = None
+        self.statusBar().clearMessage()
+        self.welcome.set_status("")
+        current = self.engine.model
+        self.model_label.setText(
+            f"{current.name} · {current.quantization}" if current else "No model"
+        )
+        message = str(error)
+        if current is not None:
+            message += f" Still using {current.name}."
+        self.banner.show_message(message, details=error.detail)
+        log.info("model %s failed: %s", failed, error)
+        self._update_pages()
+
+    # ------------------------------------------------------------------ conversations
+
+    def _refresh_conversations(self, select: int | None = None) -> None:
+        conversations = self.store.conversations()
+        ids = {c.id for c in conversations}
+        if select not in ids:
+            select = conversations[0].id if conversations else None
+        self.conversations.set_conversations(conversations, select)
+        if select != self._conversation_id:
+            self.show_conversation(select)
+
+    @Slot()
+    def new_conversation(self) -> None:
+        # Reuse an empty "New chat" instead of piling them up.
+        if self._conversation_id is not None and not self.store.messages(self._conversation_id):
+            self.composer.edit.setFocus()
+            return
+        conv = self._store_call(self.store.create_conversation)
+        if conv is not None:
+            self._refresh_conversations(select=conv.id)
+            self.show_conversation(conv.id)
+        self.composer.edit.setFocus()
+
+    @Slot(int)
+    def show_conversation(self, conversation_id: int | None) -> None:
+        if conversation_id == self._conversation_id and self.chat.bubbles():
+            return
+        self._conversation_id = conversation_id
+        self.chat.clear()
+        if conversation_id is None:
+            return
+        messages = self._store_call(self.store.messages, conversation_id) or []
+        for message in messages:
+            footer = "Stopped" if message.finish_reason == "cancelled" else ""
+            self.chat.add_message(message.role, message.content, footer)
+        if self._turn_id is not None and self._turn_conversation == conversation_id:
+            self.chat.begin_answer()
+        item = self.conversations.item_for(conversation_id)
+        if item is not None and self.conversations.currentItem() is not item:
+            self.conversations.blockSignals(True)
+            self.conversations.setCurrentItem(item)
+            self.conversations.blockSignals(False)
+        self.settings.last_conversation_id = conversation_id
+
+    @Slot(int, str)
+    def _rename(self, conversation_id: int, title: str) -> None:
+        # Update the edited item in place: rebuilding the list from inside its
+        # own itemChanged signal would delete the item being edited.
+        self._store_call(self.store.rename_conversation, conversation_id, title)
+        conv = self.store.get_conversation(conversation_id)
+        item = self.conversations.item_for(conversation_id)
+        if conv is not None and item is not None and item.text() != conv.title:
+            self.conversations.blockSignals(True)
+            item.setText(conv.title)
+            item.setToolTip(conv.title)
+            self.conversations.blockSignals(False)
+
+    @Slot(int)
+    def delete_conversation(self, conversation_id: int) -> None:
+        conv = self.store.get_conversation(conversation_id)
+        if conv is None or not self.confirm(
+            "Delete conversation?", f"“{conv.title}” will be deleted. This cannot be undone."
+        ):
+            return
+        if self._turn_conversation == conversation_id:
+            self.stop()
+        self._store_call(self.store.delete_conversation, conversation_id)
+        if self._conversation_id == conversation_id:
+            self._conversation_id = None
+        self._refresh_conversations()
+
+    def confirm(self, title: str, text: str) -> bool:
+        """Ask before destroying something (a method so tests can answer it)."""
+        answer = QMessageBox.question(self, title, text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    # ------------------------------------------------------------------ turns
+
+    @Slot(str)
+    def send(self, text: str) -> None:
+        if self._turn_id is not None:
+            return
+        if self.engine.model is None and self._loading_path is None:
+            self.composer.set_text(text)
+            self.banner.show_message("Open a model first: File → Open Model…", level="info")
+            return
+        if self._conversation_id is None:
+            conv = self._store_call(self.store.create_conversation)
+            if conv is None:
+                self.composer.set_text(text)
+                return
+            self._conversation_id = conv.id
+        history = [
+            m.as_chat_message()
+            for m in (self._store_call(self.store.messages, self._conversation_id) or [])
+        ]
+        user_message = self._store_call(self.store.add_message, self._conversation_id, "user", text)
+        if user_message is None:  # not saved: keep the text, do not answer
+            self.composer.set_text(text)
+            return
+        self.banner.hide()
+        self.chat.add_message("user", text)
+        self._refresh_conversations(select=self._conversation_id)
+        request = TurnRequest(
+            system_prompt=self.settings.system_prompt,
+            history=history,
+            user_message=text,
+            sampling=SamplingParams(temperature=self.settings.temperature),
+        )
+        self._turn_conversation = self._conversation_id
+        self._turn_user_message = user_message
+        self._turn_id = self.engine.start_turn(request)
+        self.chat.begin_answer()
+        self.composer.set_generating(True)
+        self.activity.setText("Thinking…")
+
+    @Slot()
+    def stop(self) -> None:
+        if self._turn_id is not None:
+            self.engine.cancel(self._turn_id)
+            self.activity.setText("Stopping…")
+
+    @Slot(int, object)
+    def _on_turn_event(self, turn_id: int, event: object) -> None:
+        if turn_id != self._turn_id:
+            return
+        visible = self._turn_conversation == self._conversation_id
+        if isinstance(event, Token):
+            if visible:
+                self.chat.append_answer(event.text)
+            if self.activity.text() != "Stopping…":
+                self.activity.setText("Writing…")
+        elif isinstance(event, Status):
+            self.activity.setText(event.text)
+        elif isinstance(event, PromptProgress):
+            percent = 100 * event.done_tokens // max(event.total_tokens, 1)
+            self.activity.setText(f"Reading the prompt… {percent}%")
+        elif isinstance(event, Notice):
+            self.banner.show_message(event.text, level="info")
+        elif isinstance(event, Finished):
+            self._finish_turn(event, visible)
+        elif isinstance(event, Failed):
+            self._fail_turn(event.error, visible)
+
+    def _finish_turn(self, event: Finished, visible: bool) -> None:
+        conversation = self._turn_conversation
+        user_message = self._turn_user_message
+        self._end_turn()
+        footer = _answer_footer(event)
+        if event.text and conversation is not None:
+            self._store_call(
+                self.store.add_message,
+                conversation,
+                "assistant",
+                event.text,
+                finish_reason=event.reason,
+            )
+        if user_message is not None and event.user_content_as_sent != user_message.content:
+            self._store_call(
+                self.store.set_model_content, user_message.id, event.user_content_as_sent
+            )
+        if visible:
+            self.chat.end_answer(event.text, footer)
+        if event.stats.generated_tokens:
+            self.speed_label.setText(f"{event.stats.tokens_per_second:.1f} tok/s")
+        if event.notes:
+            self.banner.show_message(" ".join(event.notes), level="info")
+
+    def _fail_turn(self, error: EngineError, visible: bool) -> None:
+        self._end_turn()
+        if visible:
+            self.chat.end_answer("")
+        # Errors go to the banner, never into the conversation as assistant text.
+        self.banner.show_message(str(error), details=error.detail)
+
+    def _end_turn(self) -> None:
+        self._turn_id = None
+        self._turn_conversation = None
+        self._turn_user_message = None
+        self.composer.set_generating(False)
+        self.activity.setText("")
+
+    # ------------------------------------------------------------------ settings
+
+    @Slot()
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec() != SettingsDialog.DialogCode.Accepted:
+            return
+        before = (self.settings.model_path, self.settings.context_tokens, self.settings.threads)
+        dialog.apply_to(self.settings)
+        self._save_settings()
+        after = (self.settings.model_path, self.settings.context_tokens, self.settings.threads)
+        if after != before and self.settings.model_path:
+            self.open_model(self.settings.model_path)
+
+    def _save_settings(self) -> None:
+        try:
+            save_settings(self.paths.settings_file, self.settings)
+        except OSError as exc:
+            self.banner.show_message(
+                f"Your settings could not be saved: {exc.strerror or exc}. "
+                "Check free disk space; Footnote keeps working with them for now.",
+                details=repr(exc),
+            )
+
+    def _store_call(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | None:
+        """Run a store operation; on failure show why and return None."""
+        try:
+            return method(*args, **kwargs)
+        except EngineError as exc:
+            self.banner.show_message(str(exc), details=exc.detail)
+            return None
+
+    # ------------------------------------------------------------------ window
+
+    def _update_pages(self) -> None:
+        has_model = self.engine.model is not None or self._loading_path is not None
+        self.pages.setCurrentWidget(self.chat_page if has_model else self.welcome)
+
+    def _restore_geometry(self) -> None:
+        if self.settings.window_geometry:
+            self.restoreGeometry(QByteArray(base64.b64decode(self.settings.window_geometry)))
+        if self.settings.window_state:
+            self.splitter.restoreState(QByteArray(base64.b64decode(self.settings.window_state)))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if _dropped_paths(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = _dropped_paths(event)
+        models = [p for p in paths if p.lower().endswith(".gguf")]
+        if models:
+            event.acceptProposedAction()
+            self.open_model(models[0])
+        elif paths:
+            event.acceptProposedAction()
+            self.banner.show_message(
+                f"{Path(paths[0]).name} is not a .gguf model file. Drop a GGUF model, such as "
+                "Phi-3-mini-4k-instruct-q4.gguf.",
+                level="info",
+            )
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.window_geometry = _b64(self.saveGeometry())
+        self.settings.window_state = _b64(self.splitter.saveState())
+        self._save_settings()
+        self.engine.shutdown()
+        super().closeEvent(event)
+
+
+def _b64(data: QByteArray) -> str:
+    return bytes(data.toBase64().data()).decode("ascii")
+
+
+def _dropped_paths(event: QDragEnterEvent | QDropEvent) -> list[str]:
+    mime = event.mimeData()
+    if not mime.hasUrls():
+        return []
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
+
+
+def _answer_footer(event: Finished) -> str:
+    parts = []
+    if event.reason == "cancelled":
+        parts.append("Stopped")
+    elif event.reason == "length":
+        parts.append("Cut short")
+    if event.stats.generated_tokens:
+        parts.append(
+            f"{event.stats.generated_tokens} tokens · {event.stats.tokens_per_second:.1f} tok/s"
+        )
+    return "  ·  ".join(parts)
