@@ -7,8 +7,10 @@ so tests can build the same graph with a sandboxed ``FOOTNOTE_HOME``.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.crash import CrashReporter
@@ -61,6 +63,26 @@ def run_gui() -> int:
         QMessageBox.critical(None, "Footnote cannot start", str(exc))
         return 1
     window.show()
+    _quit_cleanly_on_signals(app, window)
     code = app.exec()
+    reporter.uninstall()
+    window.shutdown()
     window.store.close()
     return code
+
+
+def _quit_cleanly_on_signals(app: QApplication, window: MainWindow) -> None:
+    """SIGTERM (logout, ``kill``) and Ctrl+C close the window normally, so
+    settings are saved and the engine thread is stopped before exit."""
+
+    def request_close(_signum: int, _frame: object) -> None:
+        window.close()
+        app.quit()
+
+    signal.signal(signal.SIGTERM, request_close)
+    signal.signal(signal.SIGINT, request_close)
+    # Python runs signal handlers only when it gets control; Qt's event loop
+    # is C++, so wake the interpreter a few times a second.
+    timer = QTimer(app)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)

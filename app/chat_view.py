@@ -8,7 +8,7 @@ every token would cost O(n^2) and make long answers stutter.
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -88,7 +88,22 @@ class MessageBubble(QFrame):
             self.body.setText(html.escape(text).replace("\n", "<br>"))
         else:
             self.body.setText(markdown_to_html(text))
-        self.copy_button.setVisible(bool(text) and not streaming)
+        # Copy is for answers; the user's own words are a selection away.
+        self.copy_button.setVisible(self.role != "user" and bool(text) and not streaming)
+
+    def fit_width(self, available_px: int) -> None:
+        """Size a user bubble to its text, up to ``available_px``. A word-wrapped
+        QLabel otherwise takes a narrow guess and wraps short questions."""
+        if self.role != "user":
+            return
+        metrics = self.body.fontMetrics()
+        natural = max(
+            (metrics.horizontalAdvance(line) for line in self._text.split("\n")), default=0
+        )
+        margins = self.layout().contentsMargins()
+        cap = max(available_px - margins.left() - margins.right(), 80)
+        self.body.setMinimumWidth(min(natural + 8, cap))
+        self.setMaximumWidth(available_px)
 
     def set_footer(self, text: str) -> None:
         self.footer.setText(text)
@@ -166,8 +181,8 @@ class ChatView(QScrollArea):
         row_layout.setContentsMargins(0, 0, 0, 0)
         if role == "user":
             row_layout.addStretch(1)
-            bubble.setMaximumWidth(int(CONTENT_MAX_WIDTH_PX * MAX_USER_BUBBLE_FRACTION))
             row_layout.addWidget(bubble)
+            bubble.fit_width(self._user_bubble_width())
         else:
             row_layout.addWidget(bubble, 1)
         self._layout.insertWidget(self._layout.count() - 1, row)
@@ -234,6 +249,16 @@ class ChatView(QScrollArea):
         # Follow the answer as it grows unless the user scrolled up to read.
         if self._stick_to_bottom:
             self.verticalScrollBar().setValue(maximum)
+
+    def _user_bubble_width(self) -> int:
+        column = min(self.viewport().width() - 48, CONTENT_MAX_WIDTH_PX)
+        return int(max(column, 200) * MAX_USER_BUBBLE_FRACTION)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        width = self._user_bubble_width()
+        for bubble in self.bubbles():
+            bubble.fit_width(width)
 
     def sizeHint(self) -> QSize:
         return QSize(640, 480)

@@ -38,6 +38,8 @@ class Composer(QFrame):
         self.edit.setPlaceholderText("Ask anything…   (Enter to send, Shift+Enter for a new line)")
         self.edit.setFrameShape(QFrame.Shape.NoFrame)
         self.edit.setTabChangesFocus(True)
+        self.edit.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.edit.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.edit.submitted.connect(self._on_submit)
         self.edit.textChanged.connect(self._fit_height)
         layout.addWidget(self.edit, 1)
@@ -89,7 +91,14 @@ class Composer(QFrame):
 
     def _fit_height(self) -> None:
         metrics = self.edit.fontMetrics()
-        lines = max(MIN_LINES, min(MAX_LINES, self.edit.document().lineCount()))
+        count = self.edit.document().lineCount()
+        lines = max(MIN_LINES, min(MAX_LINES, count))
+        # A scroll bar only once the text outgrows the box.
+        self.edit.setVerticalScrollBarPolicy(
+            Qt.ScrollBarPolicy.ScrollBarAsNeeded
+            if count > MAX_LINES
+            else Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+        )
         margins = self.edit.contentsMargins()
         height = lines * metrics.lineSpacing() + 2 * int(self.edit.document().documentMargin())
         self.edit.setFixedHeight(height + margins.top() + margins.bottom())

@@ -29,6 +29,12 @@ class CrashReporter(QObject):
         sys.excepthook = self._excepthook
         threading.excepthook = self._thread_excepthook
 
+    def uninstall(self) -> None:
+        """Back to the defaults: once the event loop has ended a dialog
+        could never be answered."""
+        sys.excepthook = sys.__excepthook__
+        threading.excepthook = threading.__excepthook__
+
     def _excepthook(
         self, kind: type[BaseException], value: BaseException, tb: TracebackType | None
     ) -> None:

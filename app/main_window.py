@@ -519,11 +519,17 @@ class MainWindow(QMainWindow):
             )
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Save the window's state and stop the engine (idempotent)."""
+        if not self.engine.is_running():
+            return
         self.settings.window_geometry = _b64(self.saveGeometry())
         self.settings.window_state = _b64(self.splitter.saveState())
         self._save_settings()
         self.engine.shutdown()
-        super().closeEvent(event)
 
 
 def _b64(data: QByteArray) -> str:

@@ -22,14 +22,17 @@ class WelcomePage(QWidget):
 
         card = QFrame()
         card.setObjectName("welcomeCard")
-        card.setMaximumWidth(520)
+        # A fixed width lets word-wrapped labels compute their real height
+        # (with only a maximum width Qt under-sizes them and clips the last line).
+        card.setFixedWidth(480)
         inner = QVBoxLayout(card)
         inner.setContentsMargins(36, 32, 36, 32)
         inner.setSpacing(12)
 
         logo = QLabel()
         logo.setPixmap(app_icon().pixmap(64, 64))
-        logo.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        logo.setFixedHeight(72)
+        logo.setAlignment(Qt.AlignmentFlag.AlignCenter)
         inner.addWidget(logo)
         title = QLabel("Welcome to Footnote")
         title.setObjectName("welcomeTitle")

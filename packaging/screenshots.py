@@ -1,0 +1,120 @@
+"""Regenerate the README's screenshots from the real app.
+
+Runs ``python -m app`` in a real X window on a virtual screen (Xvfb), types
+into it with xdotool like a person would, and captures the window with
+ImageMagick. The model is the tiny synthetic Phi-3 the tests use, so answers
+are real llama.cpp output of a model with scripted weights.
+
+    sudo apt-get install xvfb xdotool imagemagick fonts-noto-core
+    .venv/bin/python packaging/screenshots.py        # writes docs/*.png
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+DISPLAY = ":77"
+SCREEN = "1360x860x24"
+WINDOW_SIZE = (1240, 800)
+
+sys.path.insert(0, str(ROOT))
+
+
+def sh(*args: str, env: dict[str, str] | None = None) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True, env=env).stdout
+
+
+def wait_for_window(env: dict[str, str], timeout_s: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = subprocess.run(
+            ["xdotool", "search", "--onlyvisible", "--name", "^Footnote$"],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+        ).stdout.split()
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    raise SystemExit("the Footnote window did not appear")
+
+
+def capture(window: str, name: str, env: dict[str, str]) -> Path:
+    out = DOCS / name
+    sh("import", "-window", window, str(out), env=env)
+    print(f"wrote {out.relative_to(ROOT)}")
+    return out
+
+
+def type_and_send(window: str, text: str, env: dict[str, str], wait_s: float = 1.5) -> None:
+    sh("xdotool", "type", "--window", window, "--delay", "15", text, env=env)
+    sh("xdotool", "key", "--window", window, "Return", env=env)
+    time.sleep(wait_s)
+
+
+def start_app(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    app = subprocess.Popen(
+        [sys.executable, "-m", "app"], cwd=ROOT, env={**env, "FOOTNOTE_HOME": str(home)}
+    )
+    window = wait_for_window(env)
+    sh("xdotool", "windowsize", window, str(WINDOW_SIZE[0]), str(WINDOW_SIZE[1]), env=env)
+    sh("xdotool", "windowmove", window, "0", "0", env=env)
+    # No window manager on Xvfb: focus directly (windowactivate needs a WM).
+    sh("xdotool", "windowfocus", "--sync", window, env=env)
+    time.sleep(1.5)
+    return app, window
+
+
+def main() -> None:
+    for tool in ("Xvfb", "xdotool", "import"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is missing: apt-get install xvfb xdotool imagemagick")
+    from app.paths import AppPaths
+    from app.settings import load_settings, save_settings
+    from engine.synthetic_model import write_phi3_gguf
+
+    DOCS.mkdir(exist_ok=True)
+    xvfb = subprocess.Popen(["Xvfb", DISPLAY, "-screen", "0", SCREEN, "-nolisten", "tcp"])
+    env = {**os.environ, "DISPLAY": DISPLAY, "QT_QPA_PLATFORM": "xcb"}
+    try:
+        time.sleep(1.0)
+        with tempfile.TemporaryDirectory() as tmp:
+            home = Path(tmp) / "home"
+            model = write_phi3_gguf(Path(tmp) / "Phi-3-mini-4k-instruct-tiny.gguf")
+
+            # 1. First run: no model yet.
+            app, window = start_app(home, env)
+            capture(window, "screenshot-welcome.png", env)
+            app.terminate()
+            app.wait(10)
+
+            # 2. A model chosen earlier (as after "Open a GGUF file…"), then a chat.
+            paths = AppPaths.from_environment({"FOOTNOTE_HOME": str(home)})
+            settings = load_settings(paths.settings_file).settings
+            settings.remember_model(str(model))
+            settings.window_geometry = ""
+            save_settings(paths.settings_file, settings)
+            app, window = start_app(home, env)
+            type_and_send(window, "How do I keep a reading list in Markdown?", env)
+            sh("xdotool", "key", "--window", window, "ctrl+n", env=env)
+            type_and_send(window, "Summarise the Phi-3 technical report in three bullets.", env)
+            type_and_send(window, "Can you show that as code?", env)
+            capture(window, "screenshot-chat.png", env)
+            app.terminate()
+            app.wait(10)
+    finally:
+        xvfb.terminate()
+        xvfb.wait(10)
+
+
+if __name__ == "__main__":
+    main()
