@@ -37,6 +37,7 @@ class MessageBubble(QFrame):
         self._text = text
         self.setObjectName("userBubble" if role == "user" else "assistantBubble")
         layout = QVBoxLayout(self)
+        self._layout = layout
         layout.setContentsMargins(14, 10, 14, 10)
         layout.setSpacing(6)
 
@@ -100,7 +101,7 @@ class MessageBubble(QFrame):
         natural = max(
             (metrics.horizontalAdvance(line) for line in self._text.split("\n")), default=0
         )
-        margins = self.layout().contentsMargins()
+        margins = self._layout.contentsMargins()
         cap = max(available_px - margins.left() - margins.right(), 80)
         self.body.setMinimumWidth(min(natural + 8, cap))
         self.setMaximumWidth(available_px)
