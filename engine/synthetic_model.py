@@ -187,11 +187,13 @@ def write_phi3_gguf(
     name: str = "Footnote tiny Phi-3",
     chat_template: str | None = PHI3_CHAT_TEMPLATE,
     architecture: str = "phi3",
+    dtype: str = "f32",
 ) -> Path:
     """Write a Phi-3-architecture GGUF to ``path`` and return it.
 
     ``chat_template=None`` leaves the template out (to test the fallback);
     ``architecture`` can name one llama.cpp cannot run (to test refusals).
+    ``dtype="f16"`` halves the size of big models (benchmarks quantize it further).
     """
     import gguf
 
@@ -212,7 +214,9 @@ def write_phi3_gguf(
     writer.add_layer_norm_rms_eps(1e-5)
     writer.add_rope_dimension_count(shape.head_dim)
     writer.add_rope_freq_base(10000.0)
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_file_type(
+        gguf.LlamaFileType.MOSTLY_F16 if dtype == "f16" else gguf.LlamaFileType.ALL_F32
+    )
 
     writer.add_tokenizer_model("llama")
     writer.add_token_list(vocab.pieces)
@@ -227,14 +231,35 @@ def write_phi3_gguf(
     if chat_template is not None:
         writer.add_chat_template(chat_template)
 
-    for tensor_name, array in _tensors(shape, vocab, weights, loop, rng):
-        writer.add_tensor(tensor_name, array)
-
+    # Stream: declare every tensor, write the header, then generate and write
+    # one tensor at a time, so a full-size model never sits in memory.
+    float_type = np.float16 if dtype == "f16" else np.float32
+    for tensor_name, dims in _tensor_shapes(shape, len(vocab.pieces)):
+        is_norm = len(dims) == 1  # llama.cpp wants norm weights in F32
+        item = np.dtype(np.float32 if is_norm else float_type)
+        writer.add_tensor_info(tensor_name, dims, item, int(np.prod(dims)) * item.itemsize)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
+    writer.write_ti_data_to_file()
+    for _name, array in _tensors(shape, vocab, weights, loop, rng):
+        writer.write_tensor_data(array if array.ndim == 1 else array.astype(float_type))
     writer.close()
     return path
+
+
+def _tensor_shapes(shape: ModelShape, n_vocab: int) -> Iterator[tuple[str, tuple[int, ...]]]:
+    """Names and numpy shapes of :func:`_tensors`, in the same order."""
+    d, ff = shape.n_embd, shape.n_ff
+    yield "token_embd.weight", (n_vocab, d)
+    for layer in range(shape.n_layer):
+        yield f"blk.{layer}.attn_norm.weight", (d,)
+        yield f"blk.{layer}.attn_qkv.weight", (3 * d, d)
+        yield f"blk.{layer}.attn_output.weight", (d, d)
+        yield f"blk.{layer}.ffn_norm.weight", (d,)
+        yield f"blk.{layer}.ffn_up.weight", (2 * ff, d)
+        yield f"blk.{layer}.ffn_down.weight", (d, ff)
+    yield "output_norm.weight", (d,)
+    yield "output.weight", (n_vocab, d)
 
 
 def _tensors(
