@@ -61,3 +61,75 @@ def test_app_exits_cleanly_after_chatting(tiny_model: Path, footnote_home: Path)
     assert "Fatal Python error" not in result.stderr, result.stderr
     assert result.returncode == 0, result.stderr
     assert "answers: 2" in result.stdout
+
+
+KILL_SCRIPT = r"""
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from app.application import build_main_window, configure_application
+from app.paths import AppPaths
+from app.settings import load_settings, save_settings
+
+app = QApplication(sys.argv)
+paths = AppPaths.from_environment().ensure()
+settings = load_settings(paths.settings_file).settings
+settings.model_path = sys.argv[1]
+settings.context_tokens = 512
+save_settings(paths.settings_file, settings)
+configure_application(app)
+window = build_main_window(paths)
+questions = ["an earlier question", "a question cut off by the kill"]
+
+def step():
+    if window.engine.model is None or window.composer.generating:
+        QTimer.singleShot(20, step)
+        return
+    window.send(questions.pop(0))
+    if questions:
+        QTimer.singleShot(20, step)
+    else:
+        window.chat.streaming_rendered.connect(lambda: print("STREAMING", flush=True))
+
+QTimer.singleShot(0, step)
+app.exec()
+"""
+
+
+def test_killing_the_app_mid_answer_loses_no_earlier_messages(
+    looping_model: Path, footnote_home: Path
+) -> None:
+    from engine.history import ConversationStore
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FOOTNOTE_HOME": str(footnote_home)}
+    # The looping model answers until its context is full: the first answer
+    # completes (fills the 512-token context), the second is killed while streaming.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(looping_model)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == "STREAMING", proc.stderr.read() if proc.stderr else ""
+        proc.kill()
+    finally:
+        proc.wait(30)
+        if proc.stdout:
+            proc.stdout.close()
+        if proc.stderr:
+            proc.stderr.close()
+
+    store = ConversationStore(footnote_home / "data" / "conversations.sqlite3")
+    try:
+        [conversation] = store.conversations()
+        messages = [(m.role, m.content[:30]) for m in store.messages(conversation.id)]
+    finally:
+        store.close()
+    assert messages[0] == ("user", "an earlier question")
+    assert messages[1][0] == "assistant"
+    assert messages[2] == ("user", "a question cut off by the kill")

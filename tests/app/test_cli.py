@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from engine.synthetic_model import SCRIPTED_ANSWER
+
+
+def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FOOTNOTE_HOME": str(home)},
+        timeout=120,
+        check=False,
+    )
+
+
+def test_ask_streams_the_answer_to_stdout(tiny_model: Path, footnote_home: Path) -> None:
+    result = run_cli("ask", "--model", str(tiny_model), "hi", home=footnote_home)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == SCRIPTED_ANSWER + "\n"
+    assert result.stderr == ""  # llama.cpp's log goes to the log file, not the terminal
+
+
+def test_ask_never_imports_qt(tiny_model: Path, footnote_home: Path) -> None:
+    code = (
+        "import sys, app.cli as cli\n"
+        f"rc = cli.main(['ask', '--model', {str(tiny_model)!r}, 'hi'])\n"
+        "assert 'PySide6' not in sys.modules, 'the CLI imported Qt'\n"
+        "sys.exit(rc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FOOTNOTE_HOME": str(footnote_home)},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_corrupt_model_exits_nonzero_with_one_readable_line(
+    tmp_path: Path, footnote_home: Path
+) -> None:
+    bad = tmp_path / "model.gguf"
+    bad.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\x00" * 20)
+    result = run_cli("ask", "--model", str(bad), "hi", home=footnote_home)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert re.match(r"footnote: error: model\.gguf is (damaged or incomplete|truncated)", lines[0])
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_no_model_configured_says_how_to_choose_one(footnote_home: Path) -> None:
+    result = run_cli("ask", "hi", home=footnote_home)
+    assert result.returncode == 1
+    assert "Pass --model FILE.gguf" in result.stderr
+
+
+def test_usage_error_exits_2(footnote_home: Path) -> None:
+    result = run_cli("ask", home=footnote_home)
+    assert result.returncode == 2
