@@ -20,12 +20,13 @@ from app.paths import AppPaths
 from app.settings import load_settings
 from engine.errors import EngineError
 from engine.events import Failed, Finished, Notice, Token
+from engine.gguf_info import inspect_gguf
 from engine.model import LoadOptions, load_model
 from engine.turn import ChatSession, SamplingParams, TurnRequest
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("ask",)
+COMMANDS = ("ask", "models")
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
@@ -47,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--max-tokens", type=int, help="stop the answer after this many tokens")
     ask.add_argument("--seed", type=int, help="random seed, for repeatable answers")
     ask.add_argument("--verbose", action="store_true", help="log llama.cpp's details too")
+
+    models = sub.add_parser("models", help="look at model files")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    inspect = models_sub.add_parser(
+        "inspect", help="print what a GGUF file holds, or why it cannot be used"
+    )
+    inspect.add_argument("file", help="a .gguf file")
     return parser
 
 
@@ -54,13 +62,35 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
     paths = AppPaths.from_environment()
-    configure_logging(paths.log_file, verbose=args.verbose)
+    configure_logging(paths.log_file, verbose=getattr(args, "verbose", False))
     try:
+        if args.command == "models":
+            return _inspect(args.file, out)
         return _ask(args, paths, out)
     except EngineError as exc:
         log.info("ask failed: %s\n%s", exc, exc.detail)
         print(f"footnote: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _inspect(file: str, out: TextIO) -> int:
+    info = inspect_gguf(file)
+    template = "yes" if info.chat_template else "no (Phi-3's is used for Phi models)"
+    rows = [
+        ("file", str(info.path)),
+        ("name", info.display_name),
+        ("architecture", info.architecture),
+        ("parameters", f"{info.parameter_count / 1e9:.2f} B"),
+        ("quantization", info.quantization),
+        ("size", f"{info.file_size_bytes / 2**30:.2f} GiB"),
+        ("context", f"{info.context_length:,} tokens"),
+        ("chat template", template),
+        ("stop tokens", " ".join(info.stop_tokens) or "none"),
+    ]
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        out.write(f"{key:<{width}}  {value}\n")
+    return 0
 
 
 def _ask(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:

@@ -68,3 +68,20 @@ def test_no_model_configured_says_how_to_choose_one(footnote_home: Path) -> None
 def test_usage_error_exits_2(footnote_home: Path) -> None:
     result = run_cli("ask", home=footnote_home)
     assert result.returncode == 2
+
+
+def test_models_inspect_describes_the_file(tiny_model: Path, footnote_home: Path) -> None:
+    result = run_cli("models", "inspect", str(tiny_model), home=footnote_home)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"architecture\s+phi3", result.stdout)
+    assert re.search(r"quantization\s+F32", result.stdout)
+    assert re.search(r"context\s+4,096 tokens", result.stdout)
+    assert re.search(r"chat template\s+yes", result.stdout)
+
+
+def test_models_inspect_explains_a_bad_file(tmp_path: Path, footnote_home: Path) -> None:
+    bad = tmp_path / "notes.gguf"
+    bad.write_text("hello")
+    result = run_cli("models", "inspect", str(bad), home=footnote_home)
+    assert result.returncode == 1
+    assert "notes.gguf is not a GGUF model file" in result.stderr

@@ -203,3 +203,23 @@ def test_window_size_is_restored(qtbot, open_window) -> None:
     close(first)
     second = open_window()
     assert (second.width(), second.height()) == (720, 520)
+
+
+def test_settings_dialog_changes_are_applied_and_persisted(qtbot, open_window, paths) -> None:
+    from app.settings import load_settings
+    from app.settings_dialog import SettingsDialog
+
+    window = open_window()
+    dialog = SettingsDialog(window.settings, window)
+    qtbot.addWidget(dialog)
+    dialog.context.setValue(2048)
+    dialog.temperature.setValue(0.2)
+    dialog.system_prompt.setPlainText("Answer in French.")
+    dialog.apply_to(window.settings)
+    window.close()
+    saved = load_settings(paths.settings_file).settings
+    assert (saved.context_tokens, saved.temperature, saved.system_prompt) == (
+        2048,
+        0.2,
+        "Answer in French.",
+    )
