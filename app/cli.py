@@ -80,9 +80,9 @@ def _inspect(file: str, out: TextIO) -> int:
         ("file", str(info.path)),
         ("name", info.display_name),
         ("architecture", info.architecture),
-        ("parameters", f"{info.parameter_count / 1e9:.2f} B"),
+        ("parameters", _count(info.parameter_count)),
         ("quantization", info.quantization),
-        ("size", f"{info.file_size_bytes / 2**30:.2f} GiB"),
+        ("size", _size(info.file_size_bytes)),
         ("context", f"{info.context_length:,} tokens"),
         ("chat template", template),
         ("stop tokens", " ".join(info.stop_tokens) or "none"),
@@ -91,6 +91,14 @@ def _inspect(file: str, out: TextIO) -> int:
     for key, value in rows:
         out.write(f"{key:<{width}}  {value}\n")
     return 0
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2f} B" if n >= 100_000_000 else f"{n / 1e6:.2f} M"
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**30:.2f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.1f} MiB"
 
 
 def _ask(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
