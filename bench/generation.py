@@ -32,6 +32,7 @@ from engine.chat_template import ChatMessage
 from engine.events import Finished, Token
 from engine.hardware import physical_cores
 from engine.model import LoadOptions, LocalModel, load_model
+from engine.quantize import quantize_gguf
 from engine.synthetic_model import PHI3_MINI_SHAPE, TINY_SHAPE, write_phi3_gguf
 from engine.turn import ChatSession, SamplingParams, TurnRequest
 
@@ -60,6 +61,16 @@ class Measurement:
         return self.generated_tokens / self.generation_seconds if self.generation_seconds else 0.0
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def ensure_model(shape_name: str) -> Path:
     MODELS.mkdir(exist_ok=True)
     if shape_name == "tiny":
@@ -67,8 +78,6 @@ def ensure_model(shape_name: str) -> Path:
     final = MODELS / "phi3-mini-random-Q4_K_M.gguf"
     if final.exists():
         return final
-    import llama_cpp
-
     f16 = MODELS / "phi3-mini-random-F16.gguf"
     print("writing a Phi-3-mini-shaped F16 GGUF with random weights (7.6 GB)…", flush=True)
     started = time.perf_counter()
@@ -76,14 +85,7 @@ def ensure_model(shape_name: str) -> Path:
         f16, shape=PHI3_MINI_SHAPE, weights="random", dtype="f16", name="Phi-3-mini (random)"
     )
     print(f"  {time.perf_counter() - started:.0f} s; quantizing to Q4_K_M…", flush=True)
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M
-    params.nthread = physical_cores()
-    tmp = final.with_suffix(".part")
-    code = llama_cpp.llama_model_quantize(str(f16).encode(), str(tmp).encode(), params)
-    if code != 0:
-        raise SystemExit(f"llama_model_quantize failed with code {code}")
-    tmp.replace(final)
+    quantize_gguf(f16, final, "q4_k_m")
     f16.unlink()
     print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
     return final
@@ -200,7 +202,7 @@ def main() -> None:
         model.close()
 
     rows = [raw, engine]
-    machine = f"{platform.processor() or platform.machine()}, {physical_cores()} physical cores"
+    machine = f"{cpu_name()}, {physical_cores()} physical cores"
     print(f"\nModel: {path.name} ({args.shape}, n_embd={shape.n_embd}), {backend}, {machine}\n")
     print("| loop | prompt tokens | prompt tok/s | generated | generation tok/s | first token s |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -100,3 +100,12 @@ def tiny_model(models_dir: Path) -> Path:
 def looping_model(models_dir: Path) -> Path:
     """A Phi-3 GGUF that never ends its answer by itself."""
     return write_phi3_gguf(models_dir / "looping-phi3.gguf", loop=True, name="Looping tiny Phi-3")
+
+
+@pytest.fixture(scope="session")
+def quantized_model(tiny_model: Path, models_dir: Path) -> Path:
+    """The tiny model quantized to Q8_0 by llama.cpp's quantizer: exercises the
+    quantized matmul kernels (where CPU-feature bugs such as AMX show up)."""
+    from engine.quantize import quantize_gguf
+
+    return quantize_gguf(tiny_model, models_dir / "tiny-phi3-q8_0.gguf", "q8_0")
