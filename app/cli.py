@@ -18,9 +18,13 @@ from typing import TextIO
 from app.logs import configure_logging
 from app.paths import AppPaths
 from app.settings import load_settings
+from engine.catalog import find, load_catalog, recommend
+from engine.download import DownloadDone, DownloadProgress, download
 from engine.errors import EngineError
 from engine.events import Failed, Finished, Notice, Token
 from engine.gguf_info import inspect_gguf
+from engine.hardware import available_memory_bytes
+from engine.library import installed_models
 from engine.model import LoadOptions, load_model
 from engine.turn import ChatSession, SamplingParams, TurnRequest
 
@@ -55,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         "inspect", help="print what a GGUF file holds, or why it cannot be used"
     )
     inspect.add_argument("file", help="a .gguf file")
+    models_sub.add_parser("list", help="the catalog and the models installed here")
+    fetch = models_sub.add_parser(
+        "download", help="download a catalog model (or a GGUF URL) into the models folder"
+    )
+    fetch.add_argument("model", help="a catalog id or name (see `models list`), or an https URL")
+    fetch.add_argument("--sha256", help="expected SHA-256 of the file (hex)")
     return parser
 
 
@@ -65,6 +75,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     configure_logging(paths.log_file, verbose=getattr(args, "verbose", False))
     try:
         if args.command == "models":
+            if args.models_command == "list":
+                return _list_models(paths, out)
+            if args.models_command == "download":
+                return _download(paths, args.model, args.sha256, out)
             return _inspect(args.file, out)
         return _ask(args, paths, out)
     except EngineError as exc:
@@ -91,6 +105,82 @@ def _inspect(file: str, out: TextIO) -> int:
     for key, value in rows:
         out.write(f"{key:<{width}}  {value}\n")
     return 0
+
+
+def _list_models(paths: AppPaths, out: TextIO) -> int:
+    entries = load_catalog()
+    available = available_memory_bytes()
+    best = recommend(entries, available)
+    out.write(f"Catalog (memory available now: {_size(available)}):\n")
+    for entry in entries:
+        mark = "*" if entry is best else " "
+        fit = "fits" if entry.fits(available) else "needs more memory"
+        out.write(
+            f" {mark} {entry.id:<36} {entry.parameters:>5}  {_size(entry.size_bytes):>9}  "
+            f"needs {_size(entry.memory_needed_bytes()):>9}  ctx {entry.native_context:>6,}  "
+            f"{entry.license}  {fit}\n"
+        )
+    out.write("   (* recommended for this machine)\n\nInstalled in " + str(paths.models) + ":\n")
+    installed = installed_models(paths.models)
+    for model in installed:
+        if model.info:
+            out.write(
+                f"   {model.path.name}  {model.info.quantization}  {_size(model.size_bytes)}  "
+                f"ctx {model.info.context_length:,}\n"
+            )
+        else:
+            out.write(f"   {model.path.name}  unusable: {model.problem}\n")
+    if not installed:
+        out.write("   none yet: python -m app models download phi-3-mini-4k-instruct-q4\n")
+    return 0
+
+
+def _download(paths: AppPaths, name: str, sha256: str | None, out: TextIO) -> int:
+    entry = find(load_catalog(), name)
+    if entry is not None:
+        url, file, sha256 = entry.url, entry.file, sha256 or entry.sha256
+    elif name.startswith(("https://", "http://")):
+        url, file = name, name.rsplit("/", 1)[-1].split("?", maxsplit=1)[0]
+        if not file.endswith(".gguf"):
+            print(f"footnote: error: {file} is not a .gguf file URL.", file=sys.stderr)
+            return EXIT_ERROR
+    else:
+        print(
+            f"footnote: error: no catalog model called “{name}”. "
+            "See `python -m app models list`, or pass an https URL of a .gguf file.",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    destination = paths.ensure().models / file
+    if destination.exists():
+        out.write(f"{destination}\n")
+        return 0
+    cancel = threading.Event()
+    try:
+        for event in download(url, destination, cancel, sha256=sha256):
+            if isinstance(event, DownloadProgress):
+                print(f"\r{_progress_line(event)}", end="", file=sys.stderr, flush=True)
+            elif isinstance(event, DownloadDone):
+                print(file=sys.stderr)
+                out.write(f"{event.path}\n")
+    except KeyboardInterrupt:
+        cancel.set()
+        print("\nfootnote: stopped; run the same command again to resume.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def _progress_line(p: DownloadProgress) -> str:
+    done = _size(p.done_bytes)
+    if not p.total_bytes:
+        return f"{done} downloaded"
+    eta = (
+        f", {int(p.eta_seconds // 60)} min {int(p.eta_seconds % 60)} s left"
+        if p.eta_seconds
+        else ""
+    )
+    speed = f" at {p.bytes_per_second / 2**20:.1f} MiB/s" if p.bytes_per_second else ""
+    return f"{100 * (p.fraction or 0):5.1f}%  {done} of {_size(p.total_bytes)}{speed}{eta}   "
 
 
 def _count(n: int) -> str:

@@ -85,3 +85,48 @@ def test_models_inspect_explains_a_bad_file(tmp_path: Path, footnote_home: Path)
     result = run_cli("models", "inspect", str(bad), home=footnote_home)
     assert result.returncode == 1
     assert "notes.gguf is not a GGUF model file" in result.stderr
+
+
+def test_models_download_from_a_url_then_list_and_ask(
+    tiny_model: Path, footnote_home: Path
+) -> None:
+    import hashlib
+
+    from tests.http_server import serve_file
+
+    payload = tiny_model.read_bytes()
+    with serve_file(payload, "Phi-3-tiny.gguf") as (url, _):
+        result = run_cli(
+            "models",
+            "download",
+            url,
+            "--sha256",
+            hashlib.sha256(payload).hexdigest(),
+            home=footnote_home,
+        )
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip())
+    assert path == footnote_home.resolve() / "models" / "Phi-3-tiny.gguf"
+    assert "100.0%" in result.stderr
+    listed = run_cli("models", "list", home=footnote_home)
+    assert "Phi-3-tiny.gguf  F32" in listed.stdout
+    answer = run_cli("ask", "--model", str(path), "hi", home=footnote_home)
+    assert answer.stdout == SCRIPTED_ANSWER + "\n"
+
+
+def test_models_download_with_a_wrong_checksum_keeps_nothing(
+    tiny_model: Path, footnote_home: Path
+) -> None:
+    from tests.http_server import serve_file
+
+    with serve_file(tiny_model.read_bytes(), "bad.gguf") as (url, _):
+        result = run_cli("models", "download", url, "--sha256", "0" * 64, home=footnote_home)
+    assert result.returncode == 1
+    assert "arrived damaged" in result.stderr
+    assert list((footnote_home / "models").iterdir()) == []
+
+
+def test_models_download_unknown_name(footnote_home: Path) -> None:
+    result = run_cli("models", "download", "phi-9-giga", home=footnote_home)
+    assert result.returncode == 1
+    assert "no catalog model called “phi-9-giga”" in result.stderr

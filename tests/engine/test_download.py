@@ -6,8 +6,6 @@ import hashlib
 import shutil
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -23,79 +21,16 @@ from engine.download import (
     download,
     part_path_for,
 )
+from tests.http_server import ServerBehaviour, serve_file
 
 PAYLOAD = bytes(range(256)) * (5 * 4096 + 17)  # ~5.2 MB, not a multiple of the chunk size
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
-@dataclass
-class ServerBehaviour:
-    supports_range: bool = True
-    drop_first_after: int | None = None  # close the first response after N bytes
-    corrupt_at: int | None = None
-    linked_etag: str | None = None
-    status: int = 200
-    requests: list[str] = field(default_factory=list)  # Range header of each request
-
-
-class Handler(BaseHTTPRequestHandler):
-    behaviour: ServerBehaviour
-
-    def log_message(self, *args: object) -> None:  # keep test output clean
-        pass
-
-    def do_GET(self) -> None:
-        b = self.behaviour
-        b.requests.append(self.headers.get("Range", ""))
-        if b.status != 200:
-            self.send_error(b.status)
-            return
-        body = bytearray(PAYLOAD)
-        if b.corrupt_at is not None:
-            body[b.corrupt_at] ^= 0xFF
-        start = 0
-        rng = self.headers.get("Range")
-        if rng and b.supports_range:
-            start = int(rng.removeprefix("bytes=").split("-")[0])
-            if start >= len(body):
-                self.send_response(416)
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        chunk = bytes(body[start:])
-        self.send_header("Content-Length", str(len(chunk)))
-        if b.linked_etag:
-            self.send_header("X-Linked-ETag", f'"{b.linked_etag}"')
-        self.end_headers()
-        if b.drop_first_after is not None and len(b.requests) == 1:
-            self.wfile.write(chunk[: b.drop_first_after])
-            self.wfile.flush()
-            self.connection.shutdown(2)  # the network drops mid-way
-            return
-        self.wfile.write(chunk)
-
-
-class QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # a client hanging up mid-transfer (cancel) is expected here
-
-
 @pytest.fixture
 def server() -> Iterator[tuple[str, ServerBehaviour]]:
-    behaviour = ServerBehaviour()
-    handler = type("BoundHandler", (Handler,), {"behaviour": behaviour})
-    httpd = QuietServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, name="test-http", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}/model.gguf", behaviour
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    with serve_file(PAYLOAD) as served:
+        yield served
 
 
 def run(url: str, dest: Path, cancel: threading.Event | None = None, **kw: object) -> list:

@@ -1,0 +1,70 @@
+"""The model catalog: data (``catalog.json``), not code branches.
+
+Adds what a person needs to choose: how much memory a model needs at the
+context we would run it with, and whether that fits this machine.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+
+from engine.model import DEFAULT_CONTEXT_TOKENS
+
+RUNTIME_OVERHEAD_BYTES = 600 * 2**20  # llama.cpp buffers, tokenizer, app
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    id: str
+    name: str
+    url: str
+    file: str
+    size_bytes: int
+    sha256: str | None
+    native_context: int
+    parameters: str
+    license: str
+    kv_bytes_per_token: int
+    publisher: str
+    default: bool = False
+
+    def context_for(self, available_bytes: int | None = None) -> int:
+        """The context we would run with: the 4K default, or less if memory is short
+        (never the 128K variants' full window, never 0)."""
+        context = min(DEFAULT_CONTEXT_TOKENS, self.native_context)
+        if available_bytes is not None:
+            room = available_bytes - self.size_bytes - RUNTIME_OVERHEAD_BYTES
+            fits = max(room // self.kv_bytes_per_token, 0)
+            context = max(min(context, fits // 256 * 256), 512)
+        return context
+
+    def memory_needed_bytes(self, context: int | None = None) -> int:
+        context = context or self.context_for()
+        return self.size_bytes + context * self.kv_bytes_per_token + RUNTIME_OVERHEAD_BYTES
+
+    def fits(self, available_bytes: int) -> bool:
+        return self.memory_needed_bytes() <= available_bytes
+
+
+def load_catalog() -> list[CatalogEntry]:
+    raw = json.loads(resources.files("engine").joinpath("catalog.json").read_text("utf-8"))
+    return [CatalogEntry(**entry) for entry in raw["models"]]
+
+
+def find(entries: list[CatalogEntry], name_or_id: str) -> CatalogEntry | None:
+    key = name_or_id.strip().lower()
+    for entry in entries:
+        if key in (entry.id, entry.name.lower(), entry.file.lower()):
+            return entry
+    return None
+
+
+def recommend(entries: list[CatalogEntry], available_bytes: int) -> CatalogEntry | None:
+    """The default model if it fits; else the smallest that fits; else None."""
+    fitting = [e for e in entries if e.fits(available_bytes)]
+    for entry in fitting:
+        if entry.default:
+            return entry
+    return min(fitting, key=lambda e: e.memory_needed_bytes(), default=None)
