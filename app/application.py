@@ -7,8 +7,10 @@ so tests can build the same graph with a sandboxed ``FOOTNOTE_HOME``.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
+from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -20,10 +22,14 @@ from app.main_window import MainWindow
 from app.paths import APP_NAME, AppPaths
 from app.settings import load_settings
 from app.theme import app_icon, stylesheet
+from engine.catalog import load_catalog
 from engine.errors import HistoryError
 from engine.history import ConversationStore
 
 log = logging.getLogger(__name__)
+
+
+CATALOG_ENV = "FOOTNOTE_CATALOG"  # path of a catalog JSON (a mirror) replacing the built-in one
 
 
 def build_main_window(paths: AppPaths) -> MainWindow:
@@ -32,7 +38,9 @@ def build_main_window(paths: AppPaths) -> MainWindow:
     loaded = load_settings(paths.settings_file)
     store = ConversationStore(paths.history_db)
     engine = EngineController()
-    window = MainWindow(paths, loaded.settings, store, engine)
+    mirror = os.environ.get(CATALOG_ENV)
+    catalog = load_catalog(Path(mirror) if mirror else None)
+    window = MainWindow(paths, loaded.settings, store, engine, catalog)
     if loaded.problem:
         window.banner.show_message(loaded.problem, level="info")
     return window

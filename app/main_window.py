@@ -40,14 +40,20 @@ from app.chat_view import ChatView
 from app.composer import Composer
 from app.conversation_list import ConversationList
 from app.engine_worker import EngineController, ModelSummary
+from app.generator_worker import GeneratorJob
+from app.model_manager import ModelManagerPage
 from app.paths import AppPaths
 from app.settings import Settings, save_settings
 from app.settings_dialog import GGUF_FILTER, SettingsDialog
 from app.theme import app_icon
 from app.welcome import WelcomePage
+from engine.catalog import CatalogEntry, recommend
+from engine.download import DownloadCancelled, DownloadDone, DownloadProgress, download
 from engine.errors import EngineError
 from engine.events import Failed, Finished, Notice, PromptProgress, Status, Token
+from engine.hardware import available_memory_bytes
 from engine.history import ConversationStore, StoredMessage
+from engine.library import InstalledModel, delete_model, installed_models
 from engine.model import LoadOptions
 from engine.turn import SamplingParams, TurnRequest
 
@@ -66,8 +72,13 @@ class MainWindow(QMainWindow):
         settings: Settings,
         store: ConversationStore,
         engine: EngineController,
+        catalog: list[CatalogEntry],
     ) -> None:
         super().__init__()
+        self.catalog = catalog
+        self._downloads: dict[str, GeneratorJob] = {}
+        self._scan: GeneratorJob | None = None
+        self._rescan = False
         self.paths = paths
         self.settings = settings
         self.store = store
@@ -137,7 +148,16 @@ class MainWindow(QMainWindow):
         self.welcome = WelcomePage()
         self.welcome.open_requested.connect(self.choose_model_file)
         self.welcome.recent_requested.connect(self.open_model)
+        self.welcome.download_requested.connect(self._download_recommended)
+        self.welcome.browse_requested.connect(self.show_models)
         self.pages.addWidget(self.welcome)
+        self.models_page = ModelManagerPage(self.catalog)
+        self.models_page.back_requested.connect(self._leave_models)
+        self.models_page.use_requested.connect(self.open_model)
+        self.models_page.delete_requested.connect(self.delete_model_file)
+        self.models_page.download_requested.connect(self.start_download)
+        self.models_page.cancel_requested.connect(self.cancel_download)
+        self.pages.addWidget(self.models_page)
 
         chat_page = QWidget()
         chat_layout = QVBoxLayout(chat_page)
@@ -179,6 +199,7 @@ class MainWindow(QMainWindow):
         for text, shortcut, slot in (
             ("&New Chat", QKeySequence.StandardKey.New, self.new_conversation),
             ("&Open Model…", QKeySequence.StandardKey.Open, self.choose_model_file),
+            ("&Models…", QKeySequence("Ctrl+M"), self.show_models),
             ("&Settings…", QKeySequence.StandardKey.Preferences, self.open_settings),
         ):
             action = QAction(text, self)
@@ -253,6 +274,8 @@ class MainWindow(QMainWindow):
         elif self.banner.property("level") == "error" and "load" in self.banner.text().lower():
             self.banner.hide()
         self._update_pages()
+        if self.pages.currentWidget() is self.models_page:
+            self.refresh_installed()  # move the "In use" mark
         self.composer.edit.setFocus()
 
     @Slot(object)
@@ -489,8 +512,130 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ window
 
     def _update_pages(self) -> None:
+        if self.pages.currentWidget() is self.models_page:
+            return
         has_model = self.engine.model is not None or self._loading_path is not None
         self.pages.setCurrentWidget(self.chat_page if has_model else self.welcome)
+
+    # ------------------------------------------------------------------ model files
+
+    @Slot()
+    def show_models(self) -> None:
+        self.models_page.set_catalog(available_memory_bytes())
+        for entry_id in self._downloads:
+            row = self.models_page.rows.get(entry_id)
+            if row is not None:
+                row.start()
+        self.refresh_installed()
+        self.pages.setCurrentWidget(self.models_page)
+
+    @Slot()
+    def _leave_models(self) -> None:
+        self.pages.setCurrentWidget(self.chat_page)
+        self._update_pages_after_leaving()
+
+    def _update_pages_after_leaving(self) -> None:
+        has_model = self.engine.model is not None or self._loading_path is not None
+        self.pages.setCurrentWidget(self.chat_page if has_model else self.welcome)
+
+    def refresh_installed(self) -> None:
+        """Read the models folder's headers off the GUI thread."""
+        if self._scan is not None and self._scan.is_running():
+            return
+        folder = self.paths.models
+        self._scan = GeneratorJob(
+            lambda _cancel: iter([installed_models(folder)]), "model-scan", self
+        )
+        self._scan.yielded.connect(self._on_installed)
+        self._scan.start()
+
+    @Slot(object)
+    def _on_installed(self, models: list[InstalledModel]) -> None:
+        in_use = self.engine.model.path if self.engine.model else None
+        self.models_page.set_installed(models, in_use)
+
+    @Slot()
+    def _download_recommended(self) -> None:
+        best = recommend(self.catalog, available_memory_bytes()) or next(
+            (e for e in self.catalog if e.default), None
+        )
+        self.show_models()
+        if best is not None:
+            self.start_download(best)
+
+    @Slot(object)
+    def start_download(self, entry: CatalogEntry) -> None:
+        if entry.id in self._downloads:
+            return
+        destination = self.paths.models / entry.file
+        if destination.exists():
+            self.open_model(str(destination))
+            return
+        job = GeneratorJob(
+            lambda cancel: download(entry.url, destination, cancel, sha256=entry.sha256),
+            f"download-{entry.id}",
+            self,
+        )
+        job.yielded.connect(lambda event: self._on_download_event(entry, event))
+        job.failed.connect(lambda error: self._on_download_failed(entry, error))
+        job.finished.connect(lambda: self._downloads.pop(entry.id, None))
+        self._downloads[entry.id] = job
+        row = self.models_page.rows.get(entry.id)
+        if row is not None:
+            row.start()
+        job.start()
+
+    @Slot(str)
+    def cancel_download(self, entry_id: str) -> None:
+        job = self._downloads.get(entry_id)
+        if job is not None:
+            job.cancel()
+
+    def _on_download_event(self, entry: CatalogEntry, event: object) -> None:
+        row = self.models_page.rows.get(entry.id)
+        if isinstance(event, DownloadProgress):
+            if row is not None:
+                row.show_progress(event)
+            percent = int(100 * (event.fraction or 0))
+            self.statusBar().showMessage(f"Downloading {entry.name}: {percent}%")
+        elif isinstance(event, DownloadDone):
+            if row is not None:
+                row.show_state("Downloaded and verified.")
+            self.statusBar().showMessage(f"{entry.name} downloaded and verified", 5000)
+            self.refresh_installed()
+            self.open_model(str(event.path))
+            self.pages.setCurrentWidget(self.chat_page)
+        elif isinstance(event, DownloadCancelled):
+            if row is not None:
+                row.show_state("Paused. Download again to continue where it stopped.")
+            self.statusBar().clearMessage()
+
+    def _on_download_failed(self, entry: CatalogEntry, error: EngineError) -> None:
+        row = self.models_page.rows.get(entry.id)
+        if row is not None:
+            row.show_state(str(error))
+        self.statusBar().clearMessage()
+        self.banner.show_message(str(error), details=error.detail)
+
+    @Slot(str)
+    def delete_model_file(self, path: str) -> None:
+        if self.engine.model is not None and str(self.engine.model.path) == path:
+            self.banner.show_message(
+                "Switch to another model before deleting this one.", level="info"
+            )
+            return
+        if not self.confirm(
+            "Delete model?", f"{Path(path).name} will be deleted from this computer."
+        ):
+            return
+        try:
+            delete_model(Path(path), self.paths.models)
+        except EngineError as exc:
+            self.banner.show_message(str(exc), details=exc.detail)
+        if path in self.settings.recent_models:
+            self.settings.recent_models.remove(path)
+            self._save_settings()
+        self.refresh_installed()
 
     def _restore_geometry(self) -> None:
         if self.settings.window_geometry:
@@ -523,7 +668,11 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Save the window's state and stop the engine (idempotent)."""
+        """Save the window's state and stop the workers (idempotent)."""
+        for job in list(self._downloads.values()):
+            job.stop_and_wait()  # the part file stays; the next download resumes it
+        if self._scan is not None:
+            self._scan.stop_and_wait()
         if not self.engine.is_running():
             return
         self.settings.window_geometry = _b64(self.saveGeometry())

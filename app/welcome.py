@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.theme import app_icon
 
@@ -13,6 +13,8 @@ from app.theme import app_icon
 class WelcomePage(QWidget):
     open_requested = Signal()
     recent_requested = Signal(str)
+    download_requested = Signal()
+    browse_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -47,16 +49,31 @@ class WelcomePage(QWidget):
         subtitle.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         inner.addWidget(subtitle)
 
+        self.download_button = QPushButton("Download Phi-3-mini (2.4 GB)")
+        self.download_button.setObjectName("primaryButton")
+        self.download_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.download_button.clicked.connect(self.download_requested)
+        inner.addSpacing(8)
+        inner.addWidget(self.download_button, 0, Qt.AlignmentFlag.AlignHCenter)
+
+        row = QHBoxLayout()
+        row.addStretch(1)
         self.open_button = QPushButton("Open a GGUF file…")
-        self.open_button.setObjectName("primaryButton")
+        self.open_button.setObjectName("secondaryButton")
         self.open_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.open_button.clicked.connect(self.open_requested)
-        inner.addSpacing(8)
-        inner.addWidget(self.open_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        row.addWidget(self.open_button)
+        browse = QPushButton("Other models…")
+        browse.setObjectName("secondaryButton")
+        browse.setCursor(Qt.CursorShape.PointingHandCursor)
+        browse.clicked.connect(self.browse_requested)
+        row.addWidget(browse)
+        row.addStretch(1)
+        inner.addLayout(row)
 
         hint = QLabel(
             "or drop a <b>.gguf</b> file anywhere on this window.<br>"
-            "Phi-3-mini-4k-instruct-q4.gguf (2.2 GB) is a good first model."
+            "Downloads are checked against their published checksum."
         )
         hint.setObjectName("welcomeHint")
         hint.setAlignment(Qt.AlignmentFlag.AlignHCenter)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 from engine.model import DEFAULT_CONTEXT_TOKENS
 
@@ -48,9 +49,13 @@ class CatalogEntry:
         return self.memory_needed_bytes() <= available_bytes
 
 
-def load_catalog() -> list[CatalogEntry]:
-    raw = json.loads(resources.files("engine").joinpath("catalog.json").read_text("utf-8"))
-    return [CatalogEntry(**entry) for entry in raw["models"]]
+def load_catalog(path: Path | None = None) -> list[CatalogEntry]:
+    """The built-in catalog, or the one at ``path`` (an organisation's mirror)."""
+    if path is not None:
+        text = path.read_text("utf-8")
+    else:
+        text = resources.files("engine").joinpath("catalog.json").read_text("utf-8")
+    return [CatalogEntry(**entry) for entry in json.loads(text)["models"]]
 
 
 def find(entries: list[CatalogEntry], name_or_id: str) -> CatalogEntry | None:

@@ -1,0 +1,237 @@
+"""The Models page: what is installed (use, delete) and what can be downloaded
+(with what it needs, whether it fits, progress, speed, time left, cancel)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.catalog import CatalogEntry, recommend
+from engine.download import DownloadProgress
+from engine.library import InstalledModel
+
+
+def human_size(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.1f} GB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.0f} MB"
+
+
+def progress_text(p: DownloadProgress) -> str:
+    parts = [f"{human_size(p.done_bytes)} of {human_size(p.total_bytes or 0)}"]
+    if p.bytes_per_second:
+        parts.append(f"{p.bytes_per_second / 2**20:.1f} MB/s")
+    if p.eta_seconds is not None:
+        minutes, seconds = divmod(int(p.eta_seconds), 60)
+        parts.append(f"{minutes} min {seconds:02d} s left" if minutes else f"{seconds} s left")
+    return " · ".join(parts)
+
+
+class CatalogRow(QFrame):
+    download_requested = Signal(object)  # CatalogEntry
+    cancel_requested = Signal(str)  # entry id
+
+    def __init__(self, entry: CatalogEntry, fits: bool, recommended: bool) -> None:
+        super().__init__()
+        self.entry = entry
+        self.setObjectName("modelRow")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 10, 14, 10)
+        top = QHBoxLayout()
+        title = QLabel(("★ " if recommended else "") + entry.name)
+        title.setObjectName("modelTitle")
+        top.addWidget(title)
+        top.addStretch(1)
+        self.button = QPushButton("Download")
+        self.button.setObjectName("primaryButton" if recommended else "secondaryButton")
+        self.button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.button.clicked.connect(self._on_button)
+        top.addWidget(self.button)
+        layout.addLayout(top)
+        needs = human_size(entry.memory_needed_bytes())
+        detail = (
+            f"{entry.parameters} parameters · {human_size(entry.size_bytes)} download · "
+            f"needs about {needs} of memory · {entry.native_context:,}-token context · "
+            f"{entry.license} · {entry.publisher}"
+        )
+        info = QLabel(detail if fits else detail + " · <b>more memory than is free now</b>")
+        info.setObjectName("modelDetail")
+        info.setWordWrap(True)
+        layout.addWidget(info)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(6)
+        self.progress.hide()
+        layout.addWidget(self.progress)
+        self.status = QLabel()
+        self.status.setObjectName("modelDetail")
+        self.status.hide()
+        layout.addWidget(self.status)
+        self._downloading = False
+
+    @property
+    def downloading(self) -> bool:
+        return self._downloading
+
+    def show_progress(self, p: DownloadProgress) -> None:
+        self._downloading = True
+        self.button.setText("Cancel")
+        self.progress.show()
+        self.progress.setValue(int(1000 * (p.fraction or 0)))
+        self.status.setText(progress_text(p))
+        self.status.show()
+
+    def show_state(self, text: str) -> None:
+        self._downloading = False
+        self.button.setText("Download")
+        self.progress.hide()
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
+
+    def start(self) -> None:
+        self._downloading = True
+        self.button.setText("Cancel")
+        self.status.setText("Connecting…")
+        self.status.show()
+
+    def _on_button(self) -> None:
+        if self._downloading:
+            self.cancel_requested.emit(self.entry.id)
+        else:
+            self.download_requested.emit(self.entry)
+
+
+class InstalledRow(QFrame):
+    use_requested = Signal(str)
+    delete_requested = Signal(str)
+
+    def __init__(self, model: InstalledModel, in_use: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.setObjectName("modelRow")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(14, 10, 14, 10)
+        text = QVBoxLayout()
+        name = QLabel(model.path.name)
+        name.setObjectName("modelTitle")
+        text.addWidget(name)
+        if model.info is not None:
+            detail = (
+                f"{model.info.architecture} · {model.info.quantization} · "
+                f"{human_size(model.size_bytes)} · {model.info.context_length:,}-token context"
+            )
+        else:
+            detail = f"Cannot be used: {model.problem}"
+        info = QLabel(detail)
+        info.setObjectName("modelDetail")
+        info.setWordWrap(True)
+        text.addWidget(info)
+        layout.addLayout(text, 1)
+        self.use_button = QPushButton("In use" if in_use else "Use")
+        self.use_button.setObjectName("secondaryButton")
+        self.use_button.setEnabled(not in_use and model.info is not None)
+        self.use_button.clicked.connect(lambda: self.use_requested.emit(str(model.path)))
+        layout.addWidget(self.use_button)
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setObjectName("secondaryButton")
+        self.delete_button.setEnabled(not in_use)
+        self.delete_button.setToolTip("Switch to another model first" if in_use else "")
+        self.delete_button.clicked.connect(lambda: self.delete_requested.emit(str(model.path)))
+        layout.addWidget(self.delete_button)
+
+
+class ModelManagerPage(QWidget):
+    back_requested = Signal()
+    use_requested = Signal(str)
+    delete_requested = Signal(str)
+    download_requested = Signal(object)
+    cancel_requested = Signal(str)
+
+    def __init__(self, catalog: list[CatalogEntry], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("modelsPage")
+        self.catalog = catalog
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        canvas = QWidget()
+        canvas.setObjectName("chatCanvas")
+        self._layout = QVBoxLayout(canvas)
+        self._layout.setContentsMargins(32, 20, 32, 24)
+        self._layout.setSpacing(10)
+        scroll.setWidget(canvas)
+        outer.addWidget(scroll)
+
+        header = QHBoxLayout()
+        back = QPushButton("← Back to chat")
+        back.setObjectName("linkButton")
+        back.clicked.connect(self.back_requested)
+        header.addWidget(back)
+        header.addStretch(1)
+        self._layout.addLayout(header)
+        title = QLabel("Models")
+        title.setObjectName("welcomeTitle")
+        self._layout.addWidget(title)
+
+        self._installed_title = QLabel("Installed")
+        self._installed_title.setObjectName("sectionTitle")
+        self._layout.addWidget(self._installed_title)
+        self._installed_box = QVBoxLayout()
+        self._layout.addLayout(self._installed_box)
+
+        self._catalog_title = QLabel("Download")
+        self._catalog_title.setObjectName("sectionTitle")
+        self._layout.addWidget(self._catalog_title)
+        self._catalog_box = QVBoxLayout()
+        self._layout.addLayout(self._catalog_box)
+        self._layout.addStretch(1)
+        self.rows: dict[str, CatalogRow] = {}
+        self.installed_rows: list[InstalledRow] = []
+
+    def set_catalog(self, available_bytes: int) -> None:
+        _clear(self._catalog_box)
+        best = recommend(self.catalog, available_bytes)
+        self._catalog_title.setText(
+            f"Download  ·  {human_size(available_bytes)} of memory free on this computer"
+        )
+        self.rows = {}
+        for entry in self.catalog:
+            row = CatalogRow(entry, entry.fits(available_bytes), entry is best)
+            row.download_requested.connect(self.download_requested)
+            row.cancel_requested.connect(self.cancel_requested)
+            self._catalog_box.addWidget(row)
+            self.rows[entry.id] = row
+
+    def set_installed(self, models: list[InstalledModel], in_use: Path | None) -> None:
+        _clear(self._installed_box)
+        self.installed_rows = []
+        if not models:
+            empty = QLabel("No models yet. Download one below, or open a .gguf file.")
+            empty.setObjectName("modelDetail")
+            self._installed_box.addWidget(empty)
+        for model in models:
+            row = InstalledRow(model, in_use is not None and model.path == in_use)
+            row.use_requested.connect(self.use_requested)
+            row.delete_requested.connect(self.delete_requested)
+            self._installed_box.addWidget(row)
+            self.installed_rows.append(row)
+
+
+def _clear(layout: QVBoxLayout) -> None:
+    while layout.count():
+        item = layout.takeAt(0)
+        widget = item.widget() if item is not None else None
+        if widget is not None:
+            widget.deleteLater()
