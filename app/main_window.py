@@ -541,18 +541,27 @@ class MainWindow(QMainWindow):
     def refresh_installed(self) -> None:
         """Read the models folder's headers off the GUI thread."""
         if self._scan is not None and self._scan.is_running():
+            self._rescan = True  # the folder may have changed since that scan began
             return
+        self._rescan = False
         folder = self.paths.models
+        recent = [Path(p) for p in self.settings.recent_models]
         self._scan = GeneratorJob(
-            lambda _cancel: iter([installed_models(folder)]), "model-scan", self
+            lambda _cancel: iter([installed_models(folder, recent)]), "model-scan", self
         )
         self._scan.yielded.connect(self._on_installed)
+        self._scan.finished.connect(self._after_scan)
         self._scan.start()
+
+    @Slot()
+    def _after_scan(self) -> None:
+        if self._rescan:
+            self.refresh_installed()
 
     @Slot(object)
     def _on_installed(self, models: list[InstalledModel]) -> None:
         in_use = self.engine.model.path if self.engine.model else None
-        self.models_page.set_installed(models, in_use)
+        self.models_page.set_installed(models, in_use, self.paths.models)
 
     @Slot()
     def _download_recommended(self) -> None:

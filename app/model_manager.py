@@ -115,7 +115,7 @@ class InstalledRow(QFrame):
     use_requested = Signal(str)
     delete_requested = Signal(str)
 
-    def __init__(self, model: InstalledModel, in_use: bool) -> None:
+    def __init__(self, model: InstalledModel, in_use: bool, own_file: bool) -> None:
         super().__init__()
         self.model = model
         self.setObjectName("modelRow")
@@ -132,6 +132,8 @@ class InstalledRow(QFrame):
             )
         else:
             detail = f"Cannot be used: {model.problem}"
+        if not own_file:
+            detail += f" · in {model.path.parent}"
         info = QLabel(detail)
         info.setObjectName("modelDetail")
         info.setWordWrap(True)
@@ -144,6 +146,8 @@ class InstalledRow(QFrame):
         layout.addWidget(self.use_button)
         self.delete_button = QPushButton("Delete")
         self.delete_button.setObjectName("secondaryButton")
+        # Files outside Footnote's models folder are the user's: never deleted here.
+        self.delete_button.setVisible(own_file)
         self.delete_button.setEnabled(not in_use)
         self.delete_button.setToolTip("Switch to another model first" if in_use else "")
         self.delete_button.clicked.connect(lambda: self.delete_requested.emit(str(model.path)))
@@ -185,7 +189,7 @@ class ModelManagerPage(QWidget):
         title.setObjectName("welcomeTitle")
         self._layout.addWidget(title)
 
-        self._installed_title = QLabel("Installed")
+        self._installed_title = QLabel("On this computer")
         self._installed_title.setObjectName("sectionTitle")
         self._layout.addWidget(self._installed_title)
         self._installed_box = QVBoxLayout()
@@ -214,7 +218,9 @@ class ModelManagerPage(QWidget):
             self._catalog_box.addWidget(row)
             self.rows[entry.id] = row
 
-    def set_installed(self, models: list[InstalledModel], in_use: Path | None) -> None:
+    def set_installed(
+        self, models: list[InstalledModel], in_use: Path | None, models_dir: Path
+    ) -> None:
         _clear(self._installed_box)
         self.installed_rows = []
         if not models:
@@ -222,7 +228,9 @@ class ModelManagerPage(QWidget):
             empty.setObjectName("modelDetail")
             self._installed_box.addWidget(empty)
         for model in models:
-            row = InstalledRow(model, in_use is not None and model.path == in_use)
+            row = InstalledRow(
+                model, in_use is not None and model.path == in_use, model.in_folder(models_dir)
+            )
             row.use_requested.connect(self.use_requested)
             row.delete_requested.connect(self.delete_requested)
             self._installed_box.addWidget(row)

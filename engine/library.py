@@ -6,6 +6,7 @@ get their final name (see ``engine.download``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,16 +20,28 @@ class InstalledModel:
     info: ModelInfo | None
     problem: str | None  # why it cannot be used, when info is None
 
+    def in_folder(self, models_dir: Path) -> bool:
+        return self.path.resolve().parent == models_dir.resolve()
+
     @property
     def size_bytes(self) -> int:
         return self.path.stat().st_size if self.path.exists() else 0
 
 
-def installed_models(models_dir: Path) -> list[InstalledModel]:
-    if not models_dir.is_dir():
-        return []
+def installed_models(models_dir: Path, elsewhere: Sequence[Path] = ()) -> list[InstalledModel]:
+    """GGUF files in ``models_dir``, then those of ``elsewhere`` (models opened
+    from other folders) that still exist."""
+    own = (
+        sorted(models_dir.glob("*.gguf"), key=lambda p: p.name.lower())
+        if models_dir.is_dir()
+        else []
+    )
+    seen = {p.resolve() for p in own}
+    others = [
+        p for p in elsewhere if p.suffix == ".gguf" and p.is_file() and p.resolve() not in seen
+    ]
     found = []
-    for path in sorted(models_dir.glob("*.gguf"), key=lambda p: p.name.lower()):
+    for path in [*own, *dict.fromkeys(others)]:
         try:
             found.append(InstalledModel(path, inspect_gguf(path), None))
         except EngineError as exc:

@@ -11,12 +11,16 @@ are real llama.cpp output of a model with scripted weights.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +28,9 @@ DOCS = ROOT / "docs"
 DISPLAY = ":77"
 SCREEN = "1360x860x24"
 WINDOW_SIZE = (1240, 800)
+# Keyboard path on the Models page: back link, the installed model's Use and
+# Delete, then the first catalog row's Download button.
+TABS_TO_FIRST_DOWNLOAD = int(os.environ.get("FOOTNOTE_SHOT_TABS", "4"))
 
 sys.path.insert(0, str(ROOT))
 
@@ -61,9 +68,48 @@ def type_and_send(window: str, text: str, env: dict[str, str], wait_s: float = 1
     time.sleep(wait_s)
 
 
-def start_app(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+class _SlowMirror(BaseHTTPRequestHandler):
+    """Stands in for the model host so the download UI can be photographed
+    mid-way: streams zeros of the catalog's size at ~25 MB/s (the app would
+    reject them at the checksum; the screenshot is taken long before)."""
+
+    size = 0
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(self.size))
+        self.end_headers()
+        block = b"\0" * (1 << 20)
+        try:
+            for _ in range(self.size >> 20):
+                self.wfile.write(block)
+                time.sleep(0.04)
+        except OSError:
+            pass
+
+
+def start_mirror(tmp: Path) -> tuple[ThreadingHTTPServer, Path]:
+    from engine.catalog import load_catalog
+
+    entries = [dataclasses.asdict(e) for e in load_catalog()]
+    _SlowMirror.size = entries[0]["size_bytes"]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowMirror)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    entries[0]["url"] = f"http://127.0.0.1:{server.server_port}/{entries[0]['file']}"
+    catalog = tmp / "mirror-catalog.json"
+    catalog.write_text(json.dumps({"version": 1, "models": entries}))
+    return server, catalog
+
+
+def start_app(
+    home: Path, env: dict[str, str], catalog: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    extra = {"FOOTNOTE_CATALOG": str(catalog)} if catalog else {}
     app = subprocess.Popen(
-        [sys.executable, "-m", "app"], cwd=ROOT, env={**env, "FOOTNOTE_HOME": str(home)}
+        [sys.executable, "-m", "app"], cwd=ROOT, env={**env, "FOOTNOTE_HOME": str(home), **extra}
     )
     window = wait_for_window(env)
     sh("xdotool", "windowsize", window, str(WINDOW_SIZE[0]), str(WINDOW_SIZE[1]), env=env)
@@ -111,6 +157,20 @@ def main() -> None:
             capture(window, "screenshot-chat.png", env)
             app.terminate()
             app.wait(10)
+
+            # 3. The Models page, the recommended model downloading.
+            mirror, catalog = start_mirror(Path(tmp))
+            app, window = start_app(home, env, catalog)
+            sh("xdotool", "key", "--window", window, "ctrl+m", env=env)
+            time.sleep(1.5)
+            for _ in range(TABS_TO_FIRST_DOWNLOAD):
+                sh("xdotool", "key", "--window", window, "Tab", env=env)
+            sh("xdotool", "key", "--window", window, "space", env=env)
+            time.sleep(6)
+            capture(window, "screenshot-models.png", env)
+            app.terminate()
+            app.wait(10)
+            mirror.shutdown()
     finally:
         xvfb.terminate()
         xvfb.wait(10)

@@ -113,3 +113,20 @@ def test_use_an_installed_model(qtbot, open_window, tiny_model, paths) -> None:
     qtbot.mouseClick(window.models_page.installed_rows[0].use_button, Qt.MouseButton.LeftButton)
     wait_for_model(qtbot, window)
     assert window.settings.model_path == str(model)
+
+
+def test_a_model_opened_from_elsewhere_is_listed_but_never_deleted_here(
+    qtbot, open_window, configure, tiny_model
+) -> None:
+    configure(model_path=str(tiny_model), recent_models=[str(tiny_model)])
+    window = open_window()
+    wait_for_model(qtbot, window)
+    window.show_models()
+
+    def listed() -> bool:
+        rows = window.models_page.installed_rows
+        return len(rows) == 1 and rows[0].use_button.text() == "In use"
+
+    qtbot.waitUntil(listed, timeout=10_000)
+    assert window.models_page.installed_rows[0].delete_button.isHidden()
+    assert tiny_model.exists()
