@@ -41,7 +41,7 @@ from app.composer import Composer
 from app.conversation_list import ConversationList
 from app.engine_worker import EngineController, ModelSummary
 from app.generator_worker import GeneratorJob
-from app.model_manager import ModelManagerPage
+from app.model_manager import ModelManagerPage, human_size
 from app.paths import AppPaths
 from app.settings import Settings, save_settings
 from app.settings_dialog import GGUF_FILTER, SettingsDialog
@@ -104,6 +104,9 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
         self._refresh_conversations(select=settings.last_conversation_id or None)
         self.welcome.set_recent(settings.recent_models)
+        offer = recommend(catalog, available_memory_bytes())
+        if offer is not None:
+            self.welcome.offer_download(offer.name.split(" (")[0], human_size(offer.size_bytes))
         if settings.model_path:
             self._load(settings.model_path)
         self._update_pages()

@@ -23,13 +23,14 @@ from engine.library import InstalledModel
 
 
 def human_size(n_bytes: float) -> str:
-    return f"{n_bytes / 2**30:.1f} GB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.0f} MB"
+    """Decimal units, as model hosts and disk tools show them."""
+    return f"{n_bytes / 1e9:.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:.0f} MB"
 
 
 def progress_text(p: DownloadProgress) -> str:
     parts = [f"{human_size(p.done_bytes)} of {human_size(p.total_bytes or 0)}"]
     if p.bytes_per_second:
-        parts.append(f"{p.bytes_per_second / 2**20:.1f} MB/s")
+        parts.append(f"{p.bytes_per_second / 1e6:.1f} MB/s")
     if p.eta_seconds is not None:
         minutes, seconds = divmod(int(p.eta_seconds), 60)
         parts.append(f"{minutes} min {seconds:02d} s left" if minutes else f"{seconds} s left")

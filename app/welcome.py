@@ -49,7 +49,7 @@ class WelcomePage(QWidget):
         subtitle.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         inner.addWidget(subtitle)
 
-        self.download_button = QPushButton("Download Phi-3-mini (2.4 GB)")
+        self.download_button = QPushButton("Download a model")
         self.download_button.setObjectName("primaryButton")
         self.download_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.download_button.clicked.connect(self.download_requested)
@@ -92,6 +92,9 @@ class WelcomePage(QWidget):
 
         layout.addWidget(card, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(3)
+
+    def offer_download(self, name: str, size_text: str) -> None:
+        self.download_button.setText(f"Download {name} ({size_text})")
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)

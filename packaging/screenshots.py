@@ -28,9 +28,7 @@ DOCS = ROOT / "docs"
 DISPLAY = ":77"
 SCREEN = "1360x860x24"
 WINDOW_SIZE = (1240, 800)
-# Keyboard path on the Models page: back link, the installed model's Use and
-# Delete, then the first catalog row's Download button.
-TABS_TO_FIRST_DOWNLOAD = int(os.environ.get("FOOTNOTE_SHOT_TABS", "4"))
+PRIMARY_BLUE = "#3B63F0"  # the primary button colour in assets/style.qss
 
 sys.path.insert(0, str(ROOT))
 
@@ -60,6 +58,20 @@ def capture(window: str, name: str, env: dict[str, str]) -> Path:
     sh("import", "-window", window, str(out), env=env)
     print(f"wrote {out.relative_to(ROOT)}")
     return out
+
+
+def color_center(png: Path, color: str) -> tuple[int, int]:
+    """Centre of the pixels of exactly ``color``: finds the primary button."""
+    listing = sh("convert", str(png), "-depth", "8", "txt:-")
+    xs, ys = [], []
+    for line in listing.splitlines():
+        if color in line:
+            x, y = line.split(":", 1)[0].split(",")
+            xs.append(int(x))
+            ys.append(int(y))
+    if not xs:
+        raise SystemExit(f"no {color} pixels in {png.name}: did the layout change?")
+    return sorted(xs)[len(xs) // 2], sorted(ys)[len(ys) // 2]
 
 
 def type_and_send(window: str, text: str, env: dict[str, str], wait_s: float = 1.5) -> None:
@@ -137,12 +149,6 @@ def main() -> None:
             home = Path(tmp) / "home"
             model = write_phi3_gguf(Path(tmp) / "Phi-3-mini-4k-instruct-tiny.gguf")
 
-            # 1. First run: no model yet.
-            app, window = start_app(home, env)
-            capture(window, "screenshot-welcome.png", env)
-            app.terminate()
-            app.wait(10)
-
             # 2. A model chosen earlier (as after "Open a GGUF file…"), then a chat.
             paths = AppPaths.from_environment({"FOOTNOTE_HOME": str(home)})
             settings = load_settings(paths.settings_file).settings
@@ -158,14 +164,11 @@ def main() -> None:
             app.terminate()
             app.wait(10)
 
-            # 3. The Models page, the recommended model downloading.
+            # 3. A new user clicks "Download Phi-3-mini" on the first-run screen.
             mirror, catalog = start_mirror(Path(tmp))
-            app, window = start_app(home, env, catalog)
-            sh("xdotool", "key", "--window", window, "ctrl+m", env=env)
-            time.sleep(1.5)
-            for _ in range(TABS_TO_FIRST_DOWNLOAD):
-                sh("xdotool", "key", "--window", window, "Tab", env=env)
-            sh("xdotool", "key", "--window", window, "space", env=env)
+            app, window = start_app(Path(tmp) / "fresh-home", env, catalog)
+            x, y = color_center(capture(window, "screenshot-welcome.png", env), PRIMARY_BLUE)
+            sh("xdotool", "mousemove", "--window", window, str(x), str(y), "click", "1", env=env)
             time.sleep(6)
             capture(window, "screenshot-models.png", env)
             app.terminate()
