@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--temperature", type=float, help="sampling temperature (default: 0.7)")
     ask.add_argument("--max-tokens", type=int, help="stop the answer after this many tokens")
     ask.add_argument("--seed", type=int, help="random seed, for repeatable answers")
+    ask.add_argument(
+        "--kv-cache-8bit",
+        action="store_true",
+        help="8-bit KV cache with flash attention (half the context memory)",
+    )
     ask.add_argument("--verbose", action="store_true", help="log llama.cpp's details too")
 
     models = sub.add_parser("models", help="look at model files")
@@ -206,6 +211,7 @@ def _ask(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             context_tokens=args.context or settings.context_tokens,
             threads=args.threads or settings.threads or None,
             seed=args.seed,
+            kv_cache_8bit=args.kv_cache_8bit or settings.kv_cache_8bit,
         ),
     )
     for note in model.notes:

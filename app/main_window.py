@@ -250,6 +250,7 @@ class MainWindow(QMainWindow):
             LoadOptions(
                 context_tokens=self.settings.context_tokens,
                 threads=self.settings.threads or None,
+                kv_cache_8bit=self.settings.kv_cache_8bit,
             ),
         )
 
@@ -487,10 +488,15 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(self.settings, self)
         if dialog.exec() != SettingsDialog.DialogCode.Accepted:
             return
-        before = (self.settings.model_path, self.settings.context_tokens, self.settings.threads)
+
+        def load_inputs() -> tuple[object, ...]:
+            s = self.settings
+            return (s.model_path, s.context_tokens, s.threads, s.kv_cache_8bit)
+
+        before = load_inputs()
         dialog.apply_to(self.settings)
         self._save_settings()
-        after = (self.settings.model_path, self.settings.context_tokens, self.settings.threads)
+        after = load_inputs()
         if after != before and self.settings.model_path:
             self.open_model(self.settings.model_path)
 

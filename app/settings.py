@@ -32,6 +32,7 @@ class Settings:
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
     threads: int = 0  # 0: physical cores
     temperature: float = 0.7
+    kv_cache_8bit: bool = False  # q8_0 KV cache + flash attention: half the context memory
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     window_geometry: str = ""  # base64 of QMainWindow.saveGeometry()
     window_state: str = ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -57,6 +58,14 @@ class SettingsDialog(QDialog):
         self.threads.setValue(settings.threads)
         form.addRow("CPU threads", self.threads)
 
+        self.kv_cache_8bit = QCheckBox("Save memory: 8-bit KV cache (flash attention)")
+        self.kv_cache_8bit.setChecked(settings.kv_cache_8bit)
+        self.kv_cache_8bit.setToolTip(
+            "Halves the memory each token of context needs, so long contexts fit on small "
+            "machines; answers change very slightly."
+        )
+        form.addRow("", self.kv_cache_8bit)
+
         self.temperature = QDoubleSpinBox()
         self.temperature.setRange(0.0, 2.0)
         self.temperature.setSingleStep(0.1)
@@ -84,6 +93,7 @@ class SettingsDialog(QDialog):
         settings.context_tokens = self.context.value()
         settings.threads = self.threads.value()
         settings.temperature = round(self.temperature.value(), 2)
+        settings.kv_cache_8bit = self.kv_cache_8bit.isChecked()
         settings.system_prompt = self.system_prompt.toPlainText().strip()
         if self.model_path.text().strip():
             settings.model_path = self.model_path.text().strip()

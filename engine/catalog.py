@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from engine.model import DEFAULT_CONTEXT_TOKENS
-
-RUNTIME_OVERHEAD_BYTES = 600 * 2**20  # llama.cpp buffers, tokenizer, app
+from engine.model import DEFAULT_CONTEXT_TOKENS, RUNTIME_OVERHEAD_BYTES
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,8 @@ class ModelInfo:
     eos_token: str | None
     add_bos_token: bool
     stop_tokens: tuple[str, ...] = field(default=())
+    # f16 KV cache per token of context: 2 (K and V) x layers x kv heads x head dim x 2 bytes.
+    kv_bytes_per_token: int = 0
 
     @property
     def is_phi(self) -> bool:
@@ -164,6 +166,7 @@ def _describe(path: Path, reader) -> ModelInfo:  # type: ignore[no-untyped-def]
     add_bos = value("tokenizer.ggml.add_bos_token")
     ctx = value(f"{arch}.context_length")
     return ModelInfo(
+        kv_bytes_per_token=_kv_bytes_per_token(value, arch),
         path=path,
         file_size_bytes=path.stat().st_size,
         architecture=arch,
@@ -177,6 +180,21 @@ def _describe(path: Path, reader) -> ModelInfo:  # type: ignore[no-untyped-def]
         add_bos_token=bool(add_bos) if add_bos is not None else True,
         stop_tokens=tuple(stops),
     )
+
+
+def _kv_bytes_per_token(value, arch: str) -> int:  # type: ignore[no-untyped-def]
+    def number(key: str) -> int:
+        v = value(f"{arch}.{key}")
+        return int(v) if isinstance(v, int) else 0
+
+    layers, heads, embd = (
+        number("block_count"),
+        number("attention.head_count"),
+        number("embedding_length"),
+    )
+    kv_heads = number("attention.head_count_kv") or heads
+    head_dim = number("attention.key_length") or (embd // heads if heads else 0)
+    return 2 * layers * kv_heads * head_dim * 2
 
 
 def _refuse_known_unsupported(path: Path, arch: str, name: str) -> None:

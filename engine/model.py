@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from engine import llama_log
 from engine.chat_template import ChatFormat
 from engine.errors import InvalidModelFile, ModelLoadFailed
 from engine.gguf_info import ModelInfo, describe_unsupported_architecture, inspect_gguf
-from engine.hardware import detect_build, physical_cores
+from engine.hardware import available_memory_bytes, detect_build, physical_cores
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 DEFAULT_CONTEXT_TOKENS = 4096
 MIN_CONTEXT_TOKENS = 256
 PROMPT_BATCH_TOKENS = 512
+# Below this a chat is not useful; refuse rather than load a crippled model.
+MIN_USEFUL_CONTEXT_TOKENS = 512
+RUNTIME_OVERHEAD_BYTES = 600 * 2**20  # llama.cpp compute buffers, tokenizer, the app
+Q8_KV_FRACTION = 34 / 64  # q8_0 stores 32 values in 34 bytes, f16 in 64
 
 _UNKNOWN_ARCH = re.compile(r"unknown model architecture: '([^']+)'")
 
@@ -34,6 +39,9 @@ class LoadOptions:
     threads: int | None = None  # None: physical cores
     gpu_layers: int | None = None  # None: all layers when the build can offload, else 0
     seed: int | None = None  # None: a fresh seed per load
+    # Store the KV cache in 8 bits (q8_0) with flash attention: ~half the
+    # memory per token of context, for long contexts on small machines.
+    kv_cache_8bit: bool = False
 
 
 class LocalModel:
@@ -115,21 +123,33 @@ def load_model(path: str | Path, options: LoadOptions | None = None) -> LocalMod
             f"Context lowered to {info.context_length} tokens, the most this model was trained for."
         )
         context = info.context_length
+    context, memory_note = _fit_context_in_memory(info, context, options.kv_cache_8bit)
+    if memory_note:
+        notes.append(memory_note)
     threads = options.threads or physical_cores()
     build = detect_build()
     gpu_layers = options.gpu_layers
     if gpu_layers is None:
         gpu_layers = -1 if build.gpu_offload else 0
 
-    try:
-        llama = _load_llama(info, context, threads, gpu_layers, options.seed)
-    except ModelLoadFailed as gpu_error:
-        if gpu_layers == 0 or isinstance(gpu_error, InvalidModelFile):
-            raise
-        log.warning("GPU load failed, retrying on the CPU: %s", gpu_error.detail)
-        llama = _load_llama(info, context, threads, 0, options.seed)
-        notes.append(f"Running on the CPU: loading on the {build.backend} GPU failed.")
-        gpu_layers = 0
+    llama: Llama | None = None
+    if options.kv_cache_8bit:
+        try:
+            llama = _load_llama(info, context, threads, gpu_layers, options)
+        except ModelLoadFailed as exc:
+            log.warning("8-bit KV cache refused: %s", exc.detail)
+            notes.append("This model cannot use the 8-bit KV cache; using the normal one.")
+            options = dataclasses.replace(options, kv_cache_8bit=False)
+    if llama is None:
+        try:
+            llama = _load_llama(info, context, threads, gpu_layers, options)
+        except ModelLoadFailed as gpu_error:
+            if gpu_layers == 0 or isinstance(gpu_error, InvalidModelFile):
+                raise
+            log.warning("GPU load failed, retrying on the CPU: %s", gpu_error.detail)
+            llama = _load_llama(info, context, threads, 0, options)
+            notes.append(f"Running on the CPU: loading on the {build.backend} GPU failed.")
+            gpu_layers = 0
     return LocalModel(
         llama,
         info,
@@ -141,16 +161,48 @@ def load_model(path: str | Path, options: LoadOptions | None = None) -> LocalMod
     )
 
 
+def _fit_context_in_memory(info: ModelInfo, context: int, kv_8bit: bool) -> tuple[int, str]:
+    """Lower the context when the KV cache would not fit in free memory (the
+    128K variants at a large context), or refuse when even a small one cannot."""
+    per_token = info.kv_bytes_per_token * (Q8_KV_FRACTION if kv_8bit else 1.0)
+    if per_token <= 0:
+        return context, ""
+    available = available_memory_bytes()
+    room = available - info.file_size_bytes - RUNTIME_OVERHEAD_BYTES
+    fits = int(room // per_token) // 256 * 256
+    if fits >= context:
+        return context, ""
+    if fits < MIN_USEFUL_CONTEXT_TOKENS:
+        needed = (
+            info.file_size_bytes + RUNTIME_OVERHEAD_BYTES + per_token * MIN_USEFUL_CONTEXT_TOKENS
+        )
+        raise ModelLoadFailed(
+            f"Not enough free memory for {info.path.name}: it needs about {needed / 1e9:.1f} GB "
+            f"and {available / 1e9:.1f} GB is free. Close other apps, or choose a smaller model "
+            "such as Phi-3-mini."
+        )
+    note = (
+        f"Context lowered to {fits:,} tokens to fit in the {available / 1e9:.1f} GB of free memory."
+    )
+    if not kv_8bit:
+        note += " The 8-bit KV cache in Settings roughly doubles what fits."
+    return fits, note
+
+
 def _load_llama(
-    info: ModelInfo, context: int, threads: int, gpu_layers: int, seed: int | None
+    info: ModelInfo, context: int, threads: int, gpu_layers: int, options: LoadOptions
 ) -> Llama:
     import llama_cpp
 
     llama_log.install()
     mark = llama_log.error_mark()
     kwargs: dict[str, object] = {}
-    if seed is not None:
-        kwargs["seed"] = seed
+    if options.seed is not None:
+        kwargs["seed"] = options.seed
+    if options.kv_cache_8bit:
+        kwargs.update(
+            type_k=llama_cpp.GGML_TYPE_Q8_0, type_v=llama_cpp.GGML_TYPE_Q8_0, flash_attn=True
+        )
     try:
         return llama_cpp.Llama(
             model_path=str(info.path),
@@ -169,6 +221,12 @@ def _load_llama(
             match = _UNKNOWN_ARCH.search(line)
             if match:
                 raise describe_unsupported_architecture(info.path, match.group(1)) from exc
+        if "llama_context" in str(exc):
+            raise ModelLoadFailed(
+                f"llama.cpp loaded {info.path.name} but could not set up its context with these "
+                "settings. Lower the context size, or turn off the 8-bit KV cache, in Settings.",
+                detail=detail,
+            ) from exc
         raise ModelLoadFailed(
             f"llama.cpp could not load {info.path.name}. The file may be damaged or made for a "
             "newer llama.cpp; try downloading it again or choose another model.",

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import InvalidModelFile, UnsupportedModel
+from engine.errors import InvalidModelFile, ModelLoadFailed, UnsupportedModel
 from engine.model import LoadOptions, LocalModel, load_model
 from engine.synthetic_model import write_phi3_gguf
 
@@ -52,3 +52,62 @@ def test_corrupt_file_is_refused_before_llama_cpp(tmp_path: Path) -> None:
     path.write_bytes(b"GGUF" + b"\xff" * 64)
     with pytest.raises(InvalidModelFile):
         load_model(path)
+
+
+def test_kv_cache_size_is_read_from_the_header(model: LocalModel) -> None:
+    # tiny model: 2 layers x 4 kv heads x head dim 16, K and V, 2 bytes each
+    assert model.info.kv_bytes_per_token == 2 * 2 * 4 * 16 * 2
+
+
+def test_context_is_lowered_to_fit_free_memory(tiny_model: Path, monkeypatch) -> None:
+    from engine import model as model_module
+    from engine.gguf_info import inspect_gguf
+
+    info = inspect_gguf(tiny_model)
+    free = (
+        info.file_size_bytes + model_module.RUNTIME_OVERHEAD_BYTES + 1024 * info.kv_bytes_per_token
+    )
+    monkeypatch.setattr(model_module, "available_memory_bytes", lambda: free)
+    loaded = load_model(tiny_model, LoadOptions(context_tokens=4096))
+    try:
+        assert loaded.context_tokens == 1024
+        assert any("to fit in the" in note for note in loaded.notes)
+    finally:
+        loaded.close()
+
+
+def test_not_enough_memory_is_refused_with_what_is_needed(tiny_model: Path, monkeypatch) -> None:
+    from engine import model as model_module
+
+    monkeypatch.setattr(model_module, "available_memory_bytes", lambda: 10_000_000)
+    with pytest.raises(ModelLoadFailed, match=r"Not enough free memory .* choose a smaller model"):
+        load_model(tiny_model)
+
+
+def test_8bit_kv_cache_with_flash_attention_still_answers(tmp_path: Path) -> None:
+    import threading
+
+    from engine.events import Finished
+    from engine.synthetic_model import SCRIPTED_ANSWER, ModelShape
+    from engine.turn import ChatSession, TurnRequest
+
+    # q8_0 blocks hold 32 values: the head dimension must be a multiple of 32.
+    shape = ModelShape(n_embd=128, n_layer=2, n_head=4, n_ff=256, n_ctx_train=4096)
+    path = write_phi3_gguf(tmp_path / "head32.gguf", shape=shape)
+    loaded = load_model(path, LoadOptions(kv_cache_8bit=True))
+    try:
+        assert loaded.notes == ()
+        events = list(ChatSession(loaded).run(TurnRequest("", [], "hi"), threading.Event()))
+    finally:
+        loaded.close()
+    assert isinstance(events[-1], Finished)
+    assert events[-1].text == SCRIPTED_ANSWER
+
+
+def test_8bit_kv_cache_falls_back_when_the_model_cannot_use_it(tiny_model: Path) -> None:
+    loaded = load_model(tiny_model, LoadOptions(kv_cache_8bit=True))  # head dim 16
+    try:
+        assert any("cannot use the 8-bit KV cache" in note for note in loaded.notes)
+        assert loaded.context_tokens == 4096
+    finally:
+        loaded.close()
