@@ -13,12 +13,14 @@ import logging
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from app.logs import configure_logging
 from app.paths import AppPaths
 from app.settings import load_settings
 from engine.catalog import find, load_catalog, recommend
+from engine.convert import OUTPUT_TYPES, ConvertDone, ConvertProgress, convert
 from engine.download import DownloadDone, DownloadProgress, download
 from engine.errors import EngineError
 from engine.events import Failed, Finished, Notice, Token
@@ -70,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("model", help="a catalog id or name (see `models list`), or an https URL")
     fetch.add_argument("--sha256", help="expected SHA-256 of the file (hex)")
+
+    conv = sub.add_parser(
+        "convert", help="convert a Hugging Face Phi-3 folder to a (quantized) GGUF"
+    )
+    conv.add_argument("folder", help="folder with config.json, *.safetensors, tokenizer.model")
+    conv.add_argument("-o", "--output", required=True, help="the .gguf file to write")
+    conv.add_argument(
+        "--quant", default="q4_k_m", choices=OUTPUT_TYPES, help="output type (default q4_k_m)"
+    )
     return parser
 
 
@@ -79,6 +90,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     paths = AppPaths.from_environment()
     configure_logging(paths.log_file, verbose=getattr(args, "verbose", False))
     try:
+        if args.command == "convert":
+            return _convert(Path(args.folder), Path(args.output), args.quant, out)
         if args.command == "models":
             if args.models_command == "list":
                 return _list_models(paths, out)
@@ -109,6 +122,26 @@ def _inspect(file: str, out: TextIO) -> int:
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
         out.write(f"{key:<{width}}  {value}\n")
+    return 0
+
+
+def _convert(folder: Path, output: Path, quant: str, out: TextIO) -> int:
+    if output.exists():
+        print(f"footnote: error: {output} already exists; choose another name.", file=sys.stderr)
+        return EXIT_ERROR
+    cancel = threading.Event()
+    try:
+        for event in convert(folder, output, cancel, quant=quant):
+            if isinstance(event, ConvertProgress):
+                percent = 100 * event.done // max(event.total, 1)
+                print(f"\r{event.stage}: {percent:3d}%   ", end="", file=sys.stderr, flush=True)
+            elif isinstance(event, ConvertDone):
+                print(file=sys.stderr)
+                out.write(f"{event.path}\n")
+    except KeyboardInterrupt:
+        cancel.set()
+        print("\nfootnote: conversion stopped; nothing was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -4,6 +4,7 @@ leftover-thread detection, and tiny Phi-3 GGUF files written with ``gguf``."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import threading
 import time
@@ -49,6 +50,16 @@ def _guarded_connect_ex(self: socket.socket, address: object) -> int:
 def pytest_configure(config: pytest.Config) -> None:
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    # transformers' progress bars (tests build HF checkpoints) would start
+    # tqdm's never-ending monitor thread; switch it off and keep output quiet.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    try:
+        import tqdm
+
+        tqdm.tqdm.monitor_interval = 0
+    except ImportError:
+        pass
 
 
 # ----------------------------------------------------------------- sandbox

@@ -130,3 +130,26 @@ def test_models_download_unknown_name(footnote_home: Path) -> None:
     result = run_cli("models", "download", "phi-9-giga", home=footnote_home)
     assert result.returncode == 1
     assert "no catalog model called “phi-9-giga”" in result.stderr
+
+
+def test_convert_a_hugging_face_folder_from_the_cli(tmp_path: Path, footnote_home: Path) -> None:
+    from tests.hf_checkpoint import build_phi3_checkpoint
+
+    folder = build_phi3_checkpoint(tmp_path / "Phi-3-tiny", seed=4)
+    out = tmp_path / "phi3-q4.gguf"
+    result = run_cli(
+        "convert", str(folder), "-o", str(out), "--quant", "q4_k_m", home=footnote_home
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    assert "Quantizing: 100%" in result.stderr
+    inspected = run_cli("models", "inspect", str(out), home=footnote_home)
+    assert re.search(r"quantization\s+Q4_K_M", inspected.stdout)
+
+
+def test_convert_refuses_phi3_small_with_one_line(tmp_path: Path, footnote_home: Path) -> None:
+    (tmp_path / "config.json").write_text('{"architectures": ["Phi3SmallForCausalLM"]}')
+    result = run_cli("convert", str(tmp_path), "-o", str(tmp_path / "x.gguf"), home=footnote_home)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "block-sparse attention" in result.stderr
