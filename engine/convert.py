@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,7 +206,7 @@ def rope_config(ck: Checkpoint, head_dim: int) -> RopeConfig:
 
 def _write_gguf(
     ck: Checkpoint, path: Path, dtype: str, cancel: threading.Event
-) -> Iterator[ConvertProgress]:
+) -> Generator[ConvertProgress, None, None]:
     import gguf
 
     c = ck.get
