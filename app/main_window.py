@@ -48,6 +48,7 @@ from app.settings_dialog import GGUF_FILTER, SettingsDialog
 from app.theme import app_icon
 from app.welcome import WelcomePage
 from engine.catalog import CatalogEntry, recommend
+from engine.convert import ConvertCancelled, ConvertDone, ConvertProgress, convert
 from engine.download import DownloadCancelled, DownloadDone, DownloadProgress, download
 from engine.errors import EngineError
 from engine.events import Failed, Finished, Notice, PromptProgress, Status, Token
@@ -55,6 +56,7 @@ from engine.hardware import available_memory_bytes
 from engine.history import ConversationStore, StoredMessage
 from engine.library import InstalledModel, delete_model, installed_models
 from engine.model import LoadOptions
+from engine.quantize import DEFAULT_QUANT
 from engine.turn import SamplingParams, TurnRequest
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,7 @@ class MainWindow(QMainWindow):
         self.catalog = catalog
         self._downloads: dict[str, GeneratorJob] = {}
         self._scan: GeneratorJob | None = None
+        self._conversion: GeneratorJob | None = None
         self._rescan = False
         self.paths = paths
         self.settings = settings
@@ -160,6 +163,8 @@ class MainWindow(QMainWindow):
         self.models_page.delete_requested.connect(self.delete_model_file)
         self.models_page.download_requested.connect(self.start_download)
         self.models_page.cancel_requested.connect(self.cancel_download)
+        self.models_page.convert_requested.connect(self.choose_folder_to_convert)
+        self.models_page.cancel_conversion.connect(self.cancel_conversion)
         self.pages.addWidget(self.models_page)
 
         chat_page = QWidget()
@@ -203,6 +208,7 @@ class MainWindow(QMainWindow):
             ("&New Chat", QKeySequence.StandardKey.New, self.new_conversation),
             ("&Open Model…", QKeySequence.StandardKey.Open, self.choose_model_file),
             ("&Models…", QKeySequence("Ctrl+M"), self.show_models),
+            ("&Convert a Hugging Face Folder…", QKeySequence(), self.choose_folder_to_convert),
             ("&Settings…", QKeySequence.StandardKey.Preferences, self.open_settings),
         ):
             action = QAction(text, self)
@@ -635,6 +641,61 @@ class MainWindow(QMainWindow):
         self.statusBar().clearMessage()
         self.banner.show_message(str(error), details=error.detail)
 
+    @Slot()
+    def choose_folder_to_convert(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Choose a Hugging Face Phi-3 folder (config.json, *.safetensors)"
+        )
+        if folder:
+            self.convert_folder(Path(folder))
+
+    def convert_folder(self, folder: Path, quant: str = DEFAULT_QUANT) -> None:
+        """Convert and quantize on a background thread; the result becomes the model."""
+        if self._conversion is not None:
+            self.banner.show_message("One conversion at a time: wait for this one.", level="info")
+            return
+        output = self.paths.models / f"{folder.name}-{quant.upper()}.gguf"
+        if output.exists():
+            self.open_model(str(output))
+            return
+        self.show_models()
+        self.models_page.conversion.start(f"Converting {folder.name} to {quant.upper()}")
+        job = GeneratorJob(
+            lambda cancel: convert(folder, output, cancel, quant=quant), "convert", self
+        )
+        job.yielded.connect(self._on_convert_event)
+        job.failed.connect(self._on_convert_failed)
+        job.finished.connect(self._on_convert_finished)
+        self._conversion = job
+        job.start()
+
+    @Slot()
+    def cancel_conversion(self) -> None:
+        if self._conversion is not None:
+            self._conversion.cancel()
+
+    @Slot(object)
+    def _on_convert_event(self, event: object) -> None:
+        row = self.models_page.conversion
+        if isinstance(event, ConvertProgress):
+            row.update_progress(event.stage, event.done, event.total)
+        elif isinstance(event, ConvertDone):
+            row.finish(f"Done: {event.path.name}")
+            self.statusBar().showMessage(f"{event.path.name} is ready", 5000)
+            self.refresh_installed()
+            self.open_model(str(event.path))
+        elif isinstance(event, ConvertCancelled):
+            row.finish("Conversion cancelled; nothing was written.")
+
+    @Slot(object)
+    def _on_convert_failed(self, error: EngineError) -> None:
+        self.models_page.conversion.finish(str(error))
+        self.banner.show_message(str(error), details=error.detail)
+
+    @Slot()
+    def _on_convert_finished(self) -> None:
+        self._conversion = None
+
     @Slot(str)
     def delete_model_file(self, path: str) -> None:
         if self.engine.model is not None and str(self.engine.model.path) == path:
@@ -691,6 +752,8 @@ class MainWindow(QMainWindow):
             job.stop_and_wait()  # the part file stays; the next download resumes it
         if self._scan is not None:
             self._scan.stop_and_wait()
+        if self._conversion is not None:
+            self._conversion.stop_and_wait()
         if not self.engine.is_running():
             return
         self.settings.window_geometry = _b64(self.saveGeometry())

@@ -155,8 +155,63 @@ class InstalledRow(QFrame):
         layout.addWidget(self.delete_button)
 
 
+class ConversionRow(QFrame):
+    """Shows the one conversion that can run at a time."""
+
+    cancel_requested = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("modelRow")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 10, 14, 10)
+        top = QHBoxLayout()
+        self.title = QLabel()
+        self.title.setObjectName("modelTitle")
+        top.addWidget(self.title)
+        top.addStretch(1)
+        self.button = QPushButton("Cancel")
+        self.button.setObjectName("secondaryButton")
+        self.button.clicked.connect(self.cancel_requested)
+        top.addWidget(self.button)
+        layout.addLayout(top)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(6)
+        layout.addWidget(self.progress)
+        self.status = QLabel()
+        self.status.setObjectName("modelDetail")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        self.hide()
+
+    def start(self, title: str) -> None:
+        self.title.setText(title)
+        self.progress.setValue(0)
+        self.progress.show()
+        self.status.setText("Reading the checkpoint…")
+        self.button.show()
+        self.show()
+
+    def update_progress(self, stage: str, done: int, total: int) -> None:
+        fraction = done / max(total, 1)
+        # Writing the GGUF is most of the work; quantizing is the rest.
+        overall = 0.7 * fraction if stage == "Writing GGUF" else 0.7 + 0.3 * fraction
+        self.progress.setValue(int(1000 * overall))
+        detail = f"{done} of {total} tensors" if stage == "Writing GGUF" else "llama.cpp quantizer"
+        self.status.setText(f"{stage}: {detail}")
+
+    def finish(self, text: str) -> None:
+        self.progress.hide()
+        self.button.hide()
+        self.status.setText(text)
+
+
 class ModelManagerPage(QWidget):
     back_requested = Signal()
+    convert_requested = Signal()
+    cancel_conversion = Signal()
     use_requested = Signal(str)
     delete_requested = Signal(str)
     download_requested = Signal(object)
@@ -185,10 +240,20 @@ class ModelManagerPage(QWidget):
         back.clicked.connect(self.back_requested)
         header.addWidget(back)
         header.addStretch(1)
+        convert = QPushButton("Convert a Hugging Face folder…")
+        convert.setObjectName("secondaryButton")
+        convert.setToolTip(
+            "Turn Phi-3 safetensors weights (yours or fine-tuned) into a 4-bit GGUF with llama.cpp"
+        )
+        convert.clicked.connect(self.convert_requested)
+        header.addWidget(convert)
         self._layout.addLayout(header)
         title = QLabel("Models")
         title.setObjectName("welcomeTitle")
         self._layout.addWidget(title)
+        self.conversion = ConversionRow()
+        self.conversion.cancel_requested.connect(self.cancel_conversion)
+        self._layout.addWidget(self.conversion)
 
         self._installed_title = QLabel("On this computer")
         self._installed_title.setObjectName("sectionTitle")

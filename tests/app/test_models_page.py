@@ -130,3 +130,28 @@ def test_a_model_opened_from_elsewhere_is_listed_but_never_deleted_here(
     qtbot.waitUntil(listed, timeout=10_000)
     assert window.models_page.installed_rows[0].delete_button.isHidden()
     assert tiny_model.exists()
+
+
+def test_convert_a_hugging_face_folder_from_the_app(qtbot, open_window, tmp_path) -> None:
+    from tests.hf_checkpoint import build_phi3_checkpoint
+
+    folder = build_phi3_checkpoint(tmp_path / "My-Phi-3-finetune", seed=5)
+    window = open_window()
+    window.convert_folder(folder)
+    assert window.pages.currentWidget() is window.models_page
+    assert window.models_page.conversion.title.text() == "Converting My-Phi-3-finetune to Q4_K_M"
+    wait_for_model(qtbot, window)
+    output = window.paths.models / "My-Phi-3-finetune-Q4_K_M.gguf"
+    assert window.settings.model_path == str(output)
+    assert window.models_page.conversion.status.text() == f"Done: {output.name}"
+    qtbot.waitUntil(lambda: window._conversion is None, timeout=10_000)
+
+
+def test_converting_an_unsupported_folder_explains_why(qtbot, open_window, tmp_path) -> None:
+    (tmp_path / "config.json").write_text('{"architectures": ["Phi3SmallForCausalLM"]}')
+    window = open_window()
+    window.convert_folder(tmp_path)
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=10_000)
+    assert "block-sparse attention" in window.banner.text()
+    assert "block-sparse attention" in window.models_page.conversion.status.text()
+    assert list(window.paths.models.iterdir()) == []
