@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and not args[0].startswith("-psn_"):  # macOS Finder adds -psn_… to GUI launches
+    args = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-psn_")]
+    # (macOS Finder adds -psn_… to GUI launches.) A path opens the window on it,
+    # as a file association or "Open With" does: a .gguf is loaded, a Hugging
+    # Face folder is converted. Anything else is a command-line subcommand.
+    if len(args) == 1 and Path(args[0]).exists():
+        from app.application import run_gui
+
+        return run_gui(open_path=Path(args[0]))
+    if args:
         from app.cli import main as cli_main
 
         return cli_main(args)

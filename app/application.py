@@ -56,7 +56,7 @@ def configure_application(app: QApplication) -> None:
     app.setStyleSheet(stylesheet())
 
 
-def run_gui() -> int:
+def run_gui(open_path: Path | None = None) -> int:
     paths = AppPaths.from_environment().ensure()
     configure_logging(paths.log_file)
     app = QApplication.instance() or QApplication(sys.argv)
@@ -71,6 +71,8 @@ def run_gui() -> int:
         QMessageBox.critical(None, "Footnote cannot start", str(exc))
         return 1
     window.show()
+    if open_path is not None:
+        window.open_path(open_path)
     _quit_cleanly_on_signals(app, window)
     code = app.exec()
     reporter.uninstall()

@@ -208,7 +208,11 @@ class MainWindow(QMainWindow):
             ("&New Chat", QKeySequence.StandardKey.New, self.new_conversation),
             ("&Open Model…", QKeySequence.StandardKey.Open, self.choose_model_file),
             ("&Models…", QKeySequence("Ctrl+M"), self.show_models),
-            ("&Convert a Hugging Face Folder…", QKeySequence(), self.choose_folder_to_convert),
+            (
+                "&Convert a Hugging Face Folder…",
+                QKeySequence("Ctrl+Shift+O"),
+                self.choose_folder_to_convert,
+            ),
             ("&Settings…", QKeySequence.StandardKey.Preferences, self.open_settings),
         ):
             action = QAction(text, self)
@@ -641,6 +645,14 @@ class MainWindow(QMainWindow):
         self.statusBar().clearMessage()
         self.banner.show_message(str(error), details=error.detail)
 
+    def open_path(self, path: Path) -> None:
+        """Open what the user pointed at: a GGUF model, or a Hugging Face folder
+        to convert (drag and drop, "Open With", the command line)."""
+        if path.is_dir() and (path / "config.json").exists():
+            self.convert_folder(path)
+        else:
+            self.open_model(str(path))
+
     @Slot()
     def choose_folder_to_convert(self) -> None:
         folder = QFileDialog.getExistingDirectory(
@@ -731,14 +743,18 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event: QDropEvent) -> None:
         paths = _dropped_paths(event)
         models = [p for p in paths if p.lower().endswith(".gguf")]
+        checkpoints = [p for p in paths if (Path(p) / "config.json").exists()]
         if models:
             event.acceptProposedAction()
             self.open_model(models[0])
+        elif checkpoints:
+            event.acceptProposedAction()
+            self.convert_folder(Path(checkpoints[0]))
         elif paths:
             event.acceptProposedAction()
             self.banner.show_message(
-                f"{Path(paths[0]).name} is not a .gguf model file. Drop a GGUF model, such as "
-                "Phi-3-mini-4k-instruct-q4.gguf.",
+                f"{Path(paths[0]).name} is not a .gguf model file or a Hugging Face model "
+                "folder. Drop a GGUF model, such as Phi-3-mini-4k-instruct-q4.gguf.",
                 level="info",
             )
 

@@ -37,11 +37,11 @@ def sh(*args: str, env: dict[str, str] | None = None) -> str:
     return subprocess.run(args, check=True, capture_output=True, text=True, env=env).stdout
 
 
-def wait_for_window(env: dict[str, str], timeout_s: float = 30.0) -> str:
+def wait_for_window(env: dict[str, str], timeout_s: float = 30.0, name: str = "^Footnote$") -> str:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = subprocess.run(
-            ["xdotool", "search", "--onlyvisible", "--name", "^Footnote$"],
+            ["xdotool", "search", "--onlyvisible", "--name", name],
             check=False,
             capture_output=True,
             text=True,
@@ -117,11 +117,13 @@ def start_mirror(tmp: Path) -> tuple[ThreadingHTTPServer, Path]:
 
 
 def start_app(
-    home: Path, env: dict[str, str], catalog: Path | None = None
+    home: Path, env: dict[str, str], catalog: Path | None = None, open_path: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     extra = {"FOOTNOTE_CATALOG": str(catalog)} if catalog else {}
     app = subprocess.Popen(
-        [sys.executable, "-m", "app"], cwd=ROOT, env={**env, "FOOTNOTE_HOME": str(home), **extra}
+        [sys.executable, "-m", "app", *([str(open_path)] if open_path else [])],
+        cwd=ROOT,
+        env={**env, "FOOTNOTE_HOME": str(home), **extra},
     )
     window = wait_for_window(env)
     sh("xdotool", "windowsize", window, str(WINDOW_SIZE[0]), str(WINDOW_SIZE[1]), env=env)
@@ -130,6 +132,23 @@ def start_app(
     sh("xdotool", "windowfocus", "--sync", window, env=env)
     time.sleep(1.5)
     return app, window
+
+
+def build_demo_checkpoint(folder: Path) -> Path:
+    """A ~200M-parameter random Phi-3 checkpoint: big enough that converting
+    it takes long enough to photograph."""
+    from transformers import Phi3Config, Phi3ForCausalLM
+
+    sys.path.insert(0, str(ROOT))
+    from tests.hf_checkpoint import build_phi3_checkpoint
+
+    small = build_phi3_checkpoint(folder)
+    config = Phi3Config.from_pretrained(str(small))
+    config.hidden_size, config.num_hidden_layers = 1024, 16
+    config.num_attention_heads = config.num_key_value_heads = 16
+    config.intermediate_size = 2816
+    Phi3ForCausalLM(config).save_pretrained(str(folder), safe_serialization=True)
+    return folder
 
 
 def main() -> None:
@@ -174,6 +193,15 @@ def main() -> None:
             app.terminate()
             app.wait(10)
             mirror.shutdown()
+
+            # 4. Converting a Hugging Face folder (as when a folder is opened
+            #    with Footnote, dropped on it, or chosen with File > Convert…).
+            checkpoint = build_demo_checkpoint(Path(tmp) / "Phi-3-demo-finetune")
+            app, window = start_app(home, env, open_path=checkpoint)
+            time.sleep(5.0)
+            capture(window, "screenshot-convert.png", env)
+            app.terminate()
+            app.wait(30)
     finally:
         xvfb.terminate()
         xvfb.wait(10)

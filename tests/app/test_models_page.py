@@ -155,3 +155,23 @@ def test_converting_an_unsupported_folder_explains_why(qtbot, open_window, tmp_p
     assert "block-sparse attention" in window.banner.text()
     assert "block-sparse attention" in window.models_page.conversion.status.text()
     assert list(window.paths.models.iterdir()) == []
+
+
+def test_dropping_a_hugging_face_folder_converts_it(qtbot, open_window, tmp_path) -> None:
+    from tests.app.test_main_window import drop_file
+    from tests.hf_checkpoint import build_phi3_checkpoint
+
+    folder = build_phi3_checkpoint(tmp_path / "Dropped-Phi-3", seed=6)
+    window = open_window()
+    drop_file(window, folder)
+    assert window.models_page.conversion.isVisible()
+    wait_for_model(qtbot, window)
+    assert window.settings.model_path.endswith("Dropped-Phi-3-Q4_K_M.gguf")
+    qtbot.waitUntil(lambda: window._conversion is None, timeout=10_000)
+
+
+def test_opening_the_app_on_a_gguf_loads_it(qtbot, open_window, tiny_model) -> None:
+    window = open_window()
+    window.open_path(tiny_model)  # what `footnote model.gguf` / "Open With" does
+    wait_for_model(qtbot, window)
+    assert window.settings.model_path == str(tiny_model)
