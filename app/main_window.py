@@ -48,8 +48,20 @@ from app.settings_dialog import GGUF_FILTER, SettingsDialog
 from app.theme import app_icon
 from app.welcome import WelcomePage
 from engine.catalog import CatalogEntry, recommend
-from engine.convert import ConvertCancelled, ConvertDone, ConvertProgress, convert
-from engine.download import DownloadCancelled, DownloadDone, DownloadProgress, download
+from engine.convert import (
+    ConvertCancelled,
+    ConvertDone,
+    ConvertProgress,
+    convert,
+    remove_leftovers,
+)
+from engine.download import (
+    DownloadCancelled,
+    DownloadDone,
+    DownloadProgress,
+    download,
+    part_path_for,
+)
 from engine.errors import EngineError
 from engine.events import Failed, Finished, Notice, PromptProgress, Status, Token
 from engine.hardware import available_memory_bytes
@@ -113,6 +125,7 @@ class MainWindow(QMainWindow):
         if settings.model_path:
             self._load(settings.model_path)
         self._update_pages()
+        self._recover_interrupted_work()
 
     # ------------------------------------------------------------------ layout
 
@@ -644,6 +657,15 @@ class MainWindow(QMainWindow):
             row.show_state(str(error))
         self.statusBar().clearMessage()
         self.banner.show_message(str(error), details=error.detail)
+
+    def _recover_interrupted_work(self) -> None:
+        """After a crash or a kill: a download's .part resumes where it stopped;
+        a conversion's unquantized leftover is deleted (it is never a model)."""
+        remove_leftovers(self.paths.models)
+        for entry in self.catalog:
+            if part_path_for(self.paths.models / entry.file).exists():
+                self.statusBar().showMessage(f"Resuming the download of {entry.name}…")
+                self.start_download(entry)
 
     def open_path(self, path: Path) -> None:
         """Open what the user pointed at: a GGUF model, or a Hugging Face folder

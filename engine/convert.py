@@ -43,6 +43,16 @@ REFUSED_ARCHITECTURES = {
     ),
 }
 OUTPUT_TYPES = ("f32", "f16", *QUANT_TYPES)  # f32/f16 are written directly
+CONVERTING_SUFFIX = ".converting"
+
+
+def remove_leftovers(models_dir: Path) -> list[Path]:
+    """Delete what killed conversions left behind (never a usable model)."""
+    removed = []
+    for path in models_dir.glob(f"*{CONVERTING_SUFFIX}"):
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 class ConversionError(EngineError):
@@ -80,8 +90,9 @@ def convert(
         )
     checkpoint = read_checkpoint(folder)
     direct = quant in ("f32", "f16")
-    gguf_path = output if direct else output.with_name(output.name + ".f16.part")
-    partial = gguf_path.with_name(gguf_path.name + ".part") if direct else gguf_path
+    # The unquantized file is written under a name no model list matches and
+    # startup cleanup removes (a conversion killed mid-way leaves only that).
+    partial = output.with_name(output.name + CONVERTING_SUFFIX)
     writing = _write_gguf(checkpoint, partial, "f32" if quant == "f32" else "f16", cancel)
     try:
         for event in writing:
@@ -97,8 +108,7 @@ def convert(
             quantize_gguf(partial, output, quant)
             yield ConvertProgress("Quantizing", 1, 1)
     finally:
-        if partial != output:
-            partial.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
     yield ConvertDone(output)
 
 

@@ -137,8 +137,10 @@ def _attempt(job: _Job) -> Iterator[DownloadEvent]:
     if have:
         request.add_header("Range", f"bytes={have}-")
     try:
-        # urlopen honours the system/environment proxy settings (getproxies()).
-        response = urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT_S)
+        # A fresh opener reads the proxy settings now (environment, and the OS
+        # settings on macOS/Windows); urlopen's global one caches them forever.
+        opener = urllib.request.build_opener()
+        response = opener.open(request, timeout=CONNECT_TIMEOUT_S)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # asked past the end: the part may be complete
             yield from _finish(job.part, job.destination, job.expected_sha256, have)

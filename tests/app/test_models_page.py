@@ -175,3 +175,22 @@ def test_opening_the_app_on_a_gguf_loads_it(qtbot, open_window, tiny_model) -> N
     window.open_path(tiny_model)  # what `footnote model.gguf` / "Open With" does
     wait_for_model(qtbot, window)
     assert window.settings.model_path == str(tiny_model)
+
+
+def test_restart_resumes_an_interrupted_download_and_drops_conversion_leftovers(
+    qtbot, open_window, tiny_model, tmp_path, monkeypatch, paths
+) -> None:
+    payload = tiny_model.read_bytes()
+    # What a kill mid-download and a kill mid-conversion leave behind:
+    (paths.models / "Phi-3-tiny.gguf.part").write_bytes(payload[:300_000])
+    leftover = paths.models / "Mine-Q4_K_M.gguf.converting"
+    leftover.write_bytes(b"GGUF half written")
+    with serve_file(payload, "Phi-3-tiny.gguf") as (url, behaviour):
+        monkeypatch.setenv(
+            "FOOTNOTE_CATALOG", str(write_catalog(tmp_path / "c.json", url, payload))
+        )
+        window = open_window()
+        wait_for_model(qtbot, window)
+    assert behaviour.requests == ["bytes=300000-"]  # resumed, not restarted
+    assert (paths.models / "Phi-3-tiny.gguf").read_bytes() == payload
+    assert not leftover.exists()

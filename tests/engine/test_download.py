@@ -132,3 +132,39 @@ def test_missing_file_says_so(server, tmp_path: Path) -> None:
     behaviour.status = 404
     with pytest.raises(DownloadError, match="no longer at this address"):
         run(url, tmp_path / "model.gguf")
+
+
+def test_the_system_proxy_is_used(tmp_path: Path, monkeypatch) -> None:
+    """urllib reads the proxy from the environment (and the OS settings on macOS
+    and Windows); a forward proxy on loopback sees the request for a host that
+    does not even resolve."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen.append(self.path)  # a proxy receives the absolute URL
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(PAYLOAD)))
+            self.end_headers()
+            self.wfile.write(PAYLOAD)
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=proxy.serve_forever, name="test-proxy")
+    thread.start()
+    try:
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.server_port}")
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        dest = tmp_path / "model.gguf"
+        run("http://models.example.invalid/model.gguf", dest, sha256=SHA)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(5)
+    assert seen == ["http://models.example.invalid/model.gguf"]
+    assert dest.read_bytes() == PAYLOAD
