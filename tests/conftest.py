@@ -120,3 +120,16 @@ def quantized_model(tiny_model: Path, models_dir: Path) -> Path:
     from engine.quantize import quantize_gguf
 
     return quantize_gguf(tiny_model, models_dir / "tiny-phi3-q8_0.gguf", "q8_0")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # llama-cpp-python opens os.devnull twice at import and never closes it,
+    # which prints ResourceWarnings at interpreter exit. Close them once the
+    # session is over (no llama.cpp call happens after this).
+    import sys
+
+    utils = sys.modules.get("llama_cpp._utils")
+    for name in ("outnull_file", "errnull_file"):
+        handle = getattr(utils, name, None)
+        if handle is not None:
+            handle.close()
