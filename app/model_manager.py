@@ -68,10 +68,7 @@ class CatalogRow(QFrame):
         info.setObjectName("modelDetail")
         info.setWordWrap(True)
         layout.addWidget(info)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(False)
-        self.progress.setFixedHeight(6)
+        self.progress = _thin_progress_bar()
         self.progress.hide()
         layout.addWidget(self.progress)
         self.status = QLabel()
@@ -175,10 +172,7 @@ class ConversionRow(QFrame):
         self.button.clicked.connect(self.cancel_requested)
         top.addWidget(self.button)
         layout.addLayout(top)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(False)
-        self.progress.setFixedHeight(6)
+        self.progress = _thin_progress_bar()
         layout.addWidget(self.progress)
         self.status = QLabel()
         self.status.setObjectName("modelDetail")
@@ -301,6 +295,14 @@ class ModelManagerPage(QWidget):
             row.delete_requested.connect(self.delete_requested)
             self._installed_box.addWidget(row)
             self.installed_rows.append(row)
+
+
+def _thin_progress_bar() -> QProgressBar:
+    bar = QProgressBar()
+    bar.setRange(0, 1000)  # per mille: smooth for multi-GB downloads
+    bar.setTextVisible(False)
+    bar.setFixedHeight(6)
+    return bar
 
 
 def _clear(layout: QVBoxLayout) -> None:
