@@ -224,9 +224,6 @@ class ChatView(QScrollArea):
     def streaming_text(self) -> str:
         return "".join(self._buffer)
 
-    def is_streaming(self) -> bool:
-        return self._streaming is not None
-
     def _stop_streaming(self) -> None:
         self._timer.stop()
         self._streaming = None

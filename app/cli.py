@@ -32,7 +32,6 @@ from engine.turn import ChatSession, SamplingParams, TurnRequest
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("ask", "models")
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 

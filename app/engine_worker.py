@@ -174,10 +174,6 @@ class EngineController(QObject):
         self.model: ModelSummary | None = None
         self._thread.start()
 
-    @property
-    def busy(self) -> bool:
-        return bool(self._pending)
-
     def load_model(self, path: str | Path, options: LoadOptions) -> None:
         self._request_load.emit(str(path), options)
 

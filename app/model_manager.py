@@ -77,10 +77,6 @@ class CatalogRow(QFrame):
         layout.addWidget(self.status)
         self._downloading = False
 
-    @property
-    def downloading(self) -> bool:
-        return self._downloading
-
     def show_progress(self, p: DownloadProgress) -> None:
         self._downloading = True
         self.button.setText("Cancel")

@@ -232,7 +232,3 @@ def _load_llama(
             "newer llama.cpp; try downloading it again or choose another model.",
             detail=detail,
         ) from exc
-
-
-def model_file_label(path: Path) -> str:
-    return path.name
