@@ -79,6 +79,16 @@ class ChatSession:
         # Text and tokens of the last prompt + answer the model evaluated.
         self._cached_text = ""
         self._cached_tokens: list[int] = []
+        # llama.cpp polls this between graph nodes, so Stop also interrupts a
+        # prompt batch in progress (seconds on a laptop), not only between tokens.
+        self._cancel = threading.Event()
+        self._install_abort_callback()
+
+    def _install_abort_callback(self) -> None:
+        import llama_cpp
+
+        self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: self._cancel.is_set())
+        llama_cpp.llama_set_abort_callback(self.model.llama._ctx.ctx, self._abort_callback, None)
 
     def run(
         self,
@@ -88,6 +98,7 @@ class ChatSession:
     ) -> Iterator[TurnEvent]:
         """Yield the turn's events. Expected failures end in :class:`Failed`;
         setting ``cancel`` ends it within one token with reason "cancelled"."""
+        self._cancel = cancel
         try:
             yield from self._run(request, cancel, context_source)
         except EngineError as exc:
@@ -206,6 +217,8 @@ class ChatSession:
                         min(start + PROMPT_BATCH_TOKENS, len(pending)), len(pending)
                     )
         except RuntimeError as exc:
+            if cancel.is_set():  # aborted mid-batch by Stop: the cache up to n_tokens is intact
+                return reused
             self._forget_cache()
             raise GenerationFailed(
                 "llama.cpp failed while reading the prompt. Try again; if it keeps failing, "
@@ -255,10 +268,12 @@ class ChatSession:
                     reason = "length"
                     break
         except RuntimeError as exc:
-            self._forget_cache()
-            raise GenerationFailed(
-                "llama.cpp failed while writing the answer. Try again.", detail=str(exc)
-            ) from exc
+            if not cancel.is_set():
+                self._forget_cache()
+                raise GenerationFailed(
+                    "llama.cpp failed while writing the answer. Try again.", detail=str(exc)
+                ) from exc
+            reason = "cancelled"  # Stop aborted the decode of the last token
         finally:
             stream.close()
         tail = decoder.decode(b"", final=True)

@@ -9,7 +9,7 @@ import pytest
 
 from engine.chat_template import ChatMessage
 from engine.errors import ContextOverflow
-from engine.events import Failed, Finished, Notice, Sources, Token, TurnEvent
+from engine.events import Failed, Finished, Notice, Sources, Status, Token, TurnEvent
 from engine.model import LoadOptions, LocalModel, load_model
 from engine.synthetic_model import SCRIPTED_ANSWER, SCRIPTED_PIECES
 from engine.turn import ChatSession, SamplingParams, TurnRequest
@@ -183,3 +183,33 @@ def test_failing_context_source_still_answers_with_a_notice(model: LocalModel) -
     notices = [e.text for e in events if isinstance(e, Notice)]
     assert any("search engine unreachable" in n for n in notices)
     assert finished(events).text == SCRIPTED_ANSWER
+
+
+def test_stop_interrupts_a_prompt_batch_in_progress(tmp_path: Path) -> None:
+    """Stop must not wait for a whole 512-token prompt batch (seconds for
+    Phi-3-mini on a laptop): llama.cpp's abort callback ends the batch."""
+    from engine.synthetic_model import ModelShape, write_phi3_gguf
+
+    # Big enough that one ~480-token batch takes far longer than the 20 ms below.
+    shape = ModelShape(n_embd=512, n_layer=6, n_head=8, n_ff=2048, n_ctx_train=4096)
+    path = write_phi3_gguf(tmp_path / "slower.gguf", shape=shape, weights="random")
+    loaded = load_model(path, LoadOptions(context_tokens=1024))
+    cancel = threading.Event()
+    timer = threading.Timer(0.02, cancel.set)
+    try:
+        events = []
+        for event in ChatSession(loaded).run(TurnRequest("", [], "word " * 470), cancel):
+            events.append(event)
+            if event == Status("Reading the prompt…"):
+                timer.start()
+        end = events[-1]
+        assert isinstance(end, Finished) and end.reason == "cancelled"
+        assert not any(isinstance(e, Token) for e in events)
+        assert loaded.llama.n_tokens == 0  # the aborted batch left nothing half-evaluated
+        # ...and the session still works afterwards.
+        again = list(ChatSession(loaded).run(TurnRequest("", [], "hi"), threading.Event()))
+        assert isinstance(again[-1], Finished)
+    finally:
+        timer.cancel()
+        timer.join()
+        loaded.close()
