@@ -60,6 +60,7 @@ class ModelInfo:
     stop_tokens: tuple[str, ...] = field(default=())
     # f16 KV cache per token of context: 2 (K and V) x layers x kv heads x head dim x 2 bytes.
     kv_bytes_per_token: int = 0
+    layer_count: int = 0
 
     @property
     def is_phi(self) -> bool:
@@ -167,6 +168,7 @@ def _describe(path: Path, reader) -> ModelInfo:  # type: ignore[no-untyped-def]
     ctx = value(f"{arch}.context_length")
     return ModelInfo(
         kv_bytes_per_token=_kv_bytes_per_token(value, arch),
+        layer_count=layers if isinstance(layers := value(f"{arch}.block_count"), int) else 0,
         path=path,
         file_size_bytes=path.stat().st_size,
         architecture=arch,

@@ -13,6 +13,7 @@ from engine import llama_log
 from engine.chat_template import ChatFormat
 from engine.errors import InvalidModelFile, ModelLoadFailed
 from engine.gguf_info import ModelInfo, describe_unsupported_architecture, inspect_gguf
+from engine.gpu_memory import ALL_LAYERS, free_gpu_memory_bytes, plan_gpu_layers
 from engine.hardware import available_memory_bytes, detect_build, physical_cores
 
 if TYPE_CHECKING:
@@ -130,7 +131,15 @@ def load_model(path: str | Path, options: LoadOptions | None = None) -> LocalMod
     build = detect_build()
     gpu_layers = options.gpu_layers
     if gpu_layers is None:
-        gpu_layers = -1 if build.gpu_offload else 0
+        gpu_layers = 0
+        if build.gpu_offload:
+            free = free_gpu_memory_bytes(build.backend)
+            gpu_layers = plan_gpu_layers(info, context, free)
+            if free is not None and gpu_layers != ALL_LAYERS:
+                notes.append(
+                    f"{gpu_layers} of {info.layer_count} layers run on the GPU "
+                    f"({free / 1e9:.1f} GB free there); the rest on the CPU."
+                )
 
     llama: Llama | None = None
     if options.kv_cache_8bit:
