@@ -68,6 +68,11 @@ class LocalModel:
         # Things the user should know about this load (fallbacks, guesses).
         self.notes = notes
         self.stop_token_ids = frozenset(self._single_token_ids(info.stop_tokens))
+        import llama_cpp
+
+        # Looked up once here rather than on every token.
+        self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        self._vocab_is_eog = llama_cpp.llama_vocab_is_eog
 
     @property
     def context_tokens(self) -> int:
@@ -88,12 +93,10 @@ class LocalModel:
         return bytes(self.llama.detokenize([token], special=False))
 
     def is_end_of_turn(self, token: int) -> bool:
-        import llama_cpp
-
+        """Called once per generated token: keep it to set lookups and one C call."""
         if token in self.stop_token_ids:
             return True
-        vocab = llama_cpp.llama_model_get_vocab(self.llama.model)
-        return bool(llama_cpp.llama_vocab_is_eog(vocab, token))
+        return bool(self._vocab_is_eog(self._vocab, token))
 
     def close(self) -> None:
         self.llama.close()
