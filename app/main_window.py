@@ -544,8 +544,11 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ window
 
     def _update_pages(self) -> None:
-        if self.pages.currentWidget() is self.models_page:
-            return
+        if self.pages.currentWidget() is not self.models_page:
+            self._show_home_page()
+
+    def _show_home_page(self) -> None:
+        """The chat once a model is ready or loading, else the first-run page."""
         has_model = self.engine.model is not None or self._loading_path is not None
         self.pages.setCurrentWidget(self.chat_page if has_model else self.welcome)
 
@@ -563,12 +566,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _leave_models(self) -> None:
-        self.pages.setCurrentWidget(self.chat_page)
-        self._update_pages_after_leaving()
-
-    def _update_pages_after_leaving(self) -> None:
-        has_model = self.engine.model is not None or self._loading_path is not None
-        self.pages.setCurrentWidget(self.chat_page if has_model else self.welcome)
+        self._show_home_page()
 
     def refresh_installed(self) -> None:
         """Read the models folder's headers off the GUI thread."""
