@@ -25,7 +25,7 @@ from engine.download import DownloadDone, DownloadProgress, download
 from engine.errors import EngineError
 from engine.events import Failed, Finished, Notice, Token
 from engine.gguf_info import inspect_gguf
-from engine.hardware import available_memory_bytes
+from engine.hardware import detect_build, memory_budget
 from engine.library import installed_models
 from engine.model import LoadOptions, load_model
 from engine.turn import ChatSession, SamplingParams, TurnRequest
@@ -146,12 +146,20 @@ def _convert(folder: Path, output: Path, quant: str, out: TextIO) -> int:
 
 def _list_models(paths: AppPaths, out: TextIO) -> int:
     entries = load_catalog()
-    available = available_memory_bytes()
+    budget = memory_budget(detect_build().gpus)
+    available = budget.total_bytes
     best = recommend(entries, available)
-    out.write(f"Catalog (memory available now: {_size(available)}):\n")
+    free = _size(budget.ram_bytes)
+    if budget.gpu_bytes:
+        free += f" + {_size(budget.gpu_bytes)} on {budget.gpu_name}"
+    out.write(f"Catalog (memory available now: {free}):\n")
     for entry in entries:
         mark = "*" if entry is best else " "
         fit = "fits" if entry.fits(available) else "needs more memory"
+        if budget.gpu_bytes and entry.fits(available):
+            fit += {"gpu": ", on the GPU", "split": ", partly on the GPU", "cpu": ""}[
+                entry.placement(budget)
+            ]
         out.write(
             f" {mark} {entry.id:<36} {entry.parameters:>5}  {_size(entry.size_bytes):>9}  "
             f"needs {_size(entry.memory_needed_bytes()):>9}  ctx {entry.native_context:>6,}  "

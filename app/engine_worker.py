@@ -18,9 +18,11 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from engine.context import ContextSource
+from engine.devices import ComputeDevice
 from engine.errors import EngineError, GenerationFailed, ModelLoadFailed
 from engine.events import Failed, Finished
 from engine.gguf_info import inspect_gguf
+from engine.hardware import detect_build
 from engine.model import LoadOptions, LocalModel, load_model
 from engine.turn import ChatSession, TurnRequest
 
@@ -69,11 +71,24 @@ class EngineWorker(QObject):
     model_loaded = Signal(object)  # ModelSummary
     model_failed = Signal(object)  # EngineError
     turn_event = Signal(int, object)  # turn id, engine event
+    devices_found = Signal(object)  # tuple[ComputeDevice, ...]: the build's GPUs
 
     def __init__(self) -> None:
         super().__init__()
         self._model: LocalModel | None = None
         self._session: ChatSession | None = None
+
+    @Slot()
+    def probe_devices(self) -> None:
+        """Ask llama.cpp for its GPUs and their free memory. It starts GPU
+        drivers (a CUDA context takes a noticeable moment), so it runs here,
+        before the first model is loaded, and never on the GUI thread."""
+        try:
+            gpus = detect_build().gpus
+        except Exception:
+            log.exception("could not list the GPUs")
+            gpus = ()
+        self.devices_found.emit(gpus)
 
     @Slot(str, object)
     def load(self, path: str, options: LoadOptions) -> None:
@@ -153,7 +168,9 @@ class EngineController(QObject):
     model_loaded = Signal(object)
     model_failed = Signal(object)
     turn_event = Signal(int, object)
+    devices_found = Signal(object)
 
+    _request_probe = Signal()
     _request_load = Signal(str, object)
     _request_turn = Signal(object)
 
@@ -163,16 +180,22 @@ class EngineController(QObject):
         self._thread.setObjectName("footnote-engine")
         self._worker = EngineWorker()
         self._worker.moveToThread(self._thread)
+        self._request_probe.connect(self._worker.probe_devices)
         self._request_load.connect(self._worker.load)
         self._request_turn.connect(self._worker.run_turn)
         self._worker.model_loading.connect(self.model_loading)
         self._worker.model_loaded.connect(self._on_loaded)
         self._worker.model_failed.connect(self.model_failed)
         self._worker.turn_event.connect(self._on_turn_event)
+        self._worker.devices_found.connect(self._on_devices_found)
         self._ids = itertools.count(1)
         self._pending: dict[int, threading.Event] = {}
         self.model: ModelSummary | None = None
+        # The build's GPUs as found at startup, before any model took their
+        # memory; None until the engine thread has looked.
+        self.gpus: tuple[ComputeDevice, ...] | None = None
         self._thread.start()
+        self._request_probe.emit()
 
     def load_model(self, path: str | Path, options: LoadOptions) -> None:
         self._request_load.emit(str(path), options)
@@ -206,6 +229,11 @@ class EngineController(QObject):
     def _on_loaded(self, summary: ModelSummary) -> None:
         self.model = summary
         self.model_loaded.emit(summary)
+
+    @Slot(object)
+    def _on_devices_found(self, gpus: tuple[ComputeDevice, ...]) -> None:
+        self.gpus = gpus
+        self.devices_found.emit(gpus)
 
     @Slot(int, object)
     def _on_turn_event(self, turn_id: int, event: object) -> None:

@@ -64,7 +64,7 @@ from engine.download import (
 )
 from engine.errors import EngineError
 from engine.events import Failed, Finished, Notice, PromptProgress, Status, Token
-from engine.hardware import available_memory_bytes
+from engine.hardware import MemoryBudget, memory_budget
 from engine.history import ConversationStore, StoredMessage
 from engine.library import InstalledModel, delete_model, installed_models
 from engine.model import LoadOptions
@@ -115,13 +115,12 @@ class MainWindow(QMainWindow):
         engine.model_loaded.connect(self._on_model_loaded)
         engine.model_failed.connect(self._on_model_failed)
         engine.turn_event.connect(self._on_turn_event)
+        engine.devices_found.connect(self._on_devices_found)
 
         self._restore_geometry()
         self._refresh_conversations(select=settings.last_conversation_id or None)
         self.welcome.set_recent(settings.recent_models)
-        offer = recommend(catalog, available_memory_bytes())
-        if offer is not None:
-            self.welcome.offer_download(offer.name.split(" (")[0], human_size(offer.size_bytes))
+        self._offer_download()
         if settings.model_path:
             self._load(settings.model_path)
         self._update_pages()
@@ -556,11 +555,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def show_models(self) -> None:
-        self.models_page.set_catalog(available_memory_bytes())
-        for entry_id in self._downloads:
-            row = self.models_page.rows.get(entry_id)
-            if row is not None:
-                row.start()
+        self._refresh_catalog()
         self.refresh_installed()
         self.pages.setCurrentWidget(self.models_page)
 
@@ -593,9 +588,34 @@ class MainWindow(QMainWindow):
         in_use = self.engine.model.path if self.engine.model else None
         self.models_page.set_installed(models, in_use, self.paths.models)
 
+    def _memory_budget(self) -> MemoryBudget:
+        """Free RAM now, plus the GPUs' free memory as found at startup."""
+        return memory_budget(self.engine.gpus or ())
+
+    def _offer_download(self) -> None:
+        offer = recommend(self.catalog, self._memory_budget().total_bytes)
+        if offer is not None:
+            self.welcome.offer_download(offer.name.split(" (")[0], human_size(offer.size_bytes))
+
+    @Slot(object)
+    def _on_devices_found(self, _gpus: object) -> None:
+        # A GPU with its own memory can change what fits and what we recommend.
+        budget = self._memory_budget()
+        if budget.gpu_bytes:
+            self._offer_download()
+            if self.pages.currentWidget() is self.models_page:
+                self._refresh_catalog()
+
+    def _refresh_catalog(self) -> None:
+        self.models_page.set_catalog(self._memory_budget())
+        for entry_id in self._downloads:
+            row = self.models_page.rows.get(entry_id)
+            if row is not None:
+                row.start()
+
     @Slot()
     def _download_recommended(self) -> None:
-        best = recommend(self.catalog, available_memory_bytes()) or next(
+        best = recommend(self.catalog, self._memory_budget().total_bytes) or next(
             (e for e in self.catalog if e.default), None
         )
         self.show_models()

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from engine.catalog import CatalogEntry, recommend
 from engine.download import DownloadProgress
+from engine.hardware import MemoryBudget
 from engine.library import InstalledModel
 
 
@@ -37,11 +38,14 @@ def progress_text(p: DownloadProgress) -> str:
     return " · ".join(parts)
 
 
+_PLACEMENT_TEXT = {"cpu": "", "gpu": ", runs on the GPU", "split": ", runs partly on the GPU"}
+
+
 class CatalogRow(QFrame):
     download_requested = Signal(object)  # CatalogEntry
     cancel_requested = Signal(str)  # entry id
 
-    def __init__(self, entry: CatalogEntry, fits: bool, recommended: bool) -> None:
+    def __init__(self, entry: CatalogEntry, budget: MemoryBudget, recommended: bool) -> None:
         super().__init__()
         self.entry = entry
         self.setObjectName("modelRow")
@@ -59,15 +63,17 @@ class CatalogRow(QFrame):
         top.addWidget(self.button)
         layout.addLayout(top)
         needs = human_size(entry.memory_needed_bytes())
+        where = _PLACEMENT_TEXT[entry.placement(budget)]
         detail = (
             f"{entry.parameters} parameters · {human_size(entry.size_bytes)} download · "
-            f"needs about {needs} of memory · {entry.native_context:,}-token context · "
+            f"needs about {needs} of memory{where} · {entry.native_context:,}-token context · "
             f"{entry.license} · {entry.publisher}"
         )
-        info = QLabel(detail if fits else detail + " · <b>more memory than is free now</b>")
-        info.setObjectName("modelDetail")
-        info.setWordWrap(True)
-        layout.addWidget(info)
+        fits = entry.fits(budget.total_bytes)
+        self.info = QLabel(detail if fits else detail + " · <b>more memory than is free now</b>")
+        self.info.setObjectName("modelDetail")
+        self.info.setWordWrap(True)
+        layout.addWidget(self.info)
         self.progress = _thin_progress_bar()
         self.progress.hide()
         layout.addWidget(self.progress)
@@ -251,24 +257,25 @@ class ModelManagerPage(QWidget):
         self._installed_box = QVBoxLayout()
         self._layout.addLayout(self._installed_box)
 
-        self._catalog_title = QLabel("Download")
-        self._catalog_title.setObjectName("sectionTitle")
-        self._layout.addWidget(self._catalog_title)
+        self.catalog_title = QLabel("Download")
+        self.catalog_title.setObjectName("sectionTitle")
+        self._layout.addWidget(self.catalog_title)
         self._catalog_box = QVBoxLayout()
         self._layout.addLayout(self._catalog_box)
         self._layout.addStretch(1)
         self.rows: dict[str, CatalogRow] = {}
         self.installed_rows: list[InstalledRow] = []
 
-    def set_catalog(self, available_bytes: int) -> None:
+    def set_catalog(self, budget: MemoryBudget) -> None:
         _clear(self._catalog_box)
-        best = recommend(self.catalog, available_bytes)
-        self._catalog_title.setText(
-            f"Download  ·  {human_size(available_bytes)} of memory free on this computer"
-        )
+        best = recommend(self.catalog, budget.total_bytes)
+        free = f"{human_size(budget.ram_bytes)} of memory free on this computer"
+        if budget.gpu_bytes:
+            free += f", {human_size(budget.gpu_bytes)} on the GPU ({budget.gpu_name})"
+        self.catalog_title.setText(f"Download  ·  {free}")
         self.rows = {}
         for entry in self.catalog:
-            row = CatalogRow(entry, entry.fits(available_bytes), entry is best)
+            row = CatalogRow(entry, budget, entry is best)
             row.download_requested.connect(self.download_requested)
             row.cancel_requested.connect(self.cancel_requested)
             self._catalog_box.addWidget(row)

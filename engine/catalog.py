@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from engine.gpu_memory import COMPUTE_RESERVE_BYTES
+from engine.hardware import MemoryBudget
 from engine.model import DEFAULT_CONTEXT_TOKENS, RUNTIME_OVERHEAD_BYTES
 
 
@@ -45,6 +47,13 @@ class CatalogEntry:
 
     def fits(self, available_bytes: int) -> bool:
         return self.memory_needed_bytes() <= available_bytes
+
+    def placement(self, budget: MemoryBudget) -> str:
+        """Where it would run: "gpu" (every layer), "split" (GPU and CPU) or "cpu"."""
+        if budget.gpu_bytes <= COMPUTE_RESERVE_BYTES:
+            return "cpu"
+        weights_and_cache = self.size_bytes + self.context_for() * self.kv_bytes_per_token
+        return "gpu" if weights_and_cache <= budget.gpu_bytes - COMPUTE_RESERVE_BYTES else "split"
 
 
 def load_catalog(path: Path | None = None) -> list[CatalogEntry]:

@@ -2,25 +2,18 @@
 
 Offloading every layer of a model that does not fit fails (or pages badly);
 offloading none wastes the GPU. We plan a layer count from the file size and
-KV cache, and llama.cpp runs the rest on the CPU. Metal shares system memory
-with the CPU, so Apple Silicon takes all layers; for backends we cannot query,
-all layers are tried and ``engine.model`` falls back to the CPU on failure.
-
-NOTE: the CUDA query (NVML) is written against NVIDIA's documented C API but
-has not run on a GPU yet (no GPU was available when it was written).
+KV cache against the free memory ggml reports for the build's GPUs
+(``engine.devices``), and llama.cpp runs the rest on the CPU. When no GPU
+reports its memory, all layers are tried and ``engine.model`` falls back to
+the CPU if that load fails.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
-import logging
-import sys
+from collections.abc import Sequence
 
+from engine.devices import ComputeDevice
 from engine.gguf_info import ModelInfo
-
-log = logging.getLogger(__name__)
 
 ALL_LAYERS = -1
 COMPUTE_RESERVE_BYTES = 768 * 2**20  # llama.cpp's GPU compute buffers, the driver, the desktop
@@ -39,40 +32,8 @@ def plan_gpu_layers(info: ModelInfo, context_tokens: int, free_bytes: int | None
     return max(min(fits, info.layer_count), 0)
 
 
-def free_gpu_memory_bytes(backend: str) -> int | None:
-    """Free memory of the first GPU, or None when unknown (then all layers are tried)."""
-    if backend == "CUDA":
-        return _nvml_free_bytes()
-    return None
-
-
-class _NvmlMemory(ctypes.Structure):
-    _fields_ = [
-        ("total", ctypes.c_ulonglong),
-        ("free", ctypes.c_ulonglong),
-        ("used", ctypes.c_ulonglong),
-    ]
-
-
-def _nvml_free_bytes() -> int | None:
-    name = "nvml.dll" if sys.platform == "win32" else "libnvidia-ml.so.1"
-    path = ctypes.util.find_library("nvidia-ml") or name
-    try:
-        nvml = ctypes.CDLL(path)
-    except OSError:
-        return None
-    try:
-        if nvml.nvmlInit_v2() != 0:
-            return None
-        handle = ctypes.c_void_p()
-        memory = _NvmlMemory()
-        if nvml.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(handle)) != 0:
-            return None
-        if nvml.nvmlDeviceGetMemoryInfo(handle, ctypes.byref(memory)) != 0:
-            return None
-        return int(memory.free)
-    except AttributeError:  # an NVML too old for these entry points
-        return None
-    finally:
-        with contextlib.suppress(AttributeError):
-            nvml.nvmlShutdown()
+def free_gpu_memory_bytes(gpus: Sequence[ComputeDevice]) -> int | None:
+    """Free memory across the GPUs (llama.cpp splits layers over all of them in
+    proportion to their free memory), or None when none reports a figure."""
+    known = [gpu.free_bytes for gpu in gpus if gpu.total_bytes > 0]
+    return sum(known) if known else None

@@ -14,7 +14,7 @@ from engine.chat_template import ChatFormat
 from engine.errors import InvalidModelFile, ModelLoadFailed
 from engine.gguf_info import ModelInfo, describe_unsupported_architecture, inspect_gguf
 from engine.gpu_memory import ALL_LAYERS, free_gpu_memory_bytes, plan_gpu_layers
-from engine.hardware import available_memory_bytes, detect_build, physical_cores
+from engine.hardware import MemoryBudget, detect_build, memory_budget, physical_cores
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -127,22 +127,31 @@ def load_model(path: str | Path, options: LoadOptions | None = None) -> LocalMod
             f"Context lowered to {info.context_length} tokens, the most this model was trained for."
         )
         context = info.context_length
-    context, memory_note = _fit_context_in_memory(info, context, options.kv_cache_8bit)
+    build = detect_build()
+    # Layers on a GPU with its own memory do not need RAM: count both.
+    budget = memory_budget(build.gpus if options.gpu_layers != 0 else ())
+    context, memory_note = _fit_context_in_memory(info, context, options.kv_cache_8bit, budget)
     if memory_note:
         notes.append(memory_note)
     threads = options.threads or physical_cores()
-    build = detect_build()
     gpu_layers = options.gpu_layers
     if gpu_layers is None:
         gpu_layers = 0
         if build.gpu_offload:
-            free = free_gpu_memory_bytes(build.backend)
+            free = free_gpu_memory_bytes(build.gpus)
             gpu_layers = plan_gpu_layers(info, context, free)
             if free is not None and gpu_layers != ALL_LAYERS:
                 notes.append(
                     f"{gpu_layers} of {info.layer_count} layers run on the GPU "
                     f"({free / 1e9:.1f} GB free there); the rest on the CPU."
                 )
+            log.info(
+                "GPUs %s; %.2f GB free; planned %s of %d layers",
+                [f"{gpu.name} {gpu.description}" for gpu in build.gpus],
+                (free or 0) / 1e9,
+                "all" if gpu_layers == ALL_LAYERS else gpu_layers,
+                info.layer_count,
+            )
 
     llama: Llama | None = None
     if options.kv_cache_8bit:
@@ -173,13 +182,16 @@ def load_model(path: str | Path, options: LoadOptions | None = None) -> LocalMod
     )
 
 
-def _fit_context_in_memory(info: ModelInfo, context: int, kv_8bit: bool) -> tuple[int, str]:
+def _fit_context_in_memory(
+    info: ModelInfo, context: int, kv_8bit: bool, budget: MemoryBudget
+) -> tuple[int, str]:
     """Lower the context when the KV cache would not fit in free memory (the
     128K variants at a large context), or refuse when even a small one cannot."""
     per_token = info.kv_bytes_per_token * (Q8_KV_FRACTION if kv_8bit else 1.0)
     if per_token <= 0:
         return context, ""
-    available = available_memory_bytes()
+    available = budget.total_bytes
+    where = "RAM and GPU memory" if budget.gpu_bytes else "memory"
     room = available - info.file_size_bytes - RUNTIME_OVERHEAD_BYTES
     fits = int(room // per_token) // 256 * 256
     if fits >= context:
@@ -190,12 +202,11 @@ def _fit_context_in_memory(info: ModelInfo, context: int, kv_8bit: bool) -> tupl
         )
         raise ModelLoadFailed(
             f"Not enough free memory for {info.path.name}: it needs about {needed / 1e9:.1f} GB "
-            f"and {available / 1e9:.1f} GB is free. Close other apps, or choose a smaller model "
-            "such as Phi-3-mini."
+            f"and {available / 1e9:.1f} GB of {where} is free. Close other apps, or choose a "
+            "smaller model such as Phi-3-mini."
         )
-    note = (
-        f"Context lowered to {fits:,} tokens to fit in the {available / 1e9:.1f} GB of free memory."
-    )
+    note = f"Context lowered to {fits:,} tokens to fit in the {available / 1e9:.1f} GB of free "
+    note += f"{where}."
     if not kv_8bit:
         note += " The 8-bit KV cache in Settings roughly doubles what fits."
     return fits, note

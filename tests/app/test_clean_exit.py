@@ -8,9 +8,13 @@ interpreter finalizes.
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 SCRIPT = r"""
 import sys
@@ -114,8 +118,7 @@ def test_killing_the_app_mid_answer_loses_no_earlier_messages(
     )
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.strip() == "STREAMING", proc.stderr.read() if proc.stderr else ""
+        _wait_for_line(proc, "STREAMING", timeout=120)
         proc.kill()
     finally:
         proc.wait(30)
@@ -133,3 +136,20 @@ def test_killing_the_app_mid_answer_loses_no_earlier_messages(
     assert messages[0] == ("user", "an earlier question")
     assert messages[1][0] == "assistant"
     assert messages[2] == ("user", "a question cut off by the kill")
+
+
+def _wait_for_line(proc: subprocess.Popen[str], wanted: str, timeout: float) -> None:
+    """Read the child's stdout until ``wanted``; fail (never hang) on silence or exit."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        ready, _, _ = select.select([proc.stdout], [], [], max(deadline - time.monotonic(), 0))
+        if not ready:
+            proc.kill()
+            pytest.fail(f"no {wanted!r} from the app within {timeout} s")
+        line = proc.stdout.readline()
+        if not line:
+            stderr = proc.stderr.read() if proc.stderr else ""
+            pytest.fail(f"the app exited before {wanted!r}: {stderr}")
+        if line.strip() == wanted:
+            return

@@ -194,3 +194,17 @@ def test_restart_resumes_an_interrupted_download_and_drops_conversion_leftovers(
     assert behaviour.requests == ["bytes=300000-"]  # resumed, not restarted
     assert (paths.models / "Phi-3-tiny.gguf").read_bytes() == payload
     assert not leftover.exists()
+
+
+def test_a_gpu_the_engine_finds_counts_towards_what_fits(qtbot, open_window) -> None:
+    from engine.devices import ComputeDevice
+
+    window = open_window()
+    window.show_models()
+    qtbot.waitUntil(lambda: window.engine.gpus is not None, timeout=10_000)  # the real probe
+    # No GPU here: stand in for what llama.cpp reports on a machine with one.
+    gpu = ComputeDevice("CUDA0", "Test GPU", "CUDA", "gpu", 40 * 10**9, 48 * 10**9)
+    window.engine._on_devices_found((gpu,))
+    page = window.models_page
+    assert "40.0 GB on the GPU (Test GPU (CUDA))" in page.catalog_title.text()
+    assert "runs on the GPU" in page.rows["phi-4-q4_k_m"].info.text()

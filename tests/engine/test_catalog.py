@@ -44,3 +44,18 @@ def test_recommendation_follows_available_memory() -> None:
     assert recommend(entries, 32 * GIB).id == "phi-3-mini-4k-instruct-q4"  # type: ignore[union-attr]
     assert recommend(entries, 1 * GIB) is None
     assert find(entries, "Phi-4 (Q4_K_M)") is find(entries, "phi-4-q4_k_m")
+
+
+def test_a_gpu_with_its_own_memory_changes_where_a_model_runs() -> None:
+    from engine.hardware import MemoryBudget
+
+    entries = load_catalog()
+    mini, phi4 = find(entries, "phi-3-mini-4k-instruct-q4"), find(entries, "phi-4-q4_k_m")
+    assert mini is not None and phi4 is not None
+    laptop = MemoryBudget(ram_bytes=6 * GIB)
+    with_gpu = MemoryBudget(ram_bytes=6 * GIB, gpu_bytes=8 * GIB, gpu_name="RTX (CUDA)")
+    assert mini.placement(laptop) == "cpu"
+    assert mini.placement(with_gpu) == "gpu"
+    assert phi4.placement(with_gpu) == "split"  # 8.4 GB of weights: some layers stay on the CPU
+    # Phi-4 does not fit in 6 GiB of RAM, but does in RAM plus the GPU's memory.
+    assert not phi4.fits(laptop.total_bytes) and phi4.fits(with_gpu.total_bytes)

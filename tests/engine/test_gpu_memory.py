@@ -3,8 +3,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from engine.devices import ComputeDevice, compute_devices
 from engine.gguf_info import inspect_gguf
 from engine.gpu_memory import ALL_LAYERS, free_gpu_memory_bytes, plan_gpu_layers
+from engine.hardware import detect_build, memory_budget
 
 GB = 1_000_000_000
 
@@ -37,6 +39,43 @@ def test_unknown_free_memory_tries_every_layer(tiny_model: Path) -> None:
     assert plan_gpu_layers(phi3_mini(tiny_model), 4096, None) == ALL_LAYERS
 
 
-def test_no_query_for_backends_without_one() -> None:
-    assert free_gpu_memory_bytes("Metal") is None  # unified memory: all layers
-    assert free_gpu_memory_bytes("CPU") is None
+def gpu(free_gb: float, *, backend: str = "CUDA", kind: str = "gpu", total_gb: float = 8):
+    return ComputeDevice(
+        name=f"{backend}0",
+        description="Test GPU",
+        backend=backend,
+        kind=kind,
+        free_bytes=int(free_gb * GB),
+        total_bytes=int(total_gb * GB),
+    )
+
+
+def test_free_memory_adds_up_over_gpus() -> None:
+    # llama.cpp splits the layers over every GPU in proportion to free memory
+    assert free_gpu_memory_bytes([gpu(3), gpu(1.5)]) == int(4.5 * GB)
+
+
+def test_no_gpu_or_no_figure_means_unknown() -> None:
+    assert free_gpu_memory_bytes([]) is None
+    assert free_gpu_memory_bytes([gpu(0, total_gb=0)]) is None  # a device that cannot tell
+
+
+def test_budget_counts_dedicated_gpu_memory_once() -> None:
+    budget = memory_budget([gpu(6)], ram_bytes=10 * GB)
+    assert budget.total_bytes == 16 * GB
+    assert budget.gpu_name == "Test GPU (CUDA)"
+    # integrated GPUs and Apple Silicon share the RAM already counted
+    assert memory_budget([gpu(6, kind="igpu")], ram_bytes=10 * GB).total_bytes == 10 * GB
+    assert memory_budget([gpu(6, backend="Metal")], ram_bytes=10 * GB).total_bytes == 10 * GB
+
+
+def test_this_build_lists_its_devices_with_their_memory() -> None:
+    # Every build registers at least the CPU; it reports the machine's memory.
+    devices = compute_devices()
+    cpu = next(device for device in devices if device.kind == "cpu")
+    assert cpu.backend == "CPU"
+    assert 0 < cpu.free_bytes <= cpu.total_bytes
+    build = detect_build()
+    assert build.gpus == tuple(device for device in devices if device.is_gpu)
+    if not build.gpus:
+        assert free_gpu_memory_bytes(build.gpus) is None

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from engine import hardware
 from engine.errors import InvalidModelFile, ModelLoadFailed, UnsupportedModel
 from engine.model import LoadOptions, LocalModel, load_model
 from engine.synthetic_model import write_phi3_gguf
@@ -67,7 +68,7 @@ def test_context_is_lowered_to_fit_free_memory(tiny_model: Path, monkeypatch) ->
     free = (
         info.file_size_bytes + model_module.RUNTIME_OVERHEAD_BYTES + 1024 * info.kv_bytes_per_token
     )
-    monkeypatch.setattr(model_module, "available_memory_bytes", lambda: free)
+    monkeypatch.setattr(hardware, "available_memory_bytes", lambda: free)
     loaded = load_model(tiny_model, LoadOptions(context_tokens=4096))
     try:
         assert loaded.context_tokens == 1024
@@ -77,9 +78,7 @@ def test_context_is_lowered_to_fit_free_memory(tiny_model: Path, monkeypatch) ->
 
 
 def test_not_enough_memory_is_refused_with_what_is_needed(tiny_model: Path, monkeypatch) -> None:
-    from engine import model as model_module
-
-    monkeypatch.setattr(model_module, "available_memory_bytes", lambda: 10_000_000)
+    monkeypatch.setattr(hardware, "available_memory_bytes", lambda: 10_000_000)
     with pytest.raises(ModelLoadFailed, match=r"Not enough free memory .* choose a smaller model"):
         load_model(tiny_model)
 
