@@ -257,9 +257,13 @@ class ModelManagerPage(QWidget):
         self._installed_box = QVBoxLayout()
         self._layout.addLayout(self._installed_box)
 
-        self.catalog_title = QLabel("Download")
-        self.catalog_title.setObjectName("sectionTitle")
-        self._layout.addWidget(self.catalog_title)
+        self._catalog_title = QLabel("Download")
+        self._catalog_title.setObjectName("sectionTitle")
+        self._layout.addWidget(self._catalog_title)
+        self.free_memory = QLabel()
+        self.free_memory.setObjectName("modelDetail")
+        self.free_memory.setWordWrap(True)
+        self._layout.addWidget(self.free_memory)
         self._catalog_box = QVBoxLayout()
         self._layout.addLayout(self._catalog_box)
         self._layout.addStretch(1)
@@ -271,8 +275,8 @@ class ModelManagerPage(QWidget):
         best = recommend(self.catalog, budget.total_bytes)
         free = f"{human_size(budget.ram_bytes)} of memory free on this computer"
         if budget.gpu_bytes:
-            free += f", {human_size(budget.gpu_bytes)} on the GPU ({budget.gpu_name})"
-        self.catalog_title.setText(f"Download  ·  {free}")
+            free += f", and {human_size(budget.gpu_bytes)} on the GPU ({budget.gpu_name})"
+        self.free_memory.setText(free + ".")
         self.rows = {}
         for entry in self.catalog:
             row = CatalogRow(entry, budget, entry is best)

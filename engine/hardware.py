@@ -68,7 +68,7 @@ class MemoryBudget:
 
     ram_bytes: int
     gpu_bytes: int = 0
-    gpu_name: str = ""  # "NVIDIA GeForce RTX 4060 (CUDA)", or "" without a GPU of its own
+    gpu_name: str = ""  # "NVIDIA GeForce RTX 4060, CUDA", or "" without a GPU of its own
 
     @property
     def total_bytes(self) -> int:
@@ -80,7 +80,7 @@ def memory_budget(gpus: Sequence[ComputeDevice], ram_bytes: int | None = None) -
     dedicated = [gpu for gpu in gpus if not gpu.shares_system_memory and gpu.total_bytes > 0]
     if not dedicated:
         return MemoryBudget(ram_bytes=ram)
-    names = ", ".join(f"{gpu.description} ({gpu.backend})" for gpu in dedicated)
+    names = "; ".join(f"{gpu.description}, {gpu.backend}" for gpu in dedicated)
     return MemoryBudget(
         ram_bytes=ram, gpu_bytes=sum(gpu.free_bytes for gpu in dedicated), gpu_name=names
     )

@@ -82,7 +82,10 @@ class LocalModel:
     def backend_label(self) -> str:
         if self.backend == "CPU" or self.gpu_layers == 0:
             return f"CPU · {self.threads} threads"
-        return f"{self.backend} · {self.gpu_layers if self.gpu_layers >= 0 else 'all'} layers"
+        total = self.info.layer_count
+        if self.gpu_layers < 0 or self.gpu_layers >= total:
+            return f"{self.backend} · all {total} layers"
+        return f"{self.backend} · {self.gpu_layers} of {total} layers on the GPU"
 
     def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
         """Tokens of ``text``; special markers like ``<|user|>`` become their tokens."""
@@ -162,15 +165,11 @@ def load_model(path: str | Path, options: LoadOptions | None = None) -> LocalMod
             notes.append("This model cannot use the 8-bit KV cache; using the normal one.")
             options = dataclasses.replace(options, kv_cache_8bit=False)
     if llama is None:
-        try:
-            llama = _load_llama(info, context, threads, gpu_layers, options)
-        except ModelLoadFailed as gpu_error:
-            if gpu_layers == 0 or isinstance(gpu_error, InvalidModelFile):
-                raise
-            log.warning("GPU load failed, retrying on the CPU: %s", gpu_error.detail)
-            llama = _load_llama(info, context, threads, 0, options)
-            notes.append(f"Running on the CPU: loading on the {build.backend} GPU failed.")
-            gpu_layers = 0
+        llama, gpu_layers, note = _load_with_gpu_fallback(
+            info, context, threads, options, gpu_layers=gpu_layers, backend=build.backend
+        )
+        if note:
+            notes.append(note)
     return LocalModel(
         llama,
         info,
@@ -180,6 +179,44 @@ def load_model(path: str | Path, options: LoadOptions | None = None) -> LocalMod
         threads=threads,
         notes=tuple(notes),
     )
+
+
+def _load_with_gpu_fallback(
+    info: ModelInfo,
+    context: int,
+    threads: int,
+    options: LoadOptions,
+    *,
+    gpu_layers: int,
+    backend: str,
+) -> tuple[Llama, int, str]:
+    """Load with ``gpu_layers``; if the GPU refuses (out of memory: our plan or
+    another app's use was off), try half as many layers, then the CPU alone.
+    Returns the model, the layers it runs on the GPU, and a note if we fell back."""
+    total = info.layer_count
+    planned = total if gpu_layers == ALL_LAYERS else gpu_layers
+    attempts = [gpu_layers] + ([planned // 2] if planned // 2 > 0 else []) + [0]
+    for index, layers in enumerate(attempts):
+        try:
+            llama = _load_llama(info, context, threads, layers, options)
+        except ModelLoadFailed as error:
+            if layers == 0 or isinstance(error, InvalidModelFile):
+                raise
+            log.warning("loading with %s GPU layers failed: %s", layers, error.detail)
+            continue
+        if index == 0:
+            return llama, layers, ""
+        if layers == 0:
+            return llama, 0, f"Running on the CPU: loading on the {backend} GPU failed."
+        return (
+            llama,
+            layers,
+            (
+                f"{layers} of {total} layers run on the {backend} GPU: it had no room for "
+                f"{planned}. The rest run on the CPU."
+            ),
+        )
+    raise AssertionError("unreachable: the CPU attempt either returns or raises")
 
 
 def _fit_context_in_memory(

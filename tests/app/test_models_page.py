@@ -206,5 +206,5 @@ def test_a_gpu_the_engine_finds_counts_towards_what_fits(qtbot, open_window) -> 
     gpu = ComputeDevice("CUDA0", "Test GPU", "CUDA", "gpu", 40 * 10**9, 48 * 10**9)
     window.engine._on_devices_found((gpu,))
     page = window.models_page
-    assert "40.0 GB on the GPU (Test GPU (CUDA))" in page.catalog_title.text()
+    assert "and 40.0 GB on the GPU (Test GPU, CUDA)" in page.free_memory.text()
     assert "runs on the GPU" in page.rows["phi-4-q4_k_m"].info.text()

@@ -63,7 +63,7 @@ def test_no_gpu_or_no_figure_means_unknown() -> None:
 def test_budget_counts_dedicated_gpu_memory_once() -> None:
     budget = memory_budget([gpu(6)], ram_bytes=10 * GB)
     assert budget.total_bytes == 16 * GB
-    assert budget.gpu_name == "Test GPU (CUDA)"
+    assert budget.gpu_name == "Test GPU, CUDA"
     # integrated GPUs and Apple Silicon share the RAM already counted
     assert memory_budget([gpu(6, kind="igpu")], ram_bytes=10 * GB).total_bytes == 10 * GB
     assert memory_budget([gpu(6, backend="Metal")], ram_bytes=10 * GB).total_bytes == 10 * GB

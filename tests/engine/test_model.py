@@ -110,3 +110,53 @@ def test_8bit_kv_cache_falls_back_when_the_model_cannot_use_it(tiny_model: Path)
         assert loaded.context_tokens == 4096
     finally:
         loaded.close()
+
+
+def _gpu_build(monkeypatch) -> None:
+    """Stand in for a GPU build (CI has none): llama.cpp's CPU build accepts and
+    ignores a layer count, so every load below is real."""
+    from engine import model as model_module
+    from engine.hardware import BuildInfo
+
+    build = BuildInfo(backend="CUDA", gpu_offload=True, system_info="", gpus=())
+    monkeypatch.setattr(model_module, "detect_build", lambda: build)
+
+
+def _refuse_gpu_layers_above(limit: int, monkeypatch) -> list[int]:
+    from engine import model as model_module
+
+    real_load, tried = model_module._load_llama, []
+
+    def load(info, context, threads, gpu_layers, options):
+        tried.append(gpu_layers)
+        if gpu_layers < 0 or gpu_layers > limit:
+            raise ModelLoadFailed("out of GPU memory", detail="cudaMalloc failed")
+        return real_load(info, context, threads, gpu_layers, options)
+
+    monkeypatch.setattr(model_module, "_load_llama", load)
+    return tried
+
+
+def test_a_gpu_without_room_for_the_plan_gets_half_the_layers(tiny_model, monkeypatch) -> None:
+    _gpu_build(monkeypatch)
+    tried = _refuse_gpu_layers_above(1, monkeypatch)
+    loaded = load_model(tiny_model)  # no GPU figure: all 2 layers are tried first
+    try:
+        assert tried == [-1, 1]
+        assert loaded.gpu_layers == 1
+        assert loaded.backend_label == "CUDA · 1 of 2 layers on the GPU"
+        assert any("1 of 2 layers run on the CUDA GPU" in note for note in loaded.notes)
+    finally:
+        loaded.close()
+
+
+def test_a_gpu_that_refuses_everything_leaves_the_cpu(tiny_model, monkeypatch) -> None:
+    _gpu_build(monkeypatch)
+    tried = _refuse_gpu_layers_above(0, monkeypatch)
+    loaded = load_model(tiny_model)
+    try:
+        assert tried == [-1, 1, 0]
+        assert loaded.gpu_layers == 0 and loaded.backend_label.startswith("CPU")
+        assert "Running on the CPU: loading on the CUDA GPU failed." in loaded.notes
+    finally:
+        loaded.close()
