@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.gpu_offload                    # Phi-3-mini shape, Q4_K_M
     .venv/bin/python -m bench.gpu_offload --free-gb 2 1      # also pretend smaller GPUs
     .venv/bin/python -m bench.gpu_offload --shape tiny       # seconds, for a smoke run
+    .venv/bin/python -m bench.gpu_offload --tokens 0         # only plan and load: seconds
 
 Needs a GPU build of llama-cpp-python (``CMAKE_ARGS="-DGGML_CUDA=on" ./dev setup``,
 or Vulkan/Metal). For each scenario, on a freshly loaded model:
@@ -93,9 +94,11 @@ def run_scenario(
         )
     finally:
         llama_logger.removeHandler(collector)
+    raw_tps = engine_tps = 0.0
     try:
-        raw = measure_raw(model, args.tokens)
-        engine, _session, _answer = measure_engine(model, args.tokens)
+        if args.tokens:
+            raw_tps = measure_raw(model, args.tokens).generation_tps
+            engine_tps = measure_engine(model, args.tokens)[0].generation_tps
         planned, label, notes = model.gpu_layers, model.backend_label, list(model.notes)
     finally:
         model.close()
@@ -114,17 +117,23 @@ def run_scenario(
         gpu_model_bytes=sizes["model"],
         gpu_kv_bytes=sizes["KV"],
         gpu_compute_bytes=sizes["compute"],
-        raw_generation_tps=raw.generation_tps,
-        engine_generation_tps=engine.generation_tps,
+        raw_generation_tps=raw_tps,
+        engine_generation_tps=engine_tps,
         backend_label=label,
         notes=notes,
     )
 
 
+def _speed(tokens_per_second: float) -> str:
+    return f"{tokens_per_second:.2f}" if tokens_per_second else "–"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shape", choices=["phi3-mini", "tiny"], default="phi3-mini")
-    parser.add_argument("--tokens", type=int, default=32, help="tokens to generate per run")
+    parser.add_argument(
+        "--tokens", type=int, default=32, help="tokens to generate per run (0: only plan and load)"
+    )
     parser.add_argument("--context", type=int, default=4096)
     parser.add_argument(
         "--free-gb",
@@ -183,8 +192,8 @@ def main() -> None:
             f"| {s.name} | {s.free_bytes / 1e9:.2f} | {planned} | {s.offloaded} | "
             f"{s.gpu_bytes / 1e9:.2f} ({s.gpu_model_bytes / 1e9:.2f} + "
             f"{s.gpu_kv_bytes / 1e9:.2f} + {s.gpu_compute_bytes / 1e9:.2f}) | "
-            f"{'yes' if s.fits else 'NO'} | {s.raw_generation_tps:.2f} | "
-            f"{s.engine_generation_tps:.2f} |"
+            f"{'yes' if s.fits else 'NO'} | {_speed(s.raw_generation_tps)} | "
+            f"{_speed(s.engine_generation_tps)} |"
         )
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "gpu_offload.json"
