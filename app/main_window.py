@@ -293,6 +293,8 @@ class MainWindow(QMainWindow):
         self.model_label.setText(f"{summary.name} · {summary.quantization}")
         self.model_label.setToolTip(str(summary.path))
         self.backend_label.setText(f"{summary.backend_label} · {summary.context_tokens:,} ctx")
+        # The fallback reasons stay a hover away after the banner is dismissed.
+        self.backend_label.setToolTip("\n".join(summary.notes))
         self.statusBar().showMessage("Model ready", 3000)
         self.welcome.set_status("")
         if summary.notes:
@@ -555,7 +557,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def show_models(self) -> None:
-        self._refresh_catalog()
+        self.models_page.set_memory_budget(self._memory_budget())
         self.refresh_installed()
         self.pages.setCurrentWidget(self.models_page)
 
@@ -603,15 +605,7 @@ class MainWindow(QMainWindow):
         budget = self._memory_budget()
         if budget.gpu_bytes:
             self._offer_download()
-            if self.pages.currentWidget() is self.models_page:
-                self._refresh_catalog()
-
-    def _refresh_catalog(self) -> None:
-        self.models_page.set_catalog(self._memory_budget())
-        for entry_id in self._downloads:
-            row = self.models_page.rows.get(entry_id)
-            if row is not None:
-                row.start()
+            self.models_page.set_memory_budget(budget)
 
     @Slot()
     def _download_recommended(self) -> None:

@@ -45,32 +45,24 @@ class CatalogRow(QFrame):
     download_requested = Signal(object)  # CatalogEntry
     cancel_requested = Signal(str)  # entry id
 
-    def __init__(self, entry: CatalogEntry, budget: MemoryBudget, recommended: bool) -> None:
+    def __init__(self, entry: CatalogEntry) -> None:
         super().__init__()
         self.entry = entry
         self.setObjectName("modelRow")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 10, 14, 10)
         top = QHBoxLayout()
-        title = QLabel(("★ " if recommended else "") + entry.name)
-        title.setObjectName("modelTitle")
-        top.addWidget(title)
+        self.title = QLabel(entry.name)
+        self.title.setObjectName("modelTitle")
+        top.addWidget(self.title)
         top.addStretch(1)
         self.button = QPushButton("Download")
-        self.button.setObjectName("primaryButton" if recommended else "secondaryButton")
+        self.button.setObjectName("secondaryButton")
         self.button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.button.clicked.connect(self._on_button)
         top.addWidget(self.button)
         layout.addLayout(top)
-        needs = human_size(entry.memory_needed_bytes())
-        where = _PLACEMENT_TEXT[entry.placement(budget)]
-        detail = (
-            f"{entry.parameters} parameters · {human_size(entry.size_bytes)} download · "
-            f"needs about {needs} of memory{where} · {entry.native_context:,}-token context · "
-            f"{entry.license} · {entry.publisher}"
-        )
-        fits = entry.fits(budget.total_bytes)
-        self.info = QLabel(detail if fits else detail + " · <b>more memory than is free now</b>")
+        self.info = QLabel()
         self.info.setObjectName("modelDetail")
         self.info.setWordWrap(True)
         layout.addWidget(self.info)
@@ -82,6 +74,25 @@ class CatalogRow(QFrame):
         self.status.hide()
         layout.addWidget(self.status)
         self._downloading = False
+
+    def set_budget(self, budget: MemoryBudget, recommended: bool) -> None:
+        """What it needs against what this machine has free (updated in place, so
+        a download's progress or last message survives a refresh)."""
+        entry = self.entry
+        self.title.setText(("★ " if recommended else "") + entry.name)
+        self.button.setObjectName("primaryButton" if recommended else "secondaryButton")
+        # The stylesheet keys on the object name: re-apply it.
+        self.button.style().unpolish(self.button)
+        self.button.style().polish(self.button)
+        needs = human_size(entry.memory_needed_bytes())
+        where = _PLACEMENT_TEXT[entry.placement(budget)]
+        detail = (
+            f"{entry.parameters} parameters · {human_size(entry.size_bytes)} download · "
+            f"needs about {needs} of memory{where} · {entry.native_context:,}-token context · "
+            f"{entry.license} · {entry.publisher}"
+        )
+        fits = entry.fits(budget.total_bytes)
+        self.info.setText(detail if fits else detail + " · <b>more memory than is free now</b>")
 
     def show_progress(self, p: DownloadProgress) -> None:
         self._downloading = True
@@ -267,23 +278,25 @@ class ModelManagerPage(QWidget):
         self._catalog_box = QVBoxLayout()
         self._layout.addLayout(self._catalog_box)
         self._layout.addStretch(1)
+        # One row per catalog entry for the page's lifetime: downloads report
+        # to them whether or not the page is showing.
         self.rows: dict[str, CatalogRow] = {}
+        for entry in self.catalog:
+            row = CatalogRow(entry)
+            row.download_requested.connect(self.download_requested)
+            row.cancel_requested.connect(self.cancel_requested)
+            self._catalog_box.addWidget(row)
+            self.rows[entry.id] = row
         self.installed_rows: list[InstalledRow] = []
 
-    def set_catalog(self, budget: MemoryBudget) -> None:
-        _clear(self._catalog_box)
+    def set_memory_budget(self, budget: MemoryBudget) -> None:
         best = recommend(self.catalog, budget.total_bytes)
         free = f"{human_size(budget.ram_bytes)} of memory free on this computer"
         if budget.gpu_bytes:
             free += f", and {human_size(budget.gpu_bytes)} on the GPU ({budget.gpu_name})"
         self.free_memory.setText(free + ".")
-        self.rows = {}
-        for entry in self.catalog:
-            row = CatalogRow(entry, budget, entry is best)
-            row.download_requested.connect(self.download_requested)
-            row.cancel_requested.connect(self.cancel_requested)
-            self._catalog_box.addWidget(row)
-            self.rows[entry.id] = row
+        for row in self.rows.values():
+            row.set_budget(budget, row.entry is best)
 
     def set_installed(
         self, models: list[InstalledModel], in_use: Path | None, models_dir: Path
