@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -65,7 +67,7 @@ from engine.download import (
 from engine.errors import EngineError
 from engine.events import Failed, Finished, Notice, PromptProgress, Status, Token
 from engine.hardware import MemoryBudget, memory_budget
-from engine.history import ConversationStore, StoredMessage
+from engine.history import INTERRUPTED, ConversationStore, StoredMessage
 from engine.library import InstalledModel, delete_model, installed_models
 from engine.model import LoadOptions
 from engine.quantize import DEFAULT_QUANT
@@ -77,6 +79,7 @@ T = TypeVar("T")
 
 WINDOW_TITLE = "Footnote"
 DEFAULT_SIZE = (1180, 780)
+DRAFT_SAVE_S = 1.0  # how often the answer being written is saved
 
 
 class MainWindow(QMainWindow):
@@ -102,6 +105,10 @@ class MainWindow(QMainWindow):
         self._turn_id: int | None = None
         self._turn_conversation: int | None = None
         self._turn_user_message: StoredMessage | None = None
+        # The answer so far, and its saved copy (rewritten every DRAFT_SAVE_S).
+        self._turn_text = ""
+        self._turn_draft: StoredMessage | None = None
+        self._draft_saved_at = -math.inf
         self._loading_path: str | None = None
 
         self.setWindowTitle(WINDOW_TITLE)
@@ -355,11 +362,16 @@ class MainWindow(QMainWindow):
         if conversation_id is None:
             return
         messages = self._store_call(self.store.messages, conversation_id) or []
+        streaming_here = self._turn_id is not None and self._turn_conversation == conversation_id
+        draft_id = self._turn_draft.id if self._turn_draft else None
         for message in messages:
-            footer = "Stopped" if message.finish_reason == "cancelled" else ""
+            if streaming_here and message.id == draft_id:
+                continue  # shown below as the answer being written
+            footer = _STORED_FOOTERS.get(message.finish_reason or "", "")
             self.chat.add_message(message.role, message.content, footer)
-        if self._turn_id is not None and self._turn_conversation == conversation_id:
+        if streaming_here:
             self.chat.begin_answer()
+            self.chat.append_answer(self._turn_text)
         item = self.conversations.item_for(conversation_id)
         if item is not None and self.conversations.currentItem() is not item:
             self.conversations.blockSignals(True)
@@ -389,9 +401,13 @@ class MainWindow(QMainWindow):
             return
         if self._turn_conversation == conversation_id:
             self.stop()
+            # Its last tokens and its end have nowhere to go now.
+            self._turn_conversation = None
+            self._turn_draft = None
         self._store_call(self.store.delete_conversation, conversation_id)
         if self._conversation_id == conversation_id:
             self._conversation_id = None
+            self.chat.clear()  # the next one, if any, is shown by the refresh
         self._refresh_conversations()
 
     def confirm(self, title: str, text: str) -> bool:
@@ -449,8 +465,12 @@ class MainWindow(QMainWindow):
     def _on_turn_event(self, turn_id: int, event: object) -> None:
         if turn_id != self._turn_id:
             return
-        visible = self._turn_conversation == self._conversation_id
+        visible = (
+            self._turn_conversation is not None and self._turn_conversation == self._conversation_id
+        )
         if isinstance(event, Token):
+            self._turn_text += event.text
+            self._save_draft()
             if visible:
                 self.chat.append_answer(event.text)
             if self.activity.text() != "Stopping…":
@@ -467,12 +487,39 @@ class MainWindow(QMainWindow):
         elif isinstance(event, Failed):
             self._fail_turn(event.error, visible)
 
+    def _save_draft(self) -> None:
+        """Keep the answer being written on disk: on the first token, then at
+        most every DRAFT_SAVE_S, so a crash or a kill loses at most that much.
+        (A failed save says so in the banner and is retried no sooner.)"""
+        now = time.monotonic()
+        if self._turn_conversation is None or now - self._draft_saved_at < DRAFT_SAVE_S:
+            return
+        self._draft_saved_at = now
+        if self._turn_draft is None:
+            self._turn_draft = self._store_call(
+                self.store.add_message,
+                self._turn_conversation,
+                "assistant",
+                self._turn_text,
+                finish_reason=INTERRUPTED,
+            )
+        else:
+            self._store_call(
+                self.store.update_message, self._turn_draft.id, self._turn_text, INTERRUPTED
+            )
+
     def _finish_turn(self, event: Finished, visible: bool) -> None:
         conversation = self._turn_conversation
         user_message = self._turn_user_message
+        draft = self._turn_draft
         self._end_turn()
         footer = _answer_footer(event)
-        if event.text and conversation is not None:
+        if draft is not None:
+            if event.text:
+                self._store_call(self.store.update_message, draft.id, event.text, event.reason)
+            else:
+                self._store_call(self.store.delete_message, draft.id)
+        elif event.text and conversation is not None:
             self._store_call(
                 self.store.add_message,
                 conversation,
@@ -492,7 +539,10 @@ class MainWindow(QMainWindow):
             self.banner.show_message(" ".join(event.notes), level="info")
 
     def _fail_turn(self, error: EngineError, visible: bool) -> None:
+        draft = self._turn_draft
         self._end_turn()
+        if draft is not None:  # errors never stay in the conversation as an answer
+            self._store_call(self.store.delete_message, draft.id)
         if visible:
             self.chat.end_answer("")
         # Errors go to the banner, never into the conversation as assistant text.
@@ -502,6 +552,9 @@ class MainWindow(QMainWindow):
         self._turn_id = None
         self._turn_conversation = None
         self._turn_user_message = None
+        self._turn_text = ""
+        self._turn_draft = None
+        self._draft_saved_at = -math.inf
         self.composer.set_generating(False)
         self.activity.setText("")
 
@@ -821,6 +874,14 @@ def _dropped_paths(event: QDragEnterEvent | QDropEvent) -> list[str]:
     if not mime.hasUrls():
         return []
     return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
+
+
+# Footers of answers read back from the conversation database.
+_STORED_FOOTERS = {
+    "cancelled": "Stopped",
+    "length": "Cut short",
+    INTERRUPTED: "Interrupted: Footnote closed before this answer was finished",
+}
 
 
 def _answer_footer(event: Finished) -> str:

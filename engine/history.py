@@ -19,6 +19,8 @@ from engine.chat_template import ChatMessage, Role
 from engine.errors import HistoryError
 
 DEFAULT_TITLE = "New chat"
+# finish_reason of an answer still being written (or cut off by a crash).
+INTERRUPTED = "interrupted"
 TITLE_MAX_CHARS = 60
 
 
@@ -218,6 +220,20 @@ class ConversationStore:
         return StoredMessage(
             cur.lastrowid, conversation_id, role, content, model_content, finish_reason, now
         )
+
+    def update_message(self, message_id: int, content: str, finish_reason: str | None) -> None:
+        """Rewrite an answer saved while it was being written. The app saves a
+        streaming answer as it goes with finish_reason ``INTERRUPTED``, so an
+        answer cut off by a crash or a kill is kept and says so."""
+        with self._writing("the answer") as db:
+            db.execute(
+                "UPDATE messages SET content = ?, finish_reason = ? WHERE id = ?",
+                (content, finish_reason, message_id),
+            )
+
+    def delete_message(self, message_id: int) -> None:
+        with self._writing("the conversation") as db:
+            db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
 
     def set_model_content(self, message_id: int, model_content: str) -> None:
         with self._writing("the message") as db:

@@ -130,12 +130,16 @@ def test_killing_the_app_mid_answer_loses_no_earlier_messages(
     store = ConversationStore(footnote_home / "data" / "conversations.sqlite3")
     try:
         [conversation] = store.conversations()
-        messages = [(m.role, m.content[:30]) for m in store.messages(conversation.id)]
+        stored = store.messages(conversation.id)
     finally:
         store.close()
+    messages = [(m.role, m.content[:30]) for m in stored]
     assert messages[0] == ("user", "an earlier question")
     assert messages[1][0] == "assistant"
     assert messages[2] == ("user", "a question cut off by the kill")
+    # What had been written of the killed answer was saved as it streamed.
+    assert (stored[3].role, stored[3].finish_reason) == ("assistant", "interrupted")
+    assert stored[3].content
 
 
 def _wait_for_line(proc: subprocess.Popen[str], wanted: str, timeout: float) -> None:

@@ -96,6 +96,62 @@ def test_stop_mid_stream(qtbot, open_window, configure, looping_model) -> None:
     assert window.composer.button.text() == "Send"
 
 
+def test_the_answer_being_written_is_saved_and_follows_the_user_back(
+    qtbot, open_window, configure, looping_model
+) -> None:
+    from engine.history import INTERRUPTED
+
+    configure(model_path=str(looping_model))
+    window = open_window()
+    wait_for_model(qtbot, window)
+    with qtbot.waitSignal(window.chat.streaming_rendered, timeout=20_000):
+        ask(qtbot, window, "Tell me everything.")
+    asked_in = window._conversation_id
+    assert asked_in is not None
+    # Saved from the first token on, marked as not finished (a kill keeps it).
+    draft = window.store.messages(asked_in)[-1]
+    assert (draft.role, draft.finish_reason) == ("assistant", INTERRUPTED) and draft.content
+
+    # Look elsewhere while it writes, then come back: the text so far is there.
+    window.new_conversation()
+    assert window.chat.bubbles() == []
+    qtbot.wait(200)
+    window.show_conversation(asked_in)
+    shown = window.chat.streaming_text
+    assert shown.startswith(draft.content.strip()[:20]) and len(shown) > len(draft.content)
+
+    qtbot.mouseClick(window.composer.button, Qt.MouseButton.LeftButton)
+    wait_for_answer(qtbot, window)
+    answers = [m for m in window.store.messages(asked_in) if m.role == "assistant"]
+    assert [a.finish_reason for a in answers] == ["cancelled"]  # the draft became the answer
+    assert answers[0].content.startswith(shown.strip()[:20])
+    assert [b.role for b in window.chat.bubbles()] == ["user", "assistant"]
+
+    # An answer the app never finished (killed) says so when read back.
+    window.store.update_message(answers[0].id, answers[0].content, INTERRUPTED)
+    close(window)
+    again = open_window()
+    assert again.chat.bubbles()[-1].footer.text().startswith("Interrupted")
+
+
+def test_deleting_the_conversation_being_answered_stops_cleanly(
+    qtbot, open_window, configure, looping_model, monkeypatch
+) -> None:
+    configure(model_path=str(looping_model))
+    window = open_window()
+    wait_for_model(qtbot, window)
+    with qtbot.waitSignal(window.chat.streaming_rendered, timeout=20_000):
+        ask(qtbot, window, "Tell me everything.")
+    monkeypatch.setattr(window, "confirm", lambda title, text: True)
+    window.delete_conversation(window._conversation_id)
+    wait_for_answer(qtbot, window)
+    assert window.store.conversations() == []
+    assert window.chat.bubbles() == []  # the deleted chat is gone from view too
+    assert not window.banner.isVisible()  # nothing failed to save into the deleted chat
+    ask(qtbot, window, "Still there?")  # and the app goes on
+    qtbot.waitUntil(lambda: len(window.chat.bubbles()) == 2, timeout=10_000)
+
+
 def test_conversation_survives_a_restart(qtbot, open_window, configure, tiny_model) -> None:
     configure(model_path=str(tiny_model))
     first = open_window()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import HistoryError
-from engine.history import DEFAULT_TITLE, MIGRATIONS, ConversationStore
+from engine.history import DEFAULT_TITLE, INTERRUPTED, MIGRATIONS, ConversationStore
 
 
 @pytest.fixture
@@ -60,6 +60,23 @@ def test_model_content_is_kept_only_when_it_differs(store: ConversationStore) ->
     [stored] = store.messages(conv.id)
     assert stored.as_chat_message().content == "Sources: ...\n\nQuestion: Hi"
     assert stored.content == "Hi"
+
+
+def test_an_answer_saved_while_written_is_rewritten_then_finished(
+    store: ConversationStore,
+) -> None:
+    conv = store.create_conversation()
+    store.add_message(conv.id, "user", "q")
+    draft = store.add_message(conv.id, "assistant", "Part", finish_reason=INTERRUPTED)
+    store.update_message(draft.id, "Partial answer", INTERRUPTED)
+    assert [(m.content, m.finish_reason) for m in store.messages(conv.id)][-1] == (
+        "Partial answer",
+        INTERRUPTED,
+    )
+    store.update_message(draft.id, "Partial answer, finished.", "stop")
+    assert store.messages(conv.id)[-1].finish_reason == "stop"
+    store.delete_message(draft.id)
+    assert [m.role for m in store.messages(conv.id)] == ["user"]
 
 
 def test_long_first_question_gives_a_short_title(store: ConversationStore) -> None:
