@@ -74,6 +74,21 @@ def open_window(qtbot, qapp: QApplication, paths: AppPaths) -> Iterator[Callable
         close(window)
 
 
+@pytest.fixture
+def window_with(
+    qtbot, configure: Callable[..., Settings], open_window: Callable[[], MainWindow]
+) -> Callable[[Path], MainWindow]:
+    """The window with ``model`` loaded, as when a previous session chose it."""
+
+    def start(model: Path) -> MainWindow:
+        configure(model_path=str(model))
+        window = open_window()
+        wait_for_model(qtbot, window)
+        return window
+
+    return start
+
+
 def close(window: MainWindow) -> None:
     if window.isVisible() or window.engine.is_running():
         window.close()

@@ -37,12 +37,8 @@ def test_first_run_shows_the_open_model_screen(open_window) -> None:
     assert window.model_label.text() == "No model"
 
 
-def test_question_gets_a_streamed_rendered_answer(
-    qtbot, open_window, configure, tiny_model
-) -> None:
-    configure(model_path=str(tiny_model))
-    window = open_window()
-    wait_for_model(qtbot, window)
+def test_question_gets_a_streamed_rendered_answer(qtbot, window_with, tiny_model) -> None:
+    window = window_with(tiny_model)
     assert window.pages.currentWidget() is window.chat_page
     assert "Footnote tiny Phi-3" in window.model_label.text()
     assert window.backend_label.text().startswith(detect_build().backend)  # CPU in CI
@@ -61,12 +57,8 @@ def test_question_gets_a_streamed_rendered_answer(
     assert window.composer.button.text() == "Send"
 
 
-def test_shift_enter_adds_a_line_instead_of_sending(
-    qtbot, open_window, configure, tiny_model
-) -> None:
-    configure(model_path=str(tiny_model))
-    window = open_window()
-    wait_for_model(qtbot, window)
+def test_shift_enter_adds_a_line_instead_of_sending(qtbot, window_with, tiny_model) -> None:
+    window = window_with(tiny_model)
     qtbot.keyClicks(window.composer.edit, "line one")
     qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
     qtbot.keyClicks(window.composer.edit, "line two")
@@ -74,10 +66,8 @@ def test_shift_enter_adds_a_line_instead_of_sending(
     assert window.chat.bubbles() == []
 
 
-def test_stop_mid_stream(qtbot, open_window, configure, looping_model) -> None:
-    configure(model_path=str(looping_model))
-    window = open_window()
-    wait_for_model(qtbot, window)
+def test_stop_mid_stream(qtbot, window_with, looping_model) -> None:
+    window = window_with(looping_model)
     with qtbot.waitSignal(window.chat.streaming_rendered, timeout=20_000):
         ask(qtbot, window, "Tell me everything.")
     assert window.composer.button.text() == "Stop"
@@ -97,13 +87,11 @@ def test_stop_mid_stream(qtbot, open_window, configure, looping_model) -> None:
 
 
 def test_the_answer_being_written_is_saved_and_follows_the_user_back(
-    qtbot, open_window, configure, looping_model
+    qtbot, window_with, open_window, looping_model
 ) -> None:
     from engine.history import INTERRUPTED
 
-    configure(model_path=str(looping_model))
-    window = open_window()
-    wait_for_model(qtbot, window)
+    window = window_with(looping_model)
     with qtbot.waitSignal(window.chat.streaming_rendered, timeout=20_000):
         ask(qtbot, window, "Tell me everything.")
     asked_in = window._conversation_id
@@ -135,11 +123,9 @@ def test_the_answer_being_written_is_saved_and_follows_the_user_back(
 
 
 def test_deleting_the_conversation_being_answered_stops_cleanly(
-    qtbot, open_window, configure, looping_model, monkeypatch
+    qtbot, window_with, looping_model, monkeypatch
 ) -> None:
-    configure(model_path=str(looping_model))
-    window = open_window()
-    wait_for_model(qtbot, window)
+    window = window_with(looping_model)
     with qtbot.waitSignal(window.chat.streaming_rendered, timeout=20_000):
         ask(qtbot, window, "Tell me everything.")
     monkeypatch.setattr(window, "confirm", lambda title, text: True)
@@ -177,11 +163,9 @@ def test_dropping_a_gguf_opens_it(qtbot, open_window, tiny_model) -> None:
 
 
 def test_bad_model_file_gives_a_clear_message_and_keeps_the_app_usable(
-    qtbot, open_window, configure, tiny_model, tmp_path
+    qtbot, window_with, tiny_model, tmp_path
 ) -> None:
-    configure(model_path=str(tiny_model))
-    window = open_window()
-    wait_for_model(qtbot, window)
+    window = window_with(tiny_model)
     fake = tmp_path / "notes.gguf"
     fake.write_text("not a model")
     drop_file(window, fake)
@@ -221,12 +205,8 @@ def test_message_too_long_for_the_context_is_explained_not_answered(
     assert [b.role for b in window.chat.bubbles()] == ["user"]
 
 
-def test_rename_and_delete_conversations(
-    qtbot, open_window, configure, tiny_model, monkeypatch
-) -> None:
-    configure(model_path=str(tiny_model))
-    window = open_window()
-    wait_for_model(qtbot, window)
+def test_rename_and_delete_conversations(qtbot, window_with, tiny_model, monkeypatch) -> None:
+    window = window_with(tiny_model)
     ask(qtbot, window, "First topic")
     wait_for_answer(qtbot, window)
     qtbot.mouseClick(window.new_chat_button, Qt.MouseButton.LeftButton)
