@@ -182,6 +182,14 @@ def follow_up(model: LocalModel, session: ChatSession, previous: str) -> dict[st
     }
 
 
+def write_results(name: str, results: dict[str, object]) -> None:
+    """Write ``bench/results/NAME`` (the figures the README quotes)."""
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / name
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {out.relative_to(HERE.parent)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shape", choices=["phi3-mini", "tiny"], default="phi3-mini")
@@ -217,26 +225,21 @@ def main() -> None:
         f"{reuse['engine_first_token_s']:.2f} s with reuse vs "
         f"{reuse['raw_no_reuse_first_token_s']:.2f} s re-evaluating everything."
     )
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "generation.json"
-    out.write_text(
-        json.dumps(
-            {
-                "model": path.name,
-                "shape": args.shape,
-                "backend": backend,
-                "machine": machine,
-                "platform": platform.platform(),
-                "runs": [
-                    {**asdict(m), "prompt_tps": m.prompt_tps, "generation_tps": m.generation_tps}
-                    for m in rows
-                ],
-                "follow_up": reuse,
-            },
-            indent=2,
-        )
+    write_results(
+        "generation.json",
+        {
+            "model": path.name,
+            "shape": args.shape,
+            "backend": backend,
+            "machine": machine,
+            "platform": platform.platform(),
+            "runs": [
+                {**asdict(m), "prompt_tps": m.prompt_tps, "generation_tps": m.generation_tps}
+                for m in rows
+            ],
+            "follow_up": reuse,
+        },
     )
-    print(f"\nwrote {out.relative_to(HERE.parent)}")
 
 
 if __name__ == "__main__":

@@ -23,14 +23,19 @@ Prints a Markdown table and writes ``bench/results/gpu_offload.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import platform
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.generation import RESULTS, cpu_name, ensure_model, measure_engine, measure_raw
+from bench.generation import (
+    cpu_name,
+    ensure_model,
+    measure_engine,
+    measure_raw,
+    write_results,
+)
 from engine.gguf_info import inspect_gguf
 from engine.gpu_memory import ALL_LAYERS, free_gpu_memory_bytes, plan_gpu_layers
 from engine.hardware import detect_build
@@ -195,25 +200,20 @@ def main() -> None:
             f"{'yes' if s.fits else 'NO'} | {_speed(s.raw_generation_tps)} | "
             f"{_speed(s.engine_generation_tps)} |"
         )
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "gpu_offload.json"
-    out.write_text(
-        json.dumps(
-            {
-                "model": path.name,
-                "shape": args.shape,
-                "context": args.context,
-                "machine": machine,
-                "platform": platform.platform(),
-                "gpus": [asdict(gpu) for gpu in build.gpus],
-                "scenarios": [
-                    {**asdict(s), "gpu_bytes": s.gpu_bytes, "fits": s.fits} for s in scenarios
-                ],
-            },
-            indent=2,
-        )
+    write_results(
+        "gpu_offload.json",
+        {
+            "model": path.name,
+            "shape": args.shape,
+            "context": args.context,
+            "machine": machine,
+            "platform": platform.platform(),
+            "gpus": [asdict(gpu) for gpu in build.gpus],
+            "scenarios": [
+                {**asdict(s), "gpu_bytes": s.gpu_bytes, "fits": s.fits} for s in scenarios
+            ],
+        },
     )
-    print(f"\nwrote {out.relative_to(Path(__file__).resolve().parent.parent)}")
 
 
 if __name__ == "__main__":
