@@ -280,6 +280,7 @@ class MainWindow(QMainWindow):
                 context_tokens=self.settings.context_tokens,
                 threads=self.settings.threads or None,
                 kv_cache_8bit=self.settings.kv_cache_8bit,
+                gpu_layers=None if self.settings.gpu_layers < 0 else self.settings.gpu_layers,
             ),
         )
 
@@ -562,13 +563,13 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self)
+        dialog = SettingsDialog(self.settings, self, gpus=self.engine.gpus or ())
         if dialog.exec() != SettingsDialog.DialogCode.Accepted:
             return
 
         def load_inputs() -> tuple[object, ...]:
             s = self.settings
-            return (s.model_path, s.context_tokens, s.threads, s.kv_cache_8bit)
+            return (s.model_path, s.context_tokens, s.threads, s.kv_cache_8bit, s.gpu_layers)
 
         before = load_inputs()
         dialog.apply_to(self.settings)

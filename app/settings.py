@@ -33,6 +33,9 @@ class Settings:
     threads: int = 0  # 0: physical cores
     temperature: float = 0.7
     kv_cache_8bit: bool = False  # q8_0 KV cache + flash attention: half the context memory
+    # -1: automatic (as many layers as the GPU's free memory holds), 0: CPU only,
+    # N: N layers (more than the model has means all of them).
+    gpu_layers: int = -1
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     window_geometry: str = ""  # base64 of QMainWindow.saveGeometry()
     window_state: str = ""

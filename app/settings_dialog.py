@@ -1,6 +1,8 @@
-"""Settings: model, context size, threads, temperature, system prompt."""
+"""Settings: model, context size, threads, KV cache, GPU layers, temperature, system prompt."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -19,13 +21,20 @@ from PySide6.QtWidgets import (
 )
 
 from app.settings import DEFAULT_SYSTEM_PROMPT, Settings
+from engine.devices import ComputeDevice
 from engine.hardware import physical_cores
 
 GGUF_FILTER = "GGUF models (*.gguf);;All files (*)"
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        parent: QWidget | None = None,
+        *,
+        gpus: Sequence[ComputeDevice] = (),
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(520)
@@ -66,6 +75,26 @@ class SettingsDialog(QDialog):
         )
         form.addRow("", self.kv_cache_8bit)
 
+        self.gpu_layers = QSpinBox()
+        self.gpu_layers.setRange(-1, 999)
+        self.gpu_layers.setSpecialValueText("Automatic (what fits in free GPU memory)")
+        self.gpu_layers.setSuffix(" layers")
+        self.gpu_layers.setValue(settings.gpu_layers)
+        if gpus:
+            names = ", ".join(f"{gpu.description} ({gpu.backend})" for gpu in gpus)
+            self.gpu_layers.setToolTip(
+                f"Layers of the model to run on {names}; the rest run on the CPU. "
+                "0 runs everything on the CPU and leaves the GPU free for other work."
+            )
+        else:
+            self.gpu_layers.setEnabled(False)
+            self.gpu_layers.setToolTip(
+                "This copy of llama.cpp was built for the CPU only, or found no GPU. "
+                "The README's “GPU builds” section says how to build it for CUDA, Metal "
+                "or Vulkan."
+            )
+        form.addRow("GPU layers", self.gpu_layers)
+
         self.temperature = QDoubleSpinBox()
         self.temperature.setRange(0.0, 2.0)
         self.temperature.setSingleStep(0.1)
@@ -94,6 +123,7 @@ class SettingsDialog(QDialog):
         settings.threads = self.threads.value()
         settings.temperature = round(self.temperature.value(), 2)
         settings.kv_cache_8bit = self.kv_cache_8bit.isChecked()
+        settings.gpu_layers = self.gpu_layers.value()
         settings.system_prompt = self.system_prompt.toPlainText().strip()
         if self.model_path.text().strip():
             settings.model_path = self.model_path.text().strip()

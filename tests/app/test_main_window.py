@@ -260,3 +260,31 @@ def test_settings_dialog_changes_are_applied_and_persisted(qtbot, open_window, p
         0.2,
         "Answer in French.",
     )
+
+
+def test_gpu_layers_setting_reaches_the_engine(qtbot, window_with, tiny_model, monkeypatch) -> None:
+    from app.settings_dialog import SettingsDialog
+    from engine.devices import ComputeDevice
+
+    window = window_with(tiny_model)
+    without_gpu = SettingsDialog(window.settings, window, gpus=())
+    qtbot.addWidget(without_gpu)
+    assert not without_gpu.gpu_layers.isEnabled()  # and its tooltip says how to get a GPU build
+    assert "GPU builds" in without_gpu.gpu_layers.toolTip()
+
+    # No GPU here: stand in for what llama.cpp reports on a machine with one.
+    gpu = ComputeDevice("CUDA0", "Test GPU", "CUDA", "gpu", 6 * 10**9, 8 * 10**9)
+    window.engine.gpus = (gpu,)
+    loads = []
+    monkeypatch.setattr(window.engine, "load_model", lambda path, options: loads.append(options))
+
+    def choose_cpu_only(dialog: SettingsDialog) -> int:
+        assert dialog.gpu_layers.isEnabled() and "Test GPU (CUDA)" in dialog.gpu_layers.toolTip()
+        assert dialog.gpu_layers.text() == "Automatic (what fits in free GPU memory)"
+        dialog.gpu_layers.setValue(0)
+        return SettingsDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(SettingsDialog, "exec", choose_cpu_only)
+    window.open_settings()
+    assert window.settings.gpu_layers == 0
+    assert [options.gpu_layers for options in loads] == [0]  # reloaded with the new choice
