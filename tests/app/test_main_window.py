@@ -17,6 +17,12 @@ def ask(qtbot, window: MainWindow, text: str) -> None:
     qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
 
 
+def ask_and_wait_for_text(qtbot, window: MainWindow, text: str) -> None:
+    """Ask, and return once part of the answer is on screen (still being written)."""
+    with qtbot.waitSignal(window.chat.streaming_rendered, timeout=20_000):
+        ask(qtbot, window, text)
+
+
 def drop_file(window: MainWindow, path: Path) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
@@ -68,8 +74,7 @@ def test_shift_enter_adds_a_line_instead_of_sending(qtbot, window_with, tiny_mod
 
 def test_stop_mid_stream(qtbot, window_with, looping_model) -> None:
     window = window_with(looping_model)
-    with qtbot.waitSignal(window.chat.streaming_rendered, timeout=20_000):
-        ask(qtbot, window, "Tell me everything.")
+    ask_and_wait_for_text(qtbot, window, "Tell me everything.")
     assert window.composer.button.text() == "Stop"
     streamed = window.chat.streaming_text
     assert streamed  # text is visible while the answer is being written
@@ -92,8 +97,7 @@ def test_the_answer_being_written_is_saved_and_follows_the_user_back(
     from engine.history import INTERRUPTED
 
     window = window_with(looping_model)
-    with qtbot.waitSignal(window.chat.streaming_rendered, timeout=20_000):
-        ask(qtbot, window, "Tell me everything.")
+    ask_and_wait_for_text(qtbot, window, "Tell me everything.")
     asked_in = window._conversation_id
     assert asked_in is not None
     # Saved from the first token on, marked as not finished (a kill keeps it).
@@ -126,8 +130,7 @@ def test_deleting_the_conversation_being_answered_stops_cleanly(
     qtbot, window_with, looping_model, monkeypatch
 ) -> None:
     window = window_with(looping_model)
-    with qtbot.waitSignal(window.chat.streaming_rendered, timeout=20_000):
-        ask(qtbot, window, "Tell me everything.")
+    ask_and_wait_for_text(qtbot, window, "Tell me everything.")
     monkeypatch.setattr(window, "confirm", lambda title, text: True)
     window.delete_conversation(window._conversation_id)
     wait_for_answer(qtbot, window)
