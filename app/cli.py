@@ -157,9 +157,8 @@ def _list_models(paths: AppPaths, out: TextIO) -> int:
         mark = "*" if entry is best else " "
         fit = "fits" if entry.fits(available) else "needs more memory"
         if budget.gpu_bytes and entry.fits(available):
-            fit += {"gpu": ", on the GPU", "split": ", partly on the GPU", "cpu": ""}[
-                entry.placement(budget)
-            ]
+            where = entry.placement_text(budget)
+            fit += f", {where}" if where else ""
         out.write(
             f" {mark} {entry.id:<36} {entry.parameters:>5}  {_size(entry.size_bytes):>9}  "
             f"needs {_size(entry.memory_needed_bytes()):>9}  ctx {entry.native_context:>6,}  "

@@ -38,9 +38,6 @@ def progress_text(p: DownloadProgress) -> str:
     return " · ".join(parts)
 
 
-_PLACEMENT_TEXT = {"cpu": "", "gpu": ", runs on the GPU", "split": ", runs partly on the GPU"}
-
-
 class CatalogRow(QFrame):
     download_requested = Signal(object)  # CatalogEntry
     cancel_requested = Signal(str)  # entry id
@@ -85,7 +82,8 @@ class CatalogRow(QFrame):
         self.button.style().unpolish(self.button)
         self.button.style().polish(self.button)
         needs = human_size(entry.memory_needed_bytes())
-        where = _PLACEMENT_TEXT[entry.placement(budget)]
+        where = entry.placement_text(budget)
+        where = f", {where}" if where else ""
         detail = (
             f"{entry.parameters} parameters · {human_size(entry.size_bytes)} download · "
             f"needs about {needs} of memory{where} · {entry.native_context:,}-token context · "

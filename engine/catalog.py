@@ -15,6 +15,8 @@ from engine.gpu_memory import COMPUTE_RESERVE_BYTES
 from engine.hardware import MemoryBudget
 from engine.model import DEFAULT_CONTEXT_TOKENS, RUNTIME_OVERHEAD_BYTES
 
+_PLACEMENT_TEXT = {"cpu": "", "gpu": "runs on the GPU", "split": "runs partly on the GPU"}
+
 
 @dataclass(frozen=True)
 class CatalogEntry:
@@ -47,6 +49,10 @@ class CatalogEntry:
 
     def fits(self, available_bytes: int) -> bool:
         return self.memory_needed_bytes() <= available_bytes
+
+    def placement_text(self, budget: MemoryBudget) -> str:
+        """ "runs on the GPU", "runs partly on the GPU", or "" for the CPU."""
+        return _PLACEMENT_TEXT[self.placement(budget)]
 
     def placement(self, budget: MemoryBudget) -> str:
         """Where it would run: "gpu" (every layer), "split" (GPU and CPU) or "cpu"."""
