@@ -105,8 +105,9 @@ class MainWindow(QMainWindow):
         self._turn_id: int | None = None
         self._turn_conversation: int | None = None
         self._turn_user_message: StoredMessage | None = None
-        # The answer so far, and its saved copy (rewritten every DRAFT_SAVE_S).
-        self._turn_text = ""
+        # The answer so far (pieces, joined only when saved or re-shown), and
+        # its saved copy (rewritten every DRAFT_SAVE_S).
+        self._turn_pieces: list[str] = []
         self._turn_draft: StoredMessage | None = None
         self._draft_saved_at = -math.inf
         self._loading_path: str | None = None
@@ -372,7 +373,7 @@ class MainWindow(QMainWindow):
             self.chat.add_message(message.role, message.content, footer)
         if streaming_here:
             self.chat.begin_answer()
-            self.chat.append_answer(self._turn_text)
+            self.chat.append_answer("".join(self._turn_pieces))
         item = self.conversations.item_for(conversation_id)
         if item is not None and self.conversations.currentItem() is not item:
             self.conversations.blockSignals(True)
@@ -470,7 +471,7 @@ class MainWindow(QMainWindow):
             self._turn_conversation is not None and self._turn_conversation == self._conversation_id
         )
         if isinstance(event, Token):
-            self._turn_text += event.text
+            self._turn_pieces.append(event.text)
             self._save_draft()
             if visible:
                 self.chat.append_answer(event.text)
@@ -501,12 +502,15 @@ class MainWindow(QMainWindow):
                 self.store.add_message,
                 self._turn_conversation,
                 "assistant",
-                self._turn_text,
+                "".join(self._turn_pieces),
                 finish_reason=INTERRUPTED,
             )
         else:
             self._store_call(
-                self.store.update_message, self._turn_draft.id, self._turn_text, INTERRUPTED
+                self.store.update_message,
+                self._turn_draft.id,
+                "".join(self._turn_pieces),
+                INTERRUPTED,
             )
 
     def _finish_turn(self, event: Finished, visible: bool) -> None:
@@ -553,7 +557,7 @@ class MainWindow(QMainWindow):
         self._turn_id = None
         self._turn_conversation = None
         self._turn_user_message = None
-        self._turn_text = ""
+        self._turn_pieces = []
         self._turn_draft = None
         self._draft_saved_at = -math.inf
         self.composer.set_generating(False)
