@@ -6,6 +6,13 @@ app (what went wrong, what to do), and the technical cause goes in ``detail``.
 
 from __future__ import annotations
 
+from typing import Literal
+
+# Why a file yielded no text; recorded per file in the manifest.
+ParseState = Literal[
+    "failed", "encrypted", "no_text", "timeout", "binary", "unreadable", "too_large_memory"
+]
+
 
 class RetrievalError(Exception):
     """Base class for everything the retrieval layer raises on purpose."""
@@ -34,3 +41,16 @@ class WebSearchError(RetrievalError):
 
 class FetchRefused(RetrievalError):
     """A URL the fetcher will not open (scheme, private address, size)."""
+
+
+class ParseFailed(RetrievalError):
+    """A document could not be turned into text (see ``retrieval.parsing``).
+
+    ``state`` is what the manifest and the Documents page record: "failed",
+    "encrypted", "no_text", "timeout", "binary", "unreadable" or
+    "too_large_memory". ``message`` is one line naming the file.
+    """
+
+    def __init__(self, state: ParseState, message: str, *, detail: str = "") -> None:
+        super().__init__(message, detail=detail)
+        self.state: ParseState = state

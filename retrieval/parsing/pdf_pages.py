@@ -1,0 +1,69 @@
+"""PDF: one section per page, with its 1-based page number, via pypdfium2.
+
+pdfium loads pages lazily, so a 2,000-page PDF streams page by page; each page
+and its text page are closed at once, keeping memory flat. An encrypted file
+is refused with its own state, and a PDF in which no page has a text layer is
+reported as scanned (Footnote does no OCR) instead of silently giving nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from retrieval.discovery import display_path
+from retrieval.errors import ParseFailed
+from retrieval.parsing.section import Section
+
+# pdfium marks soft hyphens and unmapped glyphs with control characters.
+_PDFIUM_JUNK = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\ufffe\uffff]")
+
+
+def pdf_sections(path: Path) -> Iterator[Section]:
+    import pypdfium2 as pdfium  # type: ignore[import-untyped]
+    import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]
+
+    name = display_path(path.name)
+    # A file object, not the path: pdfium's own path handling cannot open
+    # names that are not valid UTF-8.
+    with path.open("rb") as handle:
+        try:
+            document = pdfium.PdfDocument(handle)
+        except pdfium.PdfiumError as exc:
+            if exc.err_code == pdfium_c.FPDF_ERR_PASSWORD:
+                raise ParseFailed(
+                    "encrypted",
+                    f"{name}: the PDF is encrypted; Footnote cannot read password-protected files",
+                    detail=str(exc),
+                ) from exc
+            raise ParseFailed(
+                "failed",
+                f"{name}: the PDF is damaged or not a PDF; open and re-save it, then retry",
+                detail=str(exc),
+            ) from exc
+        try:
+            pages_with_text = 0
+            page_count = len(document)
+            for index in range(page_count):
+                page = document[index]
+                try:
+                    textpage = page.get_textpage()
+                    try:
+                        raw = textpage.get_text_bounded()
+                    finally:
+                        textpage.close()
+                finally:
+                    page.close()
+                text = _PDFIUM_JUNK.sub("", raw.replace("\r\n", "\n").replace("\r", "\n")).strip()
+                if text:
+                    pages_with_text += 1
+                    yield Section(text, page=index + 1)
+        finally:
+            document.close()
+    if pages_with_text == 0:
+        raise ParseFailed(
+            "no_text",
+            f"{name}: no page has a text layer; it looks scanned, and Footnote does not do OCR",
+            detail=f"{page_count} pages, none with text",
+        )

@@ -1,0 +1,416 @@
+"""Parsing untrusted files in worker processes, with a timeout and a memory cap.
+
+A PDF can hang pdfium, a DOCX can expand to gigabytes of XML, a parser can
+segfault. None of that may take Footnote down or stall indexing, so
+``parse_file`` runs the parser in a separate process and streams its sections
+back over a pipe in batches:
+
+- a worker that sends nothing for ``timeout_s`` is killed: the timeout is for
+  *progress* (time to the next batch), not for the whole file, so a 2 GB text
+  file that streams steadily is never cut off while a stuck parser is;
+- the memory cap is ``RLIMIT_AS`` set in the worker (Linux and other POSIX
+  systems that have it; skipped elsewhere) to the worker's own size after
+  start-up plus ``memory_limit_mb``, so an allocation past it fails with
+  MemoryError inside the worker instead of swapping the machine;
+- a worker that crashes, is killed, or runs out of memory is replaced by a
+  fresh one on the next file; the caller gets ``ParseFailed`` with a state.
+
+Workers live in a small pool (``ParserPool``) and are reused across files:
+starting one costs a fork of a pre-warmed server (forkserver start method on
+Linux; spawn elsewhere) and the import of the parsers happens once per
+worker, not once per file. ``parse_file`` uses one shared pool.
+
+Sections reach the caller as they are parsed. If ``ParseFailed`` comes after
+some sections, the file as a whole failed: callers should drop what they got
+from it (the index keeps a failed file's old chunks out by its manifest state).
+Leaving the iterator early (``break``, an exception, ``close()``) kills the
+worker busy on that file, since it would otherwise keep parsing into a pipe
+nobody reads.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterable, Iterator
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from pathlib import Path
+from typing import Any
+
+from retrieval.discovery import display_path
+from retrieval.errors import ParseFailed
+from retrieval.parsing.section import Section
+
+PARSE_TIMEOUT_S = 30.0  # longest wait for the next batch of sections
+PARSE_MEMORY_MB = 2048  # address space a worker may add on top of its start-up size
+WORKER_START_TIMEOUT_S = 120.0  # a cold start imports pdfium, lxml, trafilatura
+WORKER_STOP_TIMEOUT_S = 5.0
+BATCH_CHARS = 256 * 1024  # send a batch once it holds this much text
+BATCH_INTERVAL_S = 0.2  # ... or once this long has passed since the last one
+DEFAULT_POOL_SIZE = max(1, min(4, os.cpu_count() or 1))
+
+# Imported in the fork server, so every worker forked from it starts warm.
+_PRELOAD_MODULES = [
+    "retrieval.parsing.parsers",
+    "retrieval.parsing.pdf_pages",
+    "retrieval.parsing.docx_file",
+    "retrieval.parsing.html_page",
+    "pypdfium2",
+    "docx",
+    "trafilatura",
+    "charset_normalizer",
+]
+
+_Job = tuple[Path, int | None, str | None]  # path, memory cap in MB, parser override
+
+
+class ParserPool:
+    """Up to ``size`` worker processes, started on demand and reused.
+
+    Safe to use from several threads at once: each ``parse`` holds one worker
+    while its iterator runs; a caller beyond ``size`` waits for a free one.
+    """
+
+    def __init__(self, size: int = DEFAULT_POOL_SIZE, context: BaseContext | None = None) -> None:
+        self.size = max(1, size)
+        self._context = context or _default_context()
+        self._idle: list[_Worker] = []
+        self._busy = 0
+        self._closed = False
+        self._lock = threading.Condition()
+
+    def parse(
+        self,
+        path: Path,
+        *,
+        timeout_s: float = PARSE_TIMEOUT_S,
+        memory_limit_mb: int | None = PARSE_MEMORY_MB,
+        parser: str | None = None,
+    ) -> Iterator[Section]:
+        """The sections of ``path``, parsed in a worker; raises ``ParseFailed``.
+
+        ``parser`` ("package.module:function", a callable taking a Path and
+        returning sections) replaces the usual choice by file kind: for other
+        formats, and for tests that need a parser that hangs or crashes.
+        """
+        path = Path(path)
+        name = display_path(path.name)
+        worker = self._acquire()
+        finished = False
+        try:
+            worker.send((path, memory_limit_mb, parser))
+            while True:
+                message = worker.receive(timeout_s, name)
+                if message[0] == "sections":
+                    for values in message[1]:
+                        yield Section.from_tuple(values)
+                elif message[0] == "done":
+                    finished = True
+                    return
+                else:
+                    _, state, text, detail, healthy = message
+                    finished = healthy
+                    raise ParseFailed(state, text, detail=detail)
+        finally:
+            if not finished:
+                worker.kill()
+            self._release(worker)
+
+    def close(self) -> None:
+        """Stop every idle worker; busy ones stop when their file is done."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._lock.notify_all()
+        for worker in idle:
+            worker.stop()
+
+    def __enter__(self) -> ParserPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _acquire(self) -> _Worker:
+        with self._lock:
+            while True:
+                if self._closed:
+                    raise RuntimeError("the parser pool is closed")
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.alive:
+                        self._busy += 1
+                        return worker
+                    worker.kill()
+                if self._busy + len(self._idle) < self.size:
+                    self._busy += 1
+                    break
+                self._lock.wait()
+        try:
+            return _Worker.start(self._context)
+        except BaseException:
+            with self._lock:
+                self._busy -= 1
+                self._lock.notify()
+            raise
+
+    def _release(self, worker: _Worker) -> None:
+        with self._lock:
+            self._busy -= 1
+            keep = worker.alive and not self._closed
+            if keep:
+                self._idle.append(worker)
+            self._lock.notify()
+        if not keep:
+            worker.stop()
+
+
+class _Worker:
+    def __init__(self, process: Any, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+
+    @classmethod
+    def start(cls, context: BaseContext) -> _Worker:
+        parent_conn, child_conn = context.Pipe(duplex=True)
+        process = context.Process(  # type: ignore[attr-defined]
+            target=_serve, args=(child_conn,), name="footnote-parser", daemon=True
+        )
+        process.start()
+        child_conn.close()
+        worker = cls(process, parent_conn)
+        try:
+            ready = parent_conn.poll(WORKER_START_TIMEOUT_S) and parent_conn.recv()
+        except (EOFError, OSError):
+            ready = None
+        if not ready or ready[0] != "ready":
+            worker.kill()
+            raise ParseFailed(
+                "failed",
+                "the document parser could not start; see the log for details",
+                detail=f"worker exit code {process.exitcode}",
+            )
+        return worker
+
+    @property
+    def alive(self) -> bool:
+        return bool(self.process.is_alive()) and not self.conn.closed
+
+    def send(self, job: _Job) -> None:
+        self.conn.send(job)
+
+    def receive(self, timeout_s: float, name: str) -> tuple[Any, ...]:
+        try:
+            if not self.conn.poll(timeout_s):
+                self.kill()
+                raise ParseFailed(
+                    "timeout",
+                    f"{name}: reading it took over {timeout_s:g} s without progress; skipped",
+                    detail="the parser worker was stopped",
+                )
+            message: tuple[Any, ...] = self.conn.recv()
+            return message
+        except (EOFError, OSError, ValueError) as exc:
+            self.process.join(WORKER_STOP_TIMEOUT_S)
+            raise _crash_error(name, self.process.exitcode, exc) from exc
+
+    def stop(self) -> None:
+        """Ask an idle worker to exit; kill it if it does not."""
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(None)
+        self.process.join(WORKER_STOP_TIMEOUT_S)
+        self.kill()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(WORKER_STOP_TIMEOUT_S)
+        self.conn.close()
+        with contextlib.suppress(ValueError):
+            self.process.close()  # frees its sentinel; ValueError if somehow still running
+
+
+def _crash_error(name: str, exitcode: int | None, exc: BaseException) -> ParseFailed:
+    detail = f"worker exit code {exitcode}: {exc!r}"
+    if exitcode == -signal.SIGKILL:
+        # Not our kill (ours happens only on timeout, reported above): on
+        # Linux that is the out-of-memory killer.
+        return ParseFailed(
+            "too_large_memory",
+            f"{name}: the parser was killed while reading it, most likely for lack of memory",
+            detail=detail,
+        )
+    if exitcode is not None and exitcode < 0:
+        try:
+            how = signal.Signals(-exitcode).name
+        except ValueError:
+            how = f"signal {-exitcode}"
+        return ParseFailed(
+            "failed", f"{name}: the parser crashed on this file ({how})", detail=detail
+        )
+    return ParseFailed(
+        "failed",
+        f"{name}: the parser stopped unexpectedly on this file (exit code {exitcode})",
+        detail=detail,
+    )
+
+
+def _default_context() -> BaseContext:
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_PRELOAD_MODULES)
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+# ----------------------------------------------------------------- in the worker
+
+
+def _serve(conn: Connection) -> None:
+    _die_with_parent()
+    # Ctrl+C in a terminal reaches the whole process group; the parent decides.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from retrieval.parsing import parsers  # noqa: F401  (warm start before "ready")
+
+    baseline_bytes = _address_space_bytes()
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            job: _Job | None = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        path, memory_limit_mb, parser = job
+        _limit_memory(baseline_bytes, memory_limit_mb)
+        healthy = _run_job(conn, path, parser)
+        _limit_memory(baseline_bytes, None)
+        if not healthy:
+            return  # after MemoryError the interpreter's state is suspect: start afresh
+
+
+def _run_job(conn: Connection, path: Path, parser: str | None) -> bool:
+    batch: list[tuple[Any, ...]] = []
+    try:
+        size = 0
+        last_send = time.monotonic()
+        for section in _sections(path, parser):
+            batch.append(section.as_tuple())
+            size += len(section.text)
+            if size >= BATCH_CHARS or time.monotonic() - last_send >= BATCH_INTERVAL_S:
+                conn.send(("sections", batch))
+                batch, size, last_send = [], 0, time.monotonic()
+        if batch:
+            conn.send(("sections", batch))
+        conn.send(("done",))
+        return True
+    except ParseFailed as exc:
+        batch = []
+        healthy = exc.state != "too_large_memory"
+        conn.send(("failed", exc.state, exc.message, exc.detail, healthy))
+        return healthy
+
+
+def _sections(path: Path, parser: str | None) -> Iterable[Section]:
+    from retrieval.parsing.parsers import iter_sections
+
+    if parser is None:
+        yield from iter_sections(path)
+        return
+    name = display_path(path.name)
+    try:
+        module_name, _, function = parser.partition(":")
+        yield from getattr(importlib.import_module(module_name), function)(path)
+    except ParseFailed:
+        raise
+    except MemoryError as exc:
+        raise ParseFailed(
+            "too_large_memory",
+            f"{name}: reading it needs more memory than a document may use",
+            detail="MemoryError",
+        ) from exc
+    except Exception as exc:
+        raise ParseFailed(
+            "failed",
+            f"{name}: the parser failed on this file ({type(exc).__name__})",
+            detail="".join(traceback.format_exception(exc)),
+        ) from exc
+
+
+def _address_space_bytes() -> int:
+    try:
+        pages = Path("/proc/self/statm").read_text().split()[0]
+        return int(pages) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _limit_memory(baseline_bytes: int, memory_limit_mb: int | None) -> None:
+    try:
+        import resource
+    except ImportError:  # Windows: no RLIMIT_AS; the timeout still applies
+        return
+    if not hasattr(resource, "RLIMIT_AS") or (sys.platform == "darwin" and memory_limit_mb):
+        return  # macOS accepts RLIMIT_AS but does not enforce it
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    soft = hard if memory_limit_mb is None else baseline_bytes + memory_limit_mb * 1024 * 1024
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel kill this worker when its parent dies, so a
+    worker stuck in a hung parse never outlives Footnote."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+# ----------------------------------------------------------------- shared pool
+
+_shared_pool: ParserPool | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_pool() -> ParserPool:
+    global _shared_pool
+    with _shared_lock:
+        if _shared_pool is None:
+            _shared_pool = ParserPool()
+            atexit.register(_shared_pool.close)
+        return _shared_pool
+
+
+def parse_file(
+    path: Path,
+    *,
+    timeout_s: float = PARSE_TIMEOUT_S,
+    memory_limit_mb: int | None = PARSE_MEMORY_MB,
+    parser: str | None = None,
+) -> Iterator[Section]:
+    """``ParserPool.parse`` on the process-wide pool (see the module docstring)."""
+    return shared_pool().parse(
+        path, timeout_s=timeout_s, memory_limit_mb=memory_limit_mb, parser=parser
+    )
+
+
+def iter_sections(path: Path) -> Iterator[Section]:
+    """The same sections in this process: for tests and benchmark comparison."""
+    from retrieval.parsing.parsers import iter_sections as in_process
+
+    return in_process(path)
