@@ -152,54 +152,59 @@ class _Walk:
     def _folder(
         self, root: Path, folder: Path, st: os.stat_result
     ) -> Iterator[FoundFile | SkippedFile]:
-        # Iterative depth-first walk: deep trees cannot hit the recursion limit.
-        stack: list[tuple[Path, os.stat_result]] = [(folder, st)]
+        # Iterative depth-first walk (deep trees cannot hit the recursion
+        # limit), in name order at every level, like a sorted listing.
+        stack: list[Iterator[os.DirEntry[str]]] = []
+        yield from self._enter(folder, st, stack)
         while stack:
-            here, here_st = stack.pop()
-            ident = (here_st.st_dev, here_st.st_ino)
-            if ident in self.seen_dirs:
-                yield SkippedFile(
-                    here,
-                    "duplicate",
-                    "a link to a folder already scanned; skipped so the scan cannot loop",
-                    is_dir=True,
-                )
+            entry = next(stack[-1], None)
+            if entry is None:
+                stack.pop()
                 continue
-            self.seen_dirs.add(ident)
+            path = Path(entry.path)
             try:
-                with os.scandir(here) as it:
-                    entries = sorted(it, key=lambda e: e.name)
-            except OSError as exc:
-                yield SkippedFile(here, "unreadable", _os_reason(exc), is_dir=True)
-                continue
-            subfolders: list[tuple[Path, os.stat_result]] = []
-            for entry in entries:
-                path = Path(entry.path)
-                try:
-                    entry_st = entry.stat(follow_symlinks=True)
-                except FileNotFoundError:
-                    if entry.is_symlink():
-                        reason = "a broken symbolic link (its target does not exist)"
-                    else:
-                        reason = "removed while the folder was being scanned"
-                    yield SkippedFile(path, "unreadable", reason)
-                    continue
-                except OSError as exc:
-                    yield SkippedFile(path, "unreadable", _os_reason(exc))
-                    continue
-                is_dir = stat.S_ISDIR(entry_st.st_mode)
-                rel = path.relative_to(root).as_posix()
-                pattern = self.rules.matching_pattern(rel, is_dir)
-                if pattern is not None:
-                    yield SkippedFile(
-                        path, "excluded", f"matches the exclude pattern {pattern!r}", is_dir=is_dir
-                    )
-                elif is_dir:
-                    subfolders.append((path, entry_st))
+                entry_st = entry.stat(follow_symlinks=True)
+            except FileNotFoundError:
+                if entry.is_symlink():
+                    reason = "a broken symbolic link (its target does not exist)"
                 else:
-                    yield from self._file(path, entry_st)
-            # Reversed onto the stack so folders are entered in name order.
-            stack.extend(reversed(subfolders))
+                    reason = "removed while the folder was being scanned"
+                yield SkippedFile(path, "unreadable", reason)
+                continue
+            except OSError as exc:
+                yield SkippedFile(path, "unreadable", _os_reason(exc))
+                continue
+            is_dir = stat.S_ISDIR(entry_st.st_mode)
+            pattern = self.rules.matching_pattern(path.relative_to(root).as_posix(), is_dir)
+            if pattern is not None:
+                reason = f"matches the exclude pattern {pattern!r}"
+                yield SkippedFile(path, "excluded", reason, is_dir=is_dir)
+            elif is_dir:
+                yield from self._enter(path, entry_st, stack)
+            else:
+                yield from self._file(path, entry_st)
+
+    def _enter(
+        self, folder: Path, st: os.stat_result, stack: list[Iterator[os.DirEntry[str]]]
+    ) -> Iterator[SkippedFile]:
+        """Push ``folder``'s sorted entries, unless it was entered before."""
+        ident = (st.st_dev, st.st_ino)
+        if ident in self.seen_dirs:
+            yield SkippedFile(
+                folder,
+                "duplicate",
+                "a link to a folder already scanned; skipped so the scan cannot loop",
+                is_dir=True,
+            )
+            return
+        self.seen_dirs.add(ident)
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield SkippedFile(folder, "unreadable", _os_reason(exc), is_dir=True)
+            return
+        stack.append(iter(entries))
 
     def _file(self, path: Path, st: os.stat_result) -> Iterator[FoundFile | SkippedFile]:
         if not stat.S_ISREG(st.st_mode):
