@@ -1,0 +1,145 @@
+"""Which URLs the page fetcher may open (server-side request forgery guard).
+
+Search results are untrusted input: a result, or a redirect from one, can
+point at the user's router, a printer's admin page or a cloud metadata
+service. Before every request (and every redirect hop) the host is resolved
+and *every* address it resolves to must be public; the fetcher then connects
+to the address checked here, so a DNS answer that changes between the check
+and the connection (rebinding) cannot slip a private address in.
+
+Refused: anything but http/https; URLs with user:password; loopback, private
+(10/8, 172.16/12, 192.168/16), shared/CGNAT (100.64/10), link-local
+(169.254/16, fe80::/10), multicast, reserved and unspecified (0.0.0.0, ::)
+addresses, IPv6 unique-local (fc00::/7), and IPv6 forms that embed an IPv4
+address (IPv4-mapped ::ffff:a.b.c.d, IPv4-compatible ::a.b.c.d, NAT64
+64:ff9b::/96, 6to4 2002::/16, Teredo 2001::/32), judged by the IPv4 address
+inside. ``allow_local=True`` (the "allow local fetch" setting, off by default)
+lets loopback, private, link-local, CGNAT and ULA through for tests and
+intranet users; unspecified, multicast and reserved stay refused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from retrieval.errors import FetchRefused
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# host, port -> the addresses it resolves to (as strings)
+Resolver = Callable[[str, int], list[str]]
+
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPAT = ipaddress.ip_network("::/96")
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@dataclass(frozen=True)
+class Target:
+    """A URL that passed the guard, and the address to connect to."""
+
+    url: str
+    scheme: str  # "http" or "https"
+    host: str  # for the Host header and TLS SNI / certificate check
+    port: int
+    address: str  # the checked IP address to connect to
+    path: str  # path + query, as sent on the request line
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # the client's address (de-obfuscated by ipaddress)
+    if address in _NAT64 or (address in _IPV4_COMPAT and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def address_problem(address: IPAddress, *, allow_local: bool = False) -> str | None:  # noqa: PLR0911 - one return per rule reads as the rule list
+    """Why the fetcher must not connect to ``address``, or None if it may."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id:
+            return "a scoped IPv6 address"
+        inner = _embedded_ipv4(address)
+        if inner is not None:
+            problem = address_problem(inner, allow_local=allow_local)
+            return f"{problem} (inside an IPv6 address)" if problem else None
+    if address.is_unspecified:
+        return "an unspecified address"
+    if address.is_multicast:
+        return "a multicast address"
+    local = _local_kind(address)
+    if local:
+        return None if allow_local else local
+    if address.is_reserved or not address.is_global:
+        return "a reserved address"
+    return None
+
+
+def _local_kind(address: IPAddress) -> str | None:
+    if address.is_loopback:
+        return "this computer (loopback)"
+    if address.is_link_local:
+        return "a link-local address"
+    if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
+        return "a carrier-grade NAT address"
+    if address.is_private:
+        return "a private network address"
+    return None
+
+
+def check_url(
+    url: str, *, allow_local: bool = False, resolve: Resolver = system_resolver
+) -> Target:
+    """Resolve and check ``url``; raise :class:`FetchRefused` with the reason."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise FetchRefused(
+            f"Not opening {url}: only http and https pages are fetched.",
+            detail=f"scheme {scheme!r}",
+        )
+    if parts.username is not None or parts.password is not None:
+        raise FetchRefused(f"Not opening {url}: it carries a user name or password.")
+    host = parts.hostname
+    if not host:
+        raise FetchRefused(f"Not opening {url}: it has no host name.")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError as exc:
+        raise FetchRefused(f"Not opening {url}: its port is invalid.", detail=str(exc)) from exc
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            addresses = [ipaddress.ip_address(a.split("%")[0]) for a in resolve(host, port)]
+        except (OSError, UnicodeError, ValueError) as exc:
+            raise FetchRefused(
+                f"Not opening {url}: the name {host} does not resolve.", detail=repr(exc)
+            ) from exc
+    if not addresses:
+        raise FetchRefused(f"Not opening {url}: the name {host} does not resolve.")
+    for address in addresses:
+        problem = address_problem(address, allow_local=allow_local)
+        if problem:
+            local_only = not allow_local and address_problem(address, allow_local=True) is None
+            hint = " (allow local fetch in Settings to permit it)" if local_only else ""
+            raise FetchRefused(
+                f"Not opening {url}: {host} is {problem}{hint}.",
+                detail=f"{host} -> {', '.join(map(str, addresses))}",
+            )
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Target(url, scheme, host, port, str(addresses[0]), path)

@@ -1,0 +1,117 @@
+"""Rank page text against the query with the documents' embedder.
+
+Chunks of every page are embedded in one batch with the same model that
+indexes the user's documents, so a web passage's score (cosine similarity of
+normalized embeddings) means the same as a document passage's, and the budget
+planner can weigh the two fairly. The best chunks are kept, skipping
+near-duplicates (cosine above ``DUPLICATE_COSINE``: mirrors and syndicated
+copies of one article) and capping how many come from one site.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
+
+from retrieval.locator import Locator
+from retrieval.passage import RetrievedPassage
+from retrieval.web.chunks import PageChunk, chunk_blocks
+from retrieval.web.extraction import ExtractedPage
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+WEB_CHUNK_MAX_TOKENS = 128  # ~500 characters, as chat-ui's web search used
+MAX_CHUNKS_PER_PAGE = 60  # bounds embedding time for very long pages
+TOP_PASSAGES = 8
+MAX_PASSAGES_PER_DOMAIN = 3
+DUPLICATE_COSINE = 0.95
+
+
+class Embedder(Protocol):
+    """What ranking needs of ``retrieval.embedding.Embedder``."""
+
+    @property
+    def max_tokens(self) -> int: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """One L2-normalized row per text."""
+        ...
+
+    def embed_query(self, text: str) -> npt.NDArray[np.float32]:
+        """One L2-normalized vector."""
+        ...
+
+
+@dataclass(frozen=True)
+class RankLimits:
+    top_passages: int = TOP_PASSAGES
+    per_domain: int = MAX_PASSAGES_PER_DOMAIN
+    duplicate_cosine: float = DUPLICATE_COSINE
+    chunk_max_tokens: int = WEB_CHUNK_MAX_TOKENS
+    max_chunks_per_page: int = MAX_CHUNKS_PER_PAGE
+
+
+def _domain(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    return host.removeprefix("www.")
+
+
+def _passage(page: ExtractedPage, chunk: PageChunk, score: float) -> RetrievedPassage:
+    url = page.url if chunk.page is None else f"{page.url.split('#')[0]}#page={chunk.page}"
+    locator = Locator(
+        kind="web",
+        url=url,
+        title=page.title or None,
+        heading_path=chunk.heading_path,
+        page=chunk.page,
+    )
+    digest = hashlib.sha256(f"{url}\n{chunk.text}".encode()).hexdigest()[:16]
+    return RetrievedPassage(text=chunk.text, locator=locator, id=f"web:{digest}", score=score)
+
+
+def rank_pages(
+    query: str,
+    pages: Sequence[ExtractedPage],
+    embedder: Embedder,
+    cancel: threading.Event,
+    limits: RankLimits | None = None,
+) -> list[RetrievedPassage]:
+    """The best passages, best first, scored by cosine similarity to ``query``."""
+    import numpy as np
+
+    limits = limits or RankLimits()
+    max_tokens = min(limits.chunk_max_tokens, embedder.max_tokens)
+    candidates: list[tuple[ExtractedPage, PageChunk]] = []
+    for page in pages:
+        if cancel.is_set():
+            return []
+        page_chunks = chunk_blocks(page.blocks, embedder.count_tokens, max_tokens)
+        candidates += [(page, c) for c in page_chunks[: limits.max_chunks_per_page]]
+    if not candidates or cancel.is_set():
+        return []
+    vectors = embedder.embed_documents([chunk.text for _, chunk in candidates])
+    if cancel.is_set():
+        return []
+    scores = vectors @ embedder.embed_query(query)
+    kept: list[int] = []
+    per_domain: dict[str, int] = {}
+    for index in np.argsort(-scores, kind="stable"):
+        page = candidates[int(index)][0]
+        domain = _domain(page.url)
+        if per_domain.get(domain, 0) >= limits.per_domain:
+            continue
+        if kept and float(np.max(vectors[kept] @ vectors[index])) > limits.duplicate_cosine:
+            continue
+        kept.append(int(index))
+        per_domain[domain] = per_domain.get(domain, 0) + 1
+        if len(kept) >= limits.top_passages:
+            break
+    return [_passage(*candidates[i], float(scores[i])) for i in kept]
