@@ -33,7 +33,8 @@ class Notice:
 
 @dataclass(frozen=True)
 class Sources:
-    """The passages given to the model, numbered from 1 in this order."""
+    """The passages given to the model, numbered from 1 in this order (after
+    the budget planner's trimming: exactly what the prompt holds)."""
 
     passages: Sequence[Passage]
 
@@ -79,6 +80,9 @@ class Finished:
     # next turn can re-render it byte for byte and reuse the KV cache.
     user_content_as_sent: str = ""
     notes: tuple[str, ...] = field(default=())
+    # The passages the model was given, numbered [1], [2], … in this order (the
+    # same as the turn's Sources event): store them with the answer.
+    sources: tuple[Passage, ...] = field(default=())
 
 
 @dataclass(frozen=True)

@@ -7,21 +7,30 @@ nothing that was already on screen before that answer.
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.chat_template import ChatMessage, Role
+from engine.context import Passage, SourceKind
 from engine.errors import HistoryError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TITLE = "New chat"
 # finish_reason of an answer still being written (or cut off by a crash).
 INTERRUPTED = "interrupted"
 TITLE_MAX_CHARS = 60
+# A stored source keeps this much of its passage: enough to show and to check
+# what the answer cited (passages are ~512 characters), not a second index.
+SOURCE_EXCERPT_MAX_CHARS = 2000
 
 
 def _v1(db: sqlite3.Connection) -> None:
@@ -57,8 +66,14 @@ def _run_statements(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
+def _v2(db: sqlite3.Connection) -> None:
+    # The sources an answer was given (JSON list, see StoredSource), so a
+    # reopened conversation shows its citations and can open them.
+    db.execute("ALTER TABLE messages ADD COLUMN sources TEXT")
+
+
 # Append only; never edit a released migration. user_version = len(applied).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
 
 
 @dataclass(frozen=True)
@@ -70,6 +85,73 @@ class Conversation:
 
 
 @dataclass(frozen=True)
+class StoredSource:
+    """A source saved with an answer; also a ``engine.context.Passage``.
+    ``n`` is its number in the answer's citations ([1], [2], …)."""
+
+    n: int
+    text: str  # the passage, up to SOURCE_EXCERPT_MAX_CHARS
+    citation: str
+    kind: SourceKind
+    location: Mapping[str, Any] = field(default_factory=dict)
+    id: str = ""
+    score: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "text": self.text,
+            "citation": self.citation,
+            "kind": self.kind,
+            "location": dict(self.location),
+            "id": self.id,
+            "score": self.score,
+        }
+
+    @classmethod
+    def of(cls, n: int, passage: Passage) -> StoredSource:
+        return cls(
+            n=n,
+            text=passage.text[:SOURCE_EXCERPT_MAX_CHARS],
+            citation=passage.citation,
+            kind=passage.kind,
+            location=dict(passage.location),
+            id=passage.id,
+            score=float(passage.score),
+        )
+
+
+def _sources_json(sources: Sequence[Passage]) -> str | None:
+    if not sources:
+        return None
+    stored = [StoredSource.of(n, p).to_json() for n, p in enumerate(sources, start=1)]
+    # default=str: a location value that is not JSON (a Path) is kept as text.
+    return json.dumps(stored, ensure_ascii=False, default=str)
+
+
+def _sources_from_json(text: str | None) -> tuple[StoredSource, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(
+            StoredSource(
+                n=int(item["n"]),
+                text=str(item.get("text", "")),
+                citation=str(item.get("citation", "")),
+                kind="web" if item.get("kind") == "web" else "document",
+                location=dict(item.get("location") or {}),
+                id=str(item.get("id", "")),
+                score=float(item.get("score", 0.0)),
+            )
+            for item in json.loads(text)
+        )
+    except (ValueError, TypeError, KeyError, AttributeError):
+        # A damaged sources field must not hide the answer itself.
+        log.warning("unreadable sources in the conversation database: %.200r", text)
+        return ()
+
+
+@dataclass(frozen=True)
 class StoredMessage:
     id: int
     conversation_id: int
@@ -78,6 +160,8 @@ class StoredMessage:
     model_content: str | None
     finish_reason: str | None
     created_at: float
+    # For answers: the passages the model was given, numbered as it cited them.
+    sources: tuple[StoredSource, ...] = ()
 
     def as_chat_message(self) -> ChatMessage:
         return ChatMessage(self.role, self.model_content or self.content)
@@ -197,15 +281,19 @@ class ConversationStore:
         *,
         model_content: str | None = None,
         finish_reason: str | None = None,
+        sources: Sequence[Passage] = (),
     ) -> StoredMessage:
+        """``sources``: for an answer, the passages it was given, in their
+        citation order (``Finished.sources``)."""
         now = time.time()
         if model_content == content:
             model_content = None
+        sources_json = _sources_json(sources)
         with self._writing("the message") as db:
             cur = db.execute(
                 "INSERT INTO messages(conversation_id, role, content, model_content, "
-                "finish_reason, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (conversation_id, role, content, model_content, finish_reason, now),
+                "finish_reason, created_at, sources) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, role, content, model_content, finish_reason, now, sources_json),
             )
             db.execute(
                 "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
@@ -218,7 +306,14 @@ class ConversationStore:
                 )
         assert cur.lastrowid is not None
         return StoredMessage(
-            cur.lastrowid, conversation_id, role, content, model_content, finish_reason, now
+            cur.lastrowid,
+            conversation_id,
+            role,
+            content,
+            model_content,
+            finish_reason,
+            now,
+            _sources_from_json(sources_json),
         )
 
     def update_message(self, message_id: int, content: str, finish_reason: str | None) -> None:
@@ -242,17 +337,39 @@ class ConversationStore:
                 (model_content, message_id),
             )
 
+    def set_sources(self, message_id: int, sources: Sequence[Passage]) -> None:
+        """Save the sources of an answer added before they were known (the app
+        saves a streaming answer as it goes)."""
+        with self._writing("the answer's sources") as db:
+            db.execute(
+                "UPDATE messages SET sources = ? WHERE id = ?", (_sources_json(sources), message_id)
+            )
+
     def messages(self, conversation_id: int) -> list[StoredMessage]:
         rows = self._reading(
-            "SELECT id, conversation_id, role, content, model_content, finish_reason, created_at "
-            "FROM messages WHERE conversation_id = ? ORDER BY id",
+            "SELECT id, conversation_id, role, content, model_content, finish_reason, created_at, "
+            "sources FROM messages WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
-        return [StoredMessage(*row) for row in rows]  # type: ignore[arg-type]
+        return [_message_from_row(row) for row in rows]
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _message_from_row(row: tuple[Any, ...]) -> StoredMessage:
+    id_, conversation_id, role, content, model_content, finish_reason, created_at, sources = row
+    return StoredMessage(
+        id_,
+        conversation_id,
+        role,
+        content,
+        model_content,
+        finish_reason,
+        created_at,
+        _sources_from_json(sources),
+    )
 
 
 def title_from(text: str) -> str:

@@ -13,14 +13,25 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import datetime as _dt
 import logging
 import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from engine.budget import FirstWordTarget, PromptSizes, TimeBudget, plan_prompt, select_passages
 from engine.chat_template import ChatMessage
-from engine.context import ContextSource, Passage, user_content_with_sources
+from engine.context import (
+    ContextRequest,
+    ContextSource,
+    Passage,
+    SourcePassage,
+    passage_block,
+    question_of,
+    user_content_with_sources,
+)
 from engine.errors import ContextOverflow, EngineError, GenerationFailed
 from engine.events import (
     Failed,
@@ -35,11 +46,17 @@ from engine.events import (
     TurnStats,
 )
 from engine.model import PROMPT_BATCH_TOKENS, LocalModel
+from engine.prompt_speed import PromptSpeed
+from engine.query_writer import write_search_query
 
 log = logging.getLogger(__name__)
 
 # Room kept free for the answer when deciding whether a prompt fits.
 ANSWER_RESERVE_TOKENS = 512
+# Earlier user questions a context source sees (oldest first).
+RECENT_QUESTIONS = 3
+# Separator tokens between source blocks ("\n\n"), counted with each block.
+_BLOCK_SEPARATOR_TOKENS = 2
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,17 @@ class TurnRequest:
 
 
 @dataclass(frozen=True)
+class TurnBudget:
+    """The first-word time target of a sourced turn (see engine.budget).
+
+    ``prompt_tokens_per_s`` None: the session's measured estimate
+    (:attr:`ChatSession.prompt_speed`)."""
+
+    first_word: FirstWordTarget = FirstWordTarget.BALANCED
+    prompt_tokens_per_s: float | None = None
+
+
+@dataclass(frozen=True)
 class _Prompt:
     """A rendered, tokenized prompt and how its evaluation went."""
 
@@ -69,13 +97,28 @@ class _Prompt:
     user_content: str
     reused_tokens: int = 0
     seconds: float = 0.0
+    sources: tuple[Passage, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    reused_tokens: int
+    evaluated_tokens: int  # by our batches (all but the prompt's last token)
+    seconds: float
+    complete: bool  # not cut short by Stop
 
 
 class ChatSession:
-    """Runs turns on one loaded model. Not thread-safe: one turn at a time."""
+    """Runs turns on one loaded model. Not thread-safe: one turn at a time.
 
-    def __init__(self, model: LocalModel) -> None:
+    ``prompt_speed``: this machine's prompt-reading speed for this model,
+    updated by every turn; pass the one the app saved for this model file
+    (``PromptSpeed.from_dict``) and save ``session.prompt_speed.to_dict()``.
+    """
+
+    def __init__(self, model: LocalModel, prompt_speed: PromptSpeed | None = None) -> None:
         self.model = model
+        self.prompt_speed = prompt_speed or PromptSpeed.for_model(model)
         # Text and tokens of the last prompt + answer the model evaluated.
         self._cached_text = ""
         self._cached_tokens: list[int] = []
@@ -95,48 +138,75 @@ class ChatSession:
         request: TurnRequest,
         cancel: threading.Event,
         context_source: ContextSource | None = None,
+        *,
+        budget: TurnBudget | None = None,
     ) -> Iterator[TurnEvent]:
         """Yield the turn's events. Expected failures end in :class:`Failed`;
-        setting ``cancel`` ends it within one token with reason "cancelled"."""
+        setting ``cancel`` ends it within one token with reason "cancelled".
+
+        With a ``context_source``: ``Status("Looking for sources…")`` and
+        whatever the source yields, then ``Sources`` (the passages sent, in
+        their [1], [2] order), ``Status("Reading N sources…")`` with
+        ``PromptProgress``, then ``Token``s and ``Finished`` (its ``sources``
+        are the same passages). A source that fails gives a ``Notice`` and an
+        answer without sources. ``budget`` adds the first-word time target to
+        the context limit; None: the context alone limits the sources.
+        """
         self._cancel = cancel
         try:
-            yield from self._run(request, cancel, context_source)
+            yield from self._run(request, cancel, context_source, budget)
         except EngineError as exc:
             yield Failed(exc)
 
     # ------------------------------------------------------------------ stages
 
     def _run(
-        self, request: TurnRequest, cancel: threading.Event, source: ContextSource | None
+        self,
+        request: TurnRequest,
+        cancel: threading.Event,
+        source: ContextSource | None,
+        budget: TurnBudget | None,
     ) -> Iterator[TurnEvent]:
-        passages: Sequence[Passage] = ()
+        system = (
+            [ChatMessage("system", request.system_prompt)] if request.system_prompt.strip() else []
+        )
+        units = _history_units(request.history)
+        passages: list[Passage] = []
+        dropped_units = 0
         if source is not None:
-            yield Status("Looking for sources…")
-            try:
-                passages = source(request.user_message, cancel)
-            except Exception as exc:
-                log.exception("context source failed")
-                yield Notice(f"Sources unavailable, answering without them: {exc}")
-            if passages:
-                yield Sources(passages)
-        user_content = user_content_with_sources(request.user_message, passages)
+            passages, dropped_units = yield from self._gather_sources(
+                request=request,
+                system=system,
+                units=units,
+                source=source,
+                budget=budget,
+                cancel=cancel,
+            )
+            if cancel.is_set():
+                prompt = _Prompt("", [], request.user_message)
+                yield self._finished(prompt, "", "cancelled")
+                return
 
-        prompt_text, tokens, dropped = self._fit_prompt(request, user_content)
+        prompt, dropped_units = self._fit_prompt(system, units, dropped_units, request, passages)
+        dropped = sum(len(unit) for unit in units[:dropped_units])
         if dropped:
             yield Notice(
                 f"The {dropped} oldest message{'s' if dropped > 1 else ''} of this conversation "
                 "were left out so the new one fits in the model's context."
             )
-        prompt = _Prompt(prompt_text, tokens, user_content)
+        if prompt.sources:
+            yield Sources(prompt.sources)
         if cancel.is_set():
             yield self._finished(prompt, "", "cancelled")
             return
 
-        yield Status("Reading the prompt…")
-        started = time.perf_counter()
-        reused = yield from self._evaluate_prompt(tokens, cancel)
+        count = len(prompt.sources)
+        yield Status(
+            f"Reading {count} source{'s' if count > 1 else ''}…" if count else "Reading the prompt…"
+        )
+        evaluation = yield from self._evaluate_prompt(prompt.tokens, cancel)
         prompt = dataclasses.replace(
-            prompt, reused_tokens=reused, seconds=time.perf_counter() - started
+            prompt, reused_tokens=evaluation.reused_tokens, seconds=evaluation.seconds
         )
         if cancel.is_set():
             yield self._finished(prompt, "", "cancelled")
@@ -145,24 +215,117 @@ class ChatSession:
         yield Status("Writing…")
         yield from self._generate(request.sampling, prompt, cancel)
 
-    def _fit_prompt(self, request: TurnRequest, user_content: str) -> tuple[str, list[int], int]:
-        """Render and tokenize; drop the oldest turns until the prompt plus an
-        answer reserve fits. Returns (text, tokens, number of messages dropped)."""
+    def _gather_sources(
+        self,
+        *,
+        request: TurnRequest,
+        system: list[ChatMessage],
+        units: list[list[ChatMessage]],
+        source: ContextSource,
+        budget: TurnBudget | None,
+        cancel: threading.Event,
+    ) -> Generator[TurnEvent, None, tuple[list[Passage], int]]:
+        """Plan the budget, ask the source, keep what fits. Returns the passages
+        to send (best first) and how many history units to leave out."""
+        time_budget = None
+        if budget is not None:
+            speed = budget.prompt_tokens_per_s or self.prompt_speed.tokens_per_s
+            time_budget = TimeBudget(budget.first_word, speed)
+        plan = plan_prompt(self._prompt_sizes(system, units, request), time=time_budget)
+        kept_history = [m for unit in units[plan.dropped_history_units :] for m in unit]
+        recent = tuple(question_of(m.content) for m in request.history if m.role == "user")
+        today = _dt.date.today()
+
+        def query_writer(query_cancel: threading.Event) -> str:
+            return write_search_query(
+                self,
+                system + kept_history,
+                request.user_message,
+                recent_questions=recent[-RECENT_QUESTIONS:],
+                today=today,
+                cancel=query_cancel,
+            )
+
+        context_request = ContextRequest(
+            question=request.user_message,
+            recent_questions=recent[-RECENT_QUESTIONS:],
+            today=today,
+            max_source_tokens=plan.source_tokens,
+            write_search_query=query_writer,
+        )
+        yield Status("Looking for sources…")
+        found = yield from _ask(source, context_request, cancel)
+        selected = select_passages(found, plan.source_tokens, self._count_block_tokens)
+        if plan.limited_by_time and len(selected) < len(found) and time_budget is not None:
+            yield Notice(
+                f"Using {len(selected)} of {len(found)} sources to start answering within "
+                f"about {time_budget.target.seconds:.0f} s on this computer; a longer "
+                "first-word target in Settings reads more of them."
+            )
+        return selected, plan.dropped_history_units
+
+    def _prompt_sizes(
+        self, system: list[ChatMessage], units: list[list[ChatMessage]], request: TurnRequest
+    ) -> PromptSizes:
+        """Token counts of each part (each rendered and tokenized on its own:
+        an estimate within a few tokens; _fit_prompt checks the real prompt)."""
+        model, render = self.model, self.model.chat_format.render
+        n_ctx = model.context_tokens
+
+        def count(messages: list[ChatMessage], *, bos: bool = False) -> int:
+            text = render(messages, add_generation_prompt=False)
+            return len(model.tokenize(text, add_bos=bos and model.chat_format.add_bos))
+
+        framing = user_content_with_sources(request.user_message, [SourcePassage("", "", "web")])
+        question = len(model.tokenize(render([ChatMessage("user", framing)]), add_bos=False))
+        history = [m for unit in units for m in unit]
+        bare = render([*system, *history, ChatMessage("user", request.user_message)])
+        tokens = self._tokenize_reusing_cache(bare)
+        llama = model.llama
+        cached = _shared_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
+        return PromptSizes(
+            context_tokens=n_ctx,
+            answer_reserve_tokens=min(ANSWER_RESERVE_TOKENS, n_ctx // 4),
+            system_tokens=count(system, bos=True) if system else 0,
+            history_tokens=[count(unit) for unit in units],
+            question_tokens=question,
+            cached_prefix_tokens=cached,
+        )
+
+    def _count_block_tokens(self, passage: Passage) -> int:
+        block = passage_block(99, passage)
+        return len(self.model.tokenize(block, add_bos=False)) + _BLOCK_SEPARATOR_TOKENS
+
+    def _fit_prompt(
+        self,
+        system: list[ChatMessage],
+        units: list[list[ChatMessage]],
+        dropped_units: int,
+        request: TurnRequest,
+        passages: list[Passage],
+    ) -> tuple[_Prompt, int]:
+        """Render and tokenize; until the prompt plus an answer reserve fits,
+        leave out the lowest-scored passage (while more than one is left),
+        then the oldest exchange, then the last passage. Returns the prompt
+        and how many history units are left out."""
         n_ctx = self.model.context_tokens
         reserve = min(ANSWER_RESERVE_TOKENS, n_ctx // 4)
-        history = list(request.history)
-        dropped = 0
+        sources = list(passages)
         while True:
-            messages = []
-            if request.system_prompt.strip():
-                messages.append(ChatMessage("system", request.system_prompt))
-            messages += history
-            messages.append(ChatMessage("user", user_content))
+            user_content = user_content_with_sources(request.user_message, sources)
+            history = [m for unit in units[dropped_units:] for m in unit]
+            messages = [*system, *history, ChatMessage("user", user_content)]
             text = self.model.chat_format.render(messages)
             tokens = self._tokenize_reusing_cache(text)
             if len(tokens) + reserve <= n_ctx:
-                return text, tokens, dropped
-            if not history:
+                return _Prompt(text, tokens, user_content, sources=tuple(sources)), dropped_units
+            if len(sources) > 1:
+                sources.pop()  # best first: the last is the lowest-scored
+            elif dropped_units < len(units):
+                dropped_units += 1  # a whole exchange: history never starts with an answer
+            elif sources:
+                sources.pop()
+            else:
                 raise ContextOverflow(
                     f"This message is too long for the model's context: the prompt needs "
                     f"{len(tokens):,} tokens plus {reserve:,} for the answer, and the context "
@@ -171,10 +334,6 @@ class ChatSession:
                     needed_tokens=len(tokens) + reserve,
                     limit_tokens=n_ctx,
                 )
-            # Drop a whole exchange so the history never starts with an answer.
-            drop = 2 if len(history) >= 2 and history[0].role == "user" else 1
-            history = history[drop:]
-            dropped += drop
 
     def _tokenize_reusing_cache(self, text: str) -> list[int]:
         cached = self._cached_text
@@ -188,25 +347,21 @@ class ChatSession:
 
     def _evaluate_prompt(
         self, tokens: list[int], cancel: threading.Event
-    ) -> Generator[PromptProgress, None, int]:
+    ) -> Generator[PromptProgress, None, _Evaluation]:
         """Evaluate the prompt but its last token, in batches, reusing the
-        longest cached prefix. Returns how many tokens were reused.
+        longest cached prefix, and learn this machine's prompt speed from it.
 
         We do this ourselves (rather than inside ``Llama.generate``) to check
         ``cancel`` between batches. ``generate`` then finds all but the last
         token cached and evaluates just that one, which yields the logits.
         """
         llama = self.model.llama
-        cached = llama.input_ids[: llama.n_tokens]
-        reused = 0
-        for a, b in zip(cached, tokens[:-1], strict=False):
-            if a != b:
-                break
-            reused += 1
+        reused = _shared_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens[:-1])
         # Drop whatever of the cache this prompt does not share.
         llama.n_tokens = reused
         llama._ctx.kv_cache_seq_rm(-1, reused, -1)
         pending = tokens[reused:-1]
+        started = time.perf_counter()
         try:
             for start in range(0, len(pending), PROMPT_BATCH_TOKENS):
                 if cancel.is_set():
@@ -217,15 +372,20 @@ class ChatSession:
                         min(start + PROMPT_BATCH_TOKENS, len(pending)), len(pending)
                     )
         except RuntimeError as exc:
+            seconds = time.perf_counter() - started
             if cancel.is_set():  # aborted mid-batch by Stop: the cache up to n_tokens is intact
-                return reused
+                return _Evaluation(reused, llama.n_tokens - reused, seconds, complete=False)
             self._forget_cache()
             raise GenerationFailed(
                 "llama.cpp failed while reading the prompt. Try again; if it keeps failing, "
                 "lower the context size in Settings.",
                 detail=str(exc),
             ) from exc
-        return reused
+        seconds = time.perf_counter() - started
+        complete = not cancel.is_set()
+        if complete:
+            self.prompt_speed.record(len(pending), seconds)
+        return _Evaluation(reused, llama.n_tokens - reused, seconds, complete)
 
     def _generate(
         self, sampling: SamplingParams, prompt: _Prompt, cancel: threading.Event
@@ -305,9 +465,48 @@ class ChatSession:
         notes: tuple[str, ...] = ()
         if reason == "length":
             notes = ("The answer was cut short: it reached the length limit.",)
-        return Finished(answer, reason, stats, prompt.user_content, notes)
+        return Finished(answer, reason, stats, prompt.user_content, notes, prompt.sources)
 
     def _forget_cache(self) -> None:
         self._cached_text = ""
         self._cached_tokens = []
         self.model.llama.reset()
+
+
+def _history_units(history: Sequence[ChatMessage]) -> list[list[ChatMessage]]:
+    """Earlier turns grouped into the units history is dropped by: a user
+    message with the answers after it (a leading answer is a unit of its own)."""
+    units: list[list[ChatMessage]] = []
+    for message in history:
+        if message.role == "user" or not units:
+            units.append([message])
+        else:
+            units[-1].append(message)
+    return units
+
+
+def _shared_prefix(cached: Sequence[int], tokens: Sequence[int]) -> int:
+    shared = 0
+    for a, b in zip(cached, tokens, strict=False):
+        if a != b:
+            break
+        shared += 1
+    return shared
+
+
+def _ask(
+    source: ContextSource, request: ContextRequest, cancel: threading.Event
+) -> Generator[TurnEvent, None, list[Passage]]:
+    """Run the source, passing its progress on. A failing source costs the
+    turn its sources, not its answer: that becomes a Notice."""
+    try:
+        result: Any = source(request, cancel)
+        if isinstance(result, Generator):
+            found = yield from result
+        else:  # a plain callable returning its passages at once
+            found = result
+        return list(found or ())
+    except Exception as exc:
+        log.exception("context source failed")
+        yield Notice(f"Sources unavailable, answering without them: {exc}")
+        return []

@@ -1,18 +1,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from engine.budget import FirstWordTarget
 from engine.chat_template import ChatMessage
+from engine.context import ContextProgress, ContextRequest, SourcePassage, user_content_with_sources
 from engine.errors import ContextOverflow
 from engine.events import Failed, Finished, Notice, Sources, Status, Token, TurnEvent
 from engine.model import LoadOptions, LocalModel, load_model
 from engine.synthetic_model import SCRIPTED_ANSWER, SCRIPTED_PIECES
-from engine.turn import ChatSession, SamplingParams, TurnRequest
+from engine.turn import ChatSession, SamplingParams, TurnBudget, TurnRequest
 
 SYSTEM = "You are a helpful assistant."
 
@@ -151,38 +151,156 @@ def test_changed_history_falls_back_to_the_longest_shared_prefix(model: LocalMod
     assert second.text == SCRIPTED_ANSWER
 
 
-@dataclass(frozen=True)
-class FakePassage:
-    text: str
-    citation: str
+def passage(text: str, citation: str, score: float = 0.5, kind: str = "document") -> SourcePassage:
+    return SourcePassage(text, citation, kind, {"path": f"/docs/{citation}"}, citation, score)  # type: ignore[arg-type]
 
 
 def test_context_source_passages_go_into_the_newest_user_turn(model: LocalModel) -> None:
-    asked = []
+    asked: list[ContextRequest] = []
 
-    def source(query: str, cancel: threading.Event) -> Sequence[FakePassage]:
-        asked.append(query)
-        return [FakePassage("Footnote keeps data local.", "readme.md › Privacy")]
+    def source(request: ContextRequest, cancel: threading.Event) -> ContextProgress:
+        asked.append(request)
+        yield Status("Looking in your documents…")
+        return [passage("Footnote keeps data local.", "readme.md › Privacy")]
 
+    history = [
+        ChatMessage("user", "What is Footnote?"),
+        ChatMessage("assistant", "An assistant."),
+        ChatMessage("user", user_content_with_sources("Does it cost money?", [passage("x", "y")])),
+        ChatMessage("assistant", "No."),
+    ]
     events = run(
-        ChatSession(model), TurnRequest(SYSTEM, [], "Is it private?"), context_source=source
+        ChatSession(model), TurnRequest(SYSTEM, history, "Is it private?"), context_source=source
     )
-    assert asked == ["Is it private?"]
-    sources = [e for e in events if isinstance(e, Sources)]
-    assert sources and sources[0].passages[0].citation == "readme.md › Privacy"
-    sent = finished(events).user_content_as_sent
-    assert "[1] readme.md › Privacy\nFootnote keeps data local." in sent
-    assert sent.endswith("Question: Is it private?")
+    [request] = asked
+    assert request.question == "Is it private?"
+    # Earlier questions as the user asked them, without the sources they were sent with.
+    assert request.recent_questions == ("What is Footnote?", "Does it cost money?")
+    assert request.max_source_tokens is not None and 1000 < request.max_source_tokens < 4096
+    statuses = [e.text for e in events if isinstance(e, Status)]
+    assert statuses[:3] == [
+        "Looking for sources…",
+        "Looking in your documents…",
+        "Reading 1 source…",
+    ]
+    [sources] = [e for e in events if isinstance(e, Sources)]
+    assert [p.citation for p in sources.passages] == ["readme.md › Privacy"]
+    end = finished(events)
+    assert end.sources == tuple(sources.passages)
+    assert "[1] readme.md › Privacy\nFootnote keeps data local." in end.user_content_as_sent
+    assert end.user_content_as_sent.endswith("Question: Is it private?")
+    assert end.text == SCRIPTED_ANSWER
+
+
+def test_follow_up_after_a_sourced_turn_evaluates_only_new_tokens(model: LocalModel) -> None:
+    """Sources sit in the newest user turn, so the next turn still reuses the
+    whole previous prompt and answer from llama.cpp's KV cache."""
+    import llama_cpp
+
+    def source(request: ContextRequest, cancel: threading.Event) -> ContextProgress:
+        yield from ()
+        return [
+            passage("Footnote keeps data local. " * 5, "readme.md › Privacy", 0.9),
+            passage("Answers cite your files.", "guide.md › Citations", 0.4),
+        ]
+
+    session = ChatSession(model)
+    first = finished(run(session, TurnRequest(SYSTEM, [], "Is it private?"), context_source=source))
+    assert len(first.sources) == 2
+    history = [
+        ChatMessage("user", first.user_content_as_sent),
+        ChatMessage("assistant", first.text),
+    ]
+    new_suffix = "<|end|>\n<|user|>\nAnd why?<|end|>\n<|assistant|>\n"
+    expected_new = len(model.tokenize(new_suffix, add_bos=False))
+
+    ctx = model.llama._ctx.ctx
+    llama_cpp.llama_perf_context_reset(ctx)
+    second = finished(run(session, TurnRequest(SYSTEM, history, "And why?")))
+    perf = llama_cpp.llama_perf_context(ctx)
+
+    assert second.stats.evaluated_prompt_tokens == expected_new
+    assert second.stats.reused_prompt_tokens > first.stats.prompt_tokens
+    assert perf.n_p_eval + perf.n_eval == expected_new + second.stats.generated_tokens
+
+
+def test_sources_that_overflow_the_context_are_trimmed_lowest_score_first(
+    tiny_model: Path,
+) -> None:
+    small = load_model(tiny_model, LoadOptions(context_tokens=1024))
+    found = [
+        passage(
+            f"Fact number {i}. " + "the water is long and hot " * 20, f"doc{i}.md", score=i / 10
+        )
+        for i in range(10)
+    ]
+
+    def source(request: ContextRequest, cancel: threading.Event) -> ContextProgress:
+        yield from ()
+        return found
+
+    try:
+        events = run(
+            ChatSession(small), TurnRequest(SYSTEM, [], "Which facts?"), context_source=source
+        )
+    finally:
+        small.close()
+    end = finished(events)
+    kept = [p.citation for p in end.sources]
+    assert 0 < len(kept) < 10
+    # The best-scored ones stay, numbered best first.
+    assert kept == [f"doc{i}.md" for i in range(9, 9 - len(kept), -1)]
+    assert end.stats.prompt_tokens + 256 <= 1024
+    assert end.text == SCRIPTED_ANSWER
+
+
+def test_a_slow_machine_reads_fewer_sources_to_meet_the_first_word_target(
+    model: LocalModel,
+) -> None:
+    found = [
+        passage(f"Fact {i}. " + "word " * 60, f"doc{i}.md", score=1 - i / 20) for i in range(8)
+    ]
+
+    def source(request: ContextRequest, cancel: threading.Event) -> ContextProgress:
+        yield from ()
+        return found
+
+    request = TurnRequest(SYSTEM, [], "Which facts?")
+    roomy = finished(run(ChatSession(model), request, context_source=source))
+    assert len(roomy.sources) == 8
+    # 20 tokens/s x 10 s: about 200 new tokens may be read before the first word.
+    fast = TurnBudget(FirstWordTarget.FAST, prompt_tokens_per_s=20.0)
+    events = run(ChatSession(model), request, context_source=source, budget=fast)
+    end = finished(events)
+    assert 1 <= len(end.sources) < 8
+    assert end.stats.evaluated_prompt_tokens <= 200 + 160  # the time floor keeps one passage
+    assert any(
+        "Using" in e.text and "of 8 sources" in e.text for e in events if isinstance(e, Notice)
+    )
+
+
+def test_turns_teach_the_session_this_machines_prompt_speed(model: LocalModel) -> None:
+    session = ChatSession(model)
+    assert not session.prompt_speed.measured
+    finished(run(session, TurnRequest(SYSTEM, [], "word " * 100)))
+    assert session.prompt_speed.measured
+    assert session.prompt_speed.tokens_per_s > 0
+    before = list(session.prompt_speed.samples)
+    finished(run(session, TurnRequest(SYSTEM, [], "hi")))  # under 64 new tokens: not a sample
+    assert session.prompt_speed.samples == before
 
 
 def test_failing_context_source_still_answers_with_a_notice(model: LocalModel) -> None:
-    def broken(query: str, cancel: threading.Event) -> Sequence[FakePassage]:
+    def broken(request: ContextRequest, cancel: threading.Event) -> ContextProgress:
+        yield Status("Searching the web…")
         raise ConnectionError("search engine unreachable")
 
     events = run(ChatSession(model), TurnRequest(SYSTEM, [], "Hi"), context_source=broken)
     notices = [e.text for e in events if isinstance(e, Notice)]
     assert any("search engine unreachable" in n for n in notices)
+    assert not any(isinstance(e, Sources) for e in events)
     assert finished(events).text == SCRIPTED_ANSWER
+    assert finished(events).sources == ()
 
 
 def test_stop_interrupts_a_prompt_batch_in_progress(tmp_path: Path) -> None:

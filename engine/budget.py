@@ -1,0 +1,259 @@
+"""The prompt budget: what fits in the context, and in the time to the first word.
+
+A turn's prompt is: system prompt + kept history + sources + question, and an
+answer reserve must stay free. Two limits apply:
+
+* **Tokens.** Everything must fit in the context. When it does not, the oldest
+  history goes first, but sources keep at least :data:`MIN_SOURCE_SHARE` of the
+  context (a grounded answer needs its sources more than it needs turn 1);
+  then the lowest-scored passages go.
+* **Time.** The user picks how long they will wait for the first word
+  (:class:`FirstWordTarget`). Times this machine's measured prompt speed
+  (``engine.prompt_speed``), that bounds how many tokens llama.cpp may have to
+  evaluate. Only new tokens cost time: the KV-cached prefix (system prompt and
+  history already read) is free, so ``evaluated = prompt - cached prefix``.
+  The time target trims sources, never history: history that is not cached is
+  read once and then reused for the rest of the conversation, while dropping
+  it would make the answer forget what was said.
+
+Everything here is pure arithmetic on token counts, so it is tested with
+numbers; ``engine.turn`` measures the counts and applies the plan.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from engine.context import Passage, SourcePassage
+
+# Sources keep at least this share of the context when there are any.
+MIN_SOURCE_SHARE = 0.4
+# With documents and web pages both present, each kind keeps this share of the
+# source budget (its best passage always, if it fits at all); the rest goes to
+# the best-scored passages of either kind, so the split follows the scores.
+MIN_KIND_SHARE = 0.25
+# The time target never cuts sources below about one passage (~512 chars): an
+# answer "in time" without any source is not what the user asked for.
+MIN_TIME_SOURCE_TOKENS = 160
+# A passage is shortened to fit only if at least this much of it can stay.
+MIN_CUT_PASSAGE_TOKENS = 32
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+
+class FirstWordTarget(Enum):
+    """How long the user is willing to wait for the first word, in seconds.
+
+    FAST: a quick answer from the best few passages (10 s).
+    BALANCED: the default; a handful of passages on a laptop CPU (25 s).
+    THOROUGH: as many sources as the context holds on most machines (60 s).
+    """
+
+    FAST = 10.0
+    BALANCED = 25.0
+    THOROUGH = 60.0
+
+    @property
+    def seconds(self) -> float:
+        return float(self.value)
+
+
+@dataclass(frozen=True)
+class TimeBudget:
+    target: FirstWordTarget
+    prompt_tokens_per_s: float  # this machine, this model: engine.prompt_speed
+
+    @property
+    def max_evaluated_tokens(self) -> int:
+        return int(self.target.seconds * self.prompt_tokens_per_s)
+
+
+@dataclass(frozen=True)
+class PromptSizes:
+    """Token counts of a turn's prompt, part by part."""
+
+    context_tokens: int
+    answer_reserve_tokens: int
+    system_tokens: int  # the system turn (with BOS and template markers); 0 if none
+    # Earlier turns in droppable units (whole exchanges), oldest first.
+    history_tokens: Sequence[int]
+    # The newest user turn without sources: template markers, question, the
+    # sources' framing sentences, and the generation prompt.
+    question_tokens: int
+    # Tokens at the start of system + full history that llama.cpp has cached.
+    cached_prefix_tokens: int = 0
+
+    @property
+    def available_tokens(self) -> int:
+        """Room for history + sources once the fixed parts and the reserve are in."""
+        fixed = self.answer_reserve_tokens + self.system_tokens + self.question_tokens
+        return max(0, self.context_tokens - fixed)
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    dropped_history_units: int  # the oldest units to leave out
+    source_tokens: int  # the most tokens the sources may take
+    limited_by_time: bool  # the first-word target, not the context, set source_tokens
+    evaluated_tokens: int  # tokens llama.cpp will evaluate if sources use source_tokens
+
+
+def plan_prompt(
+    sizes: PromptSizes,
+    *,
+    source_demand_tokens: int | None = None,
+    time: TimeBudget | None = None,
+) -> BudgetPlan:
+    """Decide how much history to keep and how many tokens sources may take.
+
+    ``source_demand_tokens``: what the retrieved passages need in all; None
+    (before retrieval) asks for the most sources could get, which is the cap to
+    pass to the source as ``ContextRequest.max_source_tokens``; 0: no sources.
+    ``time``: None plans for the context alone.
+    """
+    demand = math.inf if source_demand_tokens is None else max(0, source_demand_tokens)
+    avail = sizes.available_tokens
+    floor = (
+        0
+        if demand == 0
+        else int(min(demand, math.ceil(MIN_SOURCE_SHARE * sizes.context_tokens), avail))
+    )
+    units = list(sizes.history_tokens)
+    dropped, kept = _keep_newest(units, avail - floor)
+    by_context = int(min(demand, avail - kept))
+
+    source_tokens, limited_by_time = by_context, False
+    prefix_cost = _prefix_cost(sizes, dropped, kept)
+    if time is not None and demand > 0:
+        by_time = max(
+            MIN_TIME_SOURCE_TOKENS, time.max_evaluated_tokens - prefix_cost - sizes.question_tokens
+        )
+        if by_time < by_context:
+            source_tokens, limited_by_time = by_time, True
+    used = int(min(demand, source_tokens))
+    return BudgetPlan(
+        dropped_history_units=dropped,
+        source_tokens=source_tokens,
+        limited_by_time=limited_by_time,
+        evaluated_tokens=prefix_cost + sizes.question_tokens + used,
+    )
+
+
+def _keep_newest(units: list[int], room: int) -> tuple[int, int]:
+    """How many of the oldest units to drop so the rest fit in ``room``;
+    returns (dropped, tokens kept)."""
+    kept = 0
+    for index in range(len(units) - 1, -1, -1):
+        if kept + units[index] > room:
+            return index + 1, kept
+        kept += units[index]
+    return 0, kept
+
+
+def _prefix_cost(sizes: PromptSizes, dropped: int, kept: int) -> int:
+    """Tokens of system + kept history llama.cpp must evaluate. Dropping any
+    history shifts every later token, so then only the system prompt's part of
+    the cache still matches."""
+    prefix = sizes.system_tokens + kept
+    if dropped == 0:
+        return prefix - min(sizes.cached_prefix_tokens, prefix)
+    return prefix - min(sizes.cached_prefix_tokens, sizes.system_tokens)
+
+
+def select_passages(
+    passages: Sequence[Passage],
+    budget_tokens: int,
+    count_tokens: Callable[[Passage], int],
+) -> list[Passage]:
+    """The passages to send, best first (so numbered [1], [2], … in this order).
+
+    Duplicates (same id, or same text) keep their best score. Whole passages
+    are taken by score while they fit; with both kinds present, each kind first
+    gets its share (:data:`MIN_KIND_SHARE`). If not even the best passage fits,
+    it is cut at a sentence boundary. ``count_tokens`` gives a passage's tokens
+    as rendered in the prompt (its numbered block).
+    """
+    ordered = _unique(passages)  # best first
+    if budget_tokens <= 0 or not ordered:
+        return []
+    sizes = {id(p): count_tokens(p) for p in ordered}
+    chosen: set[int] = set()
+    used = 0
+
+    def take(p: Passage) -> None:
+        nonlocal used
+        chosen.add(id(p))
+        used += sizes[id(p)]
+
+    kinds = {p.kind for p in ordered}
+    if len(kinds) > 1:
+        kind_cap = MIN_KIND_SHARE * budget_tokens
+        for kind in sorted(kinds):
+            kind_used = 0
+            for p in (q for q in ordered if q.kind == kind):
+                size = sizes[id(p)]
+                first = kind_used == 0
+                if used + size <= budget_tokens and (first or kind_used + size <= kind_cap):
+                    take(p)
+                    kind_used += size
+                elif not first:
+                    break
+    for p in ordered:
+        if id(p) not in chosen and used + sizes[id(p)] <= budget_tokens:
+            take(p)
+    if not chosen and budget_tokens >= MIN_CUT_PASSAGE_TOKENS:
+        cut = cut_passage(ordered[0], budget_tokens, count_tokens)
+        return [cut] if cut is not None else []
+    return [p for p in ordered if id(p) in chosen]
+
+
+def cut_passage(
+    passage: Passage, budget_tokens: int, count_tokens: Callable[[Passage], int]
+) -> Passage | None:
+    """``passage`` shortened to fit ``budget_tokens``: whole sentences when at
+    least one fits, else whole words with "…". None if too little would stay."""
+    if budget_tokens < MIN_CUT_PASSAGE_TOKENS:
+        return None
+    sentences = _SENTENCE_END.split(passage.text.strip())
+
+    def fits(text: str) -> bool:
+        return count_tokens(SourcePassage.of(passage, text=text)) <= budget_tokens
+
+    best = _longest_fitting_prefix(sentences, " ", fits)
+    if best == 0:
+        words = passage.text.split()
+        count = _longest_fitting_prefix(words, " ", lambda text: fits(text + " …"))
+        if count == 0:
+            return None
+        return SourcePassage.of(passage, text=" ".join(words[:count]) + " …")
+    return SourcePassage.of(passage, text=" ".join(sentences[:best]))
+
+
+def _longest_fitting_prefix(parts: list[str], sep: str, fits: Callable[[str], bool]) -> int:
+    """The most leading ``parts`` whose join fits (binary search: token counts
+    grow with the prefix)."""
+    low, high = 0, len(parts)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(sep.join(parts[:middle])):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _unique(passages: Sequence[Passage]) -> list[Passage]:
+    """Drop repeats (same id, or the same text found under two ids), keeping
+    the best-scored copy."""
+    seen: set[str] = set()
+    kept = []
+    for p in sorted(passages, key=lambda q: q.score, reverse=True):
+        keys = {"text:" + " ".join(p.text.split())} | ({"id:" + p.id} if p.id else set())
+        if keys.isdisjoint(seen):
+            kept.append(p)
+        seen |= keys
+    return kept
