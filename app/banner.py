@@ -4,9 +4,17 @@ in their face)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from engine.errors import EngineError
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Banner(QFrame):
@@ -43,6 +51,20 @@ class Banner(QFrame):
         self._details = details
         self.details_button.setVisible(bool(details))
         self.show()
+
+    def show_error(self, error: EngineError) -> None:
+        """An engine error: its sentence, with the technical cause behind "Copy details"."""
+        self.show_message(str(error), details=error.detail)
+
+    def attempt(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | None:
+        """Run ``method`` (a store write, a file operation); if it raises one of
+        the engine's typed errors, show it here and return None instead of
+        letting it reach the crash dialog."""
+        try:
+            return method(*args, **kwargs)
+        except EngineError as exc:
+            self.show_error(exc)
+            return None
 
     def text(self) -> str:
         return self.message.text() if self.isVisible() else ""

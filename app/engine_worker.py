@@ -12,11 +12,13 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.jobs import wait_visibly
 from engine.context import ContextSource
 from engine.devices import ComputeDevice
 from engine.errors import EngineError, GenerationFailed, ModelLoadFailed
@@ -27,8 +29,6 @@ from engine.model import LoadOptions, LocalModel, load_model
 from engine.turn import ChatSession, TurnRequest
 
 log = logging.getLogger(__name__)
-
-SHUTDOWN_WAIT_MS = 5000
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,7 @@ class EngineWorker(QObject):
     model_loading = Signal(str)  # path
     model_loaded = Signal(object)  # ModelSummary
     model_failed = Signal(object)  # EngineError
+    model_unloaded = Signal()  # the model in use was freed (a new one is coming, or failed)
     turn_event = Signal(int, object)  # turn id, engine event
     devices_found = Signal(object)  # tuple[ComputeDevice, ...]: the build's GPUs
 
@@ -123,7 +124,11 @@ class EngineWorker(QObject):
         if self._session is None:
             self.turn_event.emit(
                 job.turn_id,
-                Failed(ModelLoadFailed("No model is loaded. Open a GGUF model file first.")),
+                Failed(
+                    ModelLoadFailed(
+                        "No model is loaded. Open a GGUF model file first (File → Open Model…)."
+                    )
+                ),
             )
             return
         try:
@@ -149,6 +154,9 @@ class EngineWorker(QObject):
     def _unload(self) -> None:
         if self._model is not None:
             self._model.close()
+            # Said at once: if the new model and the quiet reload of this one
+            # both fail, the GUI must not go on believing this one is loaded.
+            self.model_unloaded.emit()
         self._model = None
         self._session = None
 
@@ -167,6 +175,7 @@ class EngineController(QObject):
     model_loading = Signal(str)
     model_loaded = Signal(object)
     model_failed = Signal(object)
+    model_unloaded = Signal()
     turn_event = Signal(int, object)
     devices_found = Signal(object)
 
@@ -186,11 +195,15 @@ class EngineController(QObject):
         self._worker.model_loading.connect(self.model_loading)
         self._worker.model_loaded.connect(self._on_loaded)
         self._worker.model_failed.connect(self.model_failed)
+        self._worker.model_unloaded.connect(self._on_unloaded)
         self._worker.turn_event.connect(self._on_turn_event)
         self._worker.devices_found.connect(self._on_devices_found)
         self._ids = itertools.count(1)
         self._pending: dict[int, threading.Event] = {}
         self.model: ModelSummary | None = None
+        # The model that was unloaded for a new one, until a model is loaded
+        # again: lets a failure say that the previous one is gone too.
+        self.lost_model: ModelSummary | None = None
         # The build's GPUs as found at startup, before any model took their
         # memory; None until the engine thread has looked.
         self.gpus: tuple[ComputeDevice, ...] | None = None
@@ -213,14 +226,17 @@ class EngineController(QObject):
             if turn_id is None or tid == turn_id:
                 event.set()
 
-    def shutdown(self) -> None:
-        """Cancel, stop the thread, then free the model, in that order."""
+    def shutdown(self, say: Callable[[str], None] = log.info) -> None:
+        """Cancel, stop the thread, then free the model, in that order.
+
+        Never returns while the thread runs: destroying a running QThread
+        aborts the process, and freeing the model under a running batch would
+        crash it. A model load cannot be interrupted, so this may take a while;
+        ``say`` tells the user what it is waiting for."""
         self.cancel()
         self._thread.quit()
-        if self._thread.wait(SHUTDOWN_WAIT_MS):
-            self._worker.close()
-        else:  # a batch is still computing; the process is exiting anyway
-            log.warning("engine thread did not stop within %s ms", SHUTDOWN_WAIT_MS)
+        wait_visibly(self._thread.wait, say, "Finishing the model's work before closing…")
+        self._worker.close()
 
     def is_running(self) -> bool:
         return self._thread.isRunning()
@@ -228,7 +244,15 @@ class EngineController(QObject):
     @Slot(object)
     def _on_loaded(self, summary: ModelSummary) -> None:
         self.model = summary
+        self.lost_model = None
         self.model_loaded.emit(summary)
+
+    @Slot()
+    def _on_unloaded(self) -> None:
+        if self.model is not None:
+            self.lost_model = self.model
+        self.model = None
+        self.model_unloaded.emit()
 
     @Slot(object)
     def _on_devices_found(self, gpus: tuple[ComputeDevice, ...]) -> None:

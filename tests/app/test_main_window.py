@@ -40,7 +40,7 @@ def test_first_run_shows_the_open_model_screen(open_window) -> None:
     window = open_window()
     assert window.pages.currentWidget() is window.welcome
     assert window.welcome.open_button.text() == "Open a GGUF file…"
-    assert window.model_label.text() == "No model"
+    assert window.model_label.text() == "No model loaded"
 
 
 def test_question_gets_a_streamed_rendered_answer(qtbot, window_with, tiny_model) -> None:
@@ -86,7 +86,7 @@ def test_stop_mid_stream(qtbot, window_with, looping_model) -> None:
     # Stopped long before the 4096-token context could fill.
     assert len(answer.text) < 4096 * 4
     assert answer.text.startswith(streamed.strip()[:20])
-    stored = window.store.messages(window._conversation_id)[-1]
+    stored = window.store.messages(window.conversation_id)[-1]
     assert (stored.role, stored.finish_reason) == ("assistant", "cancelled")
     assert window.composer.button.text() == "Send"
 
@@ -98,7 +98,7 @@ def test_the_answer_being_written_is_saved_and_follows_the_user_back(
 
     window = window_with(looping_model)
     ask_and_wait_for_text(qtbot, window, "Tell me everything.")
-    asked_in = window._conversation_id
+    asked_in = window.conversation_id
     assert asked_in is not None
     # Saved from the first token on, marked as not finished (a kill keeps it).
     draft = window.store.messages(asked_in)[-1]
@@ -132,7 +132,7 @@ def test_deleting_the_conversation_being_answered_stops_cleanly(
     window = window_with(looping_model)
     ask_and_wait_for_text(qtbot, window, "Tell me everything.")
     monkeypatch.setattr(window, "confirm", lambda title, text: True)
-    window.delete_conversation(window._conversation_id)
+    window.delete_conversation(window.conversation_id)
     wait_for_answer(qtbot, window)
     assert window.store.conversations() == []
     assert window.chat.bubbles() == []  # the deleted chat is gone from view too

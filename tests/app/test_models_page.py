@@ -144,7 +144,7 @@ def test_convert_a_hugging_face_folder_from_the_app(qtbot, open_window, tmp_path
     output = window.paths.models / "My-Phi-3-finetune-Q4_K_M.gguf"
     assert window.settings.model_path == str(output)
     assert window.models_page.conversion.status.text() == f"Done: {output.name}"
-    qtbot.waitUntil(lambda: window._conversion is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.models_controller.converting, timeout=10_000)
 
 
 def test_converting_an_unsupported_folder_explains_why(qtbot, open_window, tmp_path) -> None:
@@ -167,7 +167,7 @@ def test_dropping_a_hugging_face_folder_converts_it(qtbot, open_window, tmp_path
     assert window.models_page.conversion.isVisible()
     wait_for_model(qtbot, window)
     assert window.settings.model_path.endswith("Dropped-Phi-3-Q4_K_M.gguf")
-    qtbot.waitUntil(lambda: window._conversion is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.models_controller.converting, timeout=10_000)
 
 
 def test_opening_the_app_on_a_gguf_loads_it(qtbot, open_window, tiny_model) -> None:

@@ -1,0 +1,283 @@
+"""The chat turn behind the window: send, stop, the engine's turn events, the
+answer's saved draft, and how a turn ends (finished or failed).
+
+It also shows a conversation's messages in the chat view, because showing
+the conversation being answered means showing the answer so far. This is the
+one place that starts turns: a context source (documents, the web) is handed
+to ``EngineController.start_turn`` here, and the sources an answer used are
+kept with its turn until the answer is saved.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QLabel
+
+from app.banner import Banner
+from app.chat_view import ChatView
+from app.composer import Composer
+from app.engine_worker import EngineController
+from app.models_controller import ModelsController
+from app.settings import Settings
+from engine.context import ContextSource, Passage
+from engine.errors import EngineError
+from engine.events import Failed, Finished, Notice, PromptProgress, Sources, Status, Token
+from engine.history import INTERRUPTED, ConversationStore, StoredMessage
+from engine.turn import SamplingParams, TurnRequest
+
+DRAFT_SAVE_S = 1.0  # how often the answer being written is saved
+STOPPING_TEXT = "Stopping…"
+OPEN_A_MODEL_TEXT = "Open a model first: File → Open Model…"
+
+# Footers of answers read back from the conversation database.
+STORED_FOOTERS = {
+    "cancelled": "Stopped",
+    "length": "Cut short",
+    INTERRUPTED: "Interrupted: Footnote closed before this answer was finished",
+}
+
+
+@dataclass
+class _Turn:
+    """The turn in flight. ``conversation`` becomes None when its
+    conversation is deleted: its last tokens and its end go nowhere."""
+
+    id: int
+    conversation: int | None
+    user_message: StoredMessage
+    pieces: list[str] = field(default_factory=list)  # joined only when saved or re-shown
+    draft: StoredMessage | None = None  # its saved copy, rewritten every DRAFT_SAVE_S
+    draft_saved_at: float = -math.inf
+    sources: Sequence[Passage] = ()
+
+
+class ChatController(QObject):
+    # A message was added to this conversation (its title and place in the list may change).
+    conversation_changed = Signal(int)
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: ConversationStore,
+        engine: EngineController,
+        models: ModelsController,
+        chat: ChatView,
+        composer: Composer,
+        activity: QLabel,
+        speed_label: QLabel,
+        banner: Banner,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.store = store
+        self.engine = engine
+        self.models = models
+        self.chat = chat
+        self.composer = composer
+        self.activity = activity
+        self.speed_label = speed_label
+        self.banner = banner
+        self.conversation_id: int | None = None  # the one shown
+        # Where a turn's passages come from (documents, the web); None: the
+        # model answers from what it knows.
+        self.context_source: ContextSource | None = None
+        self._turn: _Turn | None = None
+        composer.send_requested.connect(self.send)
+        composer.stop_requested.connect(self.stop)
+        engine.turn_event.connect(self._on_turn_event)
+
+    @property
+    def generating(self) -> bool:
+        return self.composer.generating
+
+    # ------------------------------------------------------------------ showing
+
+    def show(self, conversation_id: int | None) -> None:
+        """Show a conversation's messages, and the answer being written in it."""
+        if conversation_id == self.conversation_id and self.chat.bubbles():
+            return
+        self.conversation_id = conversation_id
+        self.chat.clear()
+        if conversation_id is None:
+            return
+        messages = self.banner.attempt(self.store.messages, conversation_id) or []
+        turn = self._turn
+        streaming_here = turn is not None and turn.conversation == conversation_id
+        draft_id = turn.draft.id if turn is not None and turn.draft else None
+        for message in messages:
+            if streaming_here and message.id == draft_id:
+                continue  # shown below as the answer being written
+            footer = STORED_FOOTERS.get(message.finish_reason or "", "")
+            self.chat.add_message(message.role, message.content, footer)
+        if turn is not None and streaming_here:
+            self.chat.begin_answer()
+            self.chat.append_answer("".join(turn.pieces))
+
+    def forget_conversation(self, conversation_id: int) -> None:
+        """The conversation is being deleted: stop its turn, which must write nowhere."""
+        if self._turn is not None and self._turn.conversation == conversation_id:
+            self.stop()
+            self._turn.conversation = None
+            self._turn.draft = None
+        if self.conversation_id == conversation_id:
+            self.conversation_id = None
+            self.chat.clear()  # the next one, if any, is shown by the list's refresh
+
+    # ------------------------------------------------------------------ turns
+
+    @Slot(str)
+    def send(self, text: str) -> None:
+        if self._turn is not None:
+            return
+        if not self.models.has_model:
+            self.composer.set_text(text)
+            self.banner.show_message(OPEN_A_MODEL_TEXT, level="info")
+            return
+        if self.conversation_id is None:
+            conv = self.banner.attempt(self.store.create_conversation)
+            if conv is None:
+                self.composer.set_text(text)
+                return
+            self.conversation_id = conv.id
+        conversation = self.conversation_id
+        history = [
+            m.as_chat_message()
+            for m in (self.banner.attempt(self.store.messages, conversation) or [])
+        ]
+        user_message = self.banner.attempt(self.store.add_message, conversation, "user", text)
+        if user_message is None:  # not saved: keep the text, do not answer
+            self.composer.set_text(text)
+            return
+        self.banner.hide()
+        self.chat.add_message("user", text)
+        self.conversation_changed.emit(conversation)
+        request = TurnRequest(
+            system_prompt=self.settings.system_prompt,
+            history=history,
+            user_message=text,
+            sampling=SamplingParams(temperature=self.settings.temperature),
+        )
+        turn_id = self.engine.start_turn(request, self.context_source)
+        self._turn = _Turn(turn_id, conversation, user_message)
+        self.chat.begin_answer()
+        self.composer.set_generating(True)
+        self.activity.setText("Thinking…")
+
+    @Slot()
+    def stop(self) -> None:
+        if self._turn is not None:
+            self.engine.cancel(self._turn.id)
+            self.activity.setText(STOPPING_TEXT)
+
+    @Slot(int, object)
+    def _on_turn_event(self, turn_id: int, event: object) -> None:
+        turn = self._turn
+        if turn is None or turn_id != turn.id:
+            return
+        visible = turn.conversation is not None and turn.conversation == self.conversation_id
+        if isinstance(event, Token):
+            turn.pieces.append(event.text)
+            self._save_draft(turn)
+            if visible:
+                self.chat.append_answer(event.text)
+            if self.activity.text() != STOPPING_TEXT:
+                self.activity.setText("Writing…")
+        elif isinstance(event, Status):
+            self.activity.setText(event.text)
+        elif isinstance(event, PromptProgress):
+            percent = 100 * event.done_tokens // max(event.total_tokens, 1)
+            self.activity.setText(f"Reading the prompt… {percent}%")
+        elif isinstance(event, Sources):
+            turn.sources = tuple(event.passages)
+        elif isinstance(event, Notice):
+            self.banner.show_message(event.text, level="info")
+        elif isinstance(event, Finished):
+            self._finish_turn(turn, event, visible)
+        elif isinstance(event, Failed):
+            self._fail_turn(turn, event.error, visible)
+
+    def _save_draft(self, turn: _Turn) -> None:
+        """Keep the answer being written on disk: on the first token, then at
+        most every DRAFT_SAVE_S, so a crash or a kill loses at most that much.
+        (A failed save says so in the banner and is retried no sooner.)"""
+        now = time.monotonic()
+        if turn.conversation is None or now - turn.draft_saved_at < DRAFT_SAVE_S:
+            return
+        turn.draft_saved_at = now
+        if turn.draft is None:
+            turn.draft = self.banner.attempt(
+                self.store.add_message,
+                turn.conversation,
+                "assistant",
+                "".join(turn.pieces),
+                finish_reason=INTERRUPTED,
+            )
+        else:
+            self.banner.attempt(
+                self.store.update_message, turn.draft.id, "".join(turn.pieces), INTERRUPTED
+            )
+
+    def _finish_turn(self, turn: _Turn, event: Finished, visible: bool) -> None:
+        self._end_turn()
+        footer = answer_footer(event)
+        if turn.draft is not None:
+            if event.text:
+                self.banner.attempt(
+                    self.store.update_message, turn.draft.id, event.text, event.reason
+                )
+            else:
+                self.banner.attempt(self.store.delete_message, turn.draft.id)
+        elif event.text and turn.conversation is not None:
+            self.banner.attempt(
+                self.store.add_message,
+                turn.conversation,
+                "assistant",
+                event.text,
+                finish_reason=event.reason,
+            )
+        if turn.conversation is not None and (
+            event.user_content_as_sent != turn.user_message.content
+        ):
+            self.banner.attempt(
+                self.store.set_model_content, turn.user_message.id, event.user_content_as_sent
+            )
+        if visible:
+            self.chat.end_answer(event.text, footer)
+        if event.stats.generated_tokens:
+            self.speed_label.setText(f"{event.stats.tokens_per_second:.1f} tok/s")
+        if event.notes:
+            self.banner.show_message(" ".join(event.notes), level="info")
+
+    def _fail_turn(self, turn: _Turn, error: EngineError, visible: bool) -> None:
+        self._end_turn()
+        if turn.draft is not None:  # errors never stay in the conversation as an answer
+            self.banner.attempt(self.store.delete_message, turn.draft.id)
+        if visible:
+            self.chat.end_answer("")
+        # Errors go to the banner, never into the conversation as assistant text.
+        self.banner.show_error(error)
+
+    def _end_turn(self) -> None:
+        self._turn = None
+        self.composer.set_generating(False)
+        self.activity.setText("")
+
+
+def answer_footer(event: Finished) -> str:
+    parts = []
+    if event.reason == "cancelled":
+        parts.append("Stopped")
+    elif event.reason == "length":
+        parts.append("Cut short")
+    if event.stats.generated_tokens:
+        parts.append(
+            f"{event.stats.generated_tokens} tokens · {event.stats.tokens_per_second:.1f} tok/s"
+        )
+    return "  ·  ".join(parts)
