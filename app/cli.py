@@ -118,9 +118,13 @@ def _inspect(file: str, out: TextIO) -> int:
         ("chat template", template),
         ("stop tokens", " ".join(info.stop_tokens) or "none"),
     ]
+    if info.missing_chat_tokens:
+        rows.append(("chat tokens", "MISSING " + " ".join(info.missing_chat_tokens)))
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
         out.write(f"{key:<{width}}  {value}\n")
+    if info.chat_token_warning:
+        print(f"footnote: warning: {info.chat_token_warning}", file=sys.stderr)
     return 0
 
 

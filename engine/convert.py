@@ -24,6 +24,15 @@ from typing import Any
 
 import numpy as np
 
+from engine.checkpoint_vocab import (
+    TokenizerBehaviour,
+    VocabularyError,
+    build_vocabulary,
+    llama_cpp_model_name,
+    missing_chat_tokens,
+    read_added_tokens,
+    reference_behaviour,
+)
 from engine.errors import EngineError
 from engine.quantize import QUANT_TYPES, quantize_gguf
 
@@ -225,8 +234,9 @@ def _write_gguf(
     head_dim = int(c("head_dim", default=n_embd // n_head))
     rope = rope_config(ck, head_dim)
 
+    behaviour = reference_behaviour(ck.folder)
     writer = gguf.GGUFWriter(str(path), "phi3")
-    writer.add_name(ck.folder.name)
+    writer.add_name(llama_cpp_model_name(ck.folder.name, behaviour))
     writer.add_context_length(int(c("max_position_embeddings", default=4096)))
     writer.add_embedding_length(n_embd)
     writer.add_feed_forward_length(int(c("intermediate_size")))
@@ -245,7 +255,7 @@ def _write_gguf(
     writer.add_file_type(
         gguf.LlamaFileType.ALL_F32 if dtype == "f32" else gguf.LlamaFileType.MOSTLY_F16
     )
-    _add_vocabulary(writer, ck)
+    _add_vocabulary(writer, ck, behaviour)
 
     tensors = list(_tensor_plan(ck, n_layer, rope, dtype))
     for name, shape, np_dtype, _load in tensors:
@@ -325,55 +335,48 @@ def _shape_of(file: Path, name: str) -> list[int]:
 # ---------------------------------------------------------------- vocabulary
 
 
-def _add_vocabulary(writer: Any, ck: Checkpoint) -> None:
-    """SentencePiece pieces + Phi-3's added tokens, padded to the model's vocab
-    size; special tokens and the chat template from the tokenizer files."""
-    import gguf
-    from gguf.vocab import SentencePieceVocab, SpecialVocab
+def _add_vocabulary(writer: Any, ck: Checkpoint, behaviour: TokenizerBehaviour) -> None:
+    """SentencePiece pieces + Phi-3's added tokens (from whichever tokenizer
+    files hold them), padded to the model's vocab size; special tokens and the
+    chat template from the tokenizer files. Refuses a vocabulary without the
+    chat tokens: such a model converts but can never chat."""
+    from gguf.vocab import SpecialVocab
 
-    vocab = SentencePieceVocab(ck.folder)
-    pieces, scores, types = [], [], []
-    for text, score, kind in vocab.all_tokens():
-        pieces.append(text)
-        scores.append(score)
-        types.append(kind)
-    # Added tokens marked "special" (<|end|>, <|user|>, ...) are control tokens.
-    special = _special_added_tokens(ck.folder)
-    for i, piece in enumerate(pieces):
-        if piece.decode("utf-8", errors="replace") in special:
-            types[i] = gguf.TokenType.CONTROL
-    n_vocab = int(ck.get("vocab_size", default=len(pieces)))
-    if len(pieces) > n_vocab:
-        raise ConversionError(
-            f"The tokenizer has {len(pieces)} tokens but the model only {n_vocab}: "
-            "the tokenizer files do not belong to these weights."
-        )
-    for i in range(len(pieces), n_vocab):  # Phi-3 pads 32011 tokens to 32064
-        pieces.append(f"[PAD{i}]".encode())
-        scores.append(-1000.0)
-        types.append(gguf.TokenType.UNUSED)
-    writer.add_tokenizer_model("llama")
-    writer.add_tokenizer_pre("default")
-    writer.add_token_list(pieces)
-    writer.add_token_scores(scores)
-    writer.add_token_types(types)
+    n_vocab = int(ck.get("vocab_size", default=0)) or _sentencepiece_size(ck.folder)
+    try:
+        vocab = build_vocabulary(ck.folder, n_vocab)
+    except VocabularyError as exc:
+        raise ConversionError(f"{ck.folder.name}: {exc.message}") from exc
 
     specials = SpecialVocab(ck.folder, n_vocab=n_vocab)
     if specials.chat_template is None:
         template_file = ck.folder / "chat_template.jinja"
         if template_file.exists():
             specials.chat_template = template_file.read_text("utf-8")
+    template = specials.chat_template if isinstance(specials.chat_template, str) else None
+    missing = missing_chat_tokens(vocab, template)
+    if missing:
+        raise ConversionError(
+            f"{ck.folder.name}: the tokenizer files do not define the chat tokens "
+            f"{', '.join(missing)}, so the converted model could not follow its chat format "
+            "or stop. Copy tokenizer.json and tokenizer_config.json (or added_tokens.json) "
+            "from the original model into the folder."
+        )
+    writer.add_tokenizer_model("llama")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(vocab.pieces)
+    writer.add_token_scores(vocab.scores)
+    writer.add_token_types(vocab.types)
+    # As the checkpoint's tokenizer does it (see reference_behaviour).
+    writer.add_add_space_prefix(behaviour.space_after_special)
+    specials.add_special_token["bos"] = behaviour.add_bos
     specials.add_to_gguf(writer, quiet=True)
 
 
-def _special_added_tokens(folder: Path) -> set[str]:
-    found: set[str] = set()
-    tokenizer_json = folder / "tokenizer.json"
-    if tokenizer_json.exists():
-        data = json.loads(tokenizer_json.read_text("utf-8"))
-        found |= {t["content"] for t in data.get("added_tokens", []) if t.get("special")}
-    config = folder / "tokenizer_config.json"
-    if config.exists():
-        decoder = json.loads(config.read_text("utf-8")).get("added_tokens_decoder", {})
-        found |= {t["content"] for t in decoder.values() if t.get("special")}
-    return found
+def _sentencepiece_size(folder: Path) -> int:
+    from sentencepiece import SentencePieceProcessor
+
+    processor = SentencePieceProcessor()
+    processor.LoadFromFile(str(folder / "tokenizer.model"))
+    # No vocab_size in config.json: as many as the pieces and added tokens need.
+    return max(int(processor.vocab_size()), max(read_added_tokens(folder), default=-1) + 1)

@@ -8,6 +8,7 @@ and architectures we know llama.cpp cannot run.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,12 @@ GGUF_MAGIC = b"GGUF"
 END_OF_TURN_TOKENS = ("<|end|>", "<|endoftext|>", "<|eot_id|>", "<|im_end|>", "<end_of_turn>")
 
 PHI_ARCHITECTURES = frozenset({"phi2", "phi3", "phimoe"})
+# Phi-3-family chat models need these as single (control) tokens; a file
+# converted without its tokenizer's added tokens has padding in their place.
+PHI3_CHAT_TOKENS = ("<|user|>", "<|assistant|>", "<|end|>")
+_CHAT_MARKER = re.compile(r"<\|[A-Za-z0-9_]+\|>")
+# gguf.TokenType CONTROL and USER_DEFINED: what llama.cpp parses as one token.
+_SPECIAL_TOKEN_TYPES = frozenset({3, 4})
 
 _SUPPORTED_SUMMARY = (
     "Footnote runs Phi-2, Phi-3 and Phi-3.5 (mini, medium, MoE), Phi-4 and Phi-4-mini GGUF files."
@@ -61,6 +68,8 @@ class ModelInfo:
     # f16 KV cache per token of context: 2 (K and V) x layers x kv heads x head dim x 2 bytes.
     kv_bytes_per_token: int = 0
     layer_count: int = 0
+    # Chat markers the model needs but its vocabulary lacks (see chat_token_warning).
+    missing_chat_tokens: tuple[str, ...] = field(default=())
 
     @property
     def is_phi(self) -> bool:
@@ -69,6 +78,18 @@ class ModelInfo:
     @property
     def display_name(self) -> str:
         return self.name or self.path.stem
+
+    @property
+    def chat_token_warning(self) -> str | None:
+        """A sentence for the user when the model cannot see its chat format."""
+        if not self.missing_chat_tokens:
+            return None
+        return (
+            f"{self.path.name} has no chat tokens ({', '.join(self.missing_chat_tokens)}): it "
+            "was converted without its tokenizer's added tokens, so it will not follow the chat "
+            "format or stop by itself. Convert the original Hugging Face folder again with "
+            "Footnote, or download a published GGUF of this model."
+        )
 
 
 def inspect_gguf(path: str | Path) -> ModelInfo:
@@ -164,6 +185,7 @@ def _describe(path: Path, reader) -> ModelInfo:  # type: ignore[no-untyped-def]
     stops += [t for t in END_OF_TURN_TOKENS if t in present and t not in stops]
 
     template = value("tokenizer.chat_template")
+    types = value("tokenizer.ggml.token_type")
     add_bos = value("tokenizer.ggml.add_bos_token")
     ctx = value(f"{arch}.context_length")
     return ModelInfo(
@@ -181,7 +203,26 @@ def _describe(path: Path, reader) -> ModelInfo:  # type: ignore[no-untyped-def]
         eos_token=eos,
         add_bos_token=bool(add_bos) if add_bos is not None else True,
         stop_tokens=tuple(stops),
+        missing_chat_tokens=_missing_chat_tokens(
+            arch, token_list, types if isinstance(types, list) else [], template
+        ),
     )
+
+
+def _missing_chat_tokens(
+    arch: str, tokens: list[str], types: list[int], template: object
+) -> tuple[str, ...]:
+    """Chat markers named by the template (or Phi-3's, for a Phi-3 file without
+    one) that are not single special tokens in the vocabulary."""
+    needed = _CHAT_MARKER.findall(template) if isinstance(template, str) else []
+    if arch in ("phi3", "phimoe") and not needed:
+        needed = list(PHI3_CHAT_TOKENS)
+    if not needed:
+        return ()
+    special = {
+        token for token, kind in zip(tokens, types, strict=False) if kind in _SPECIAL_TOKEN_TYPES
+    }
+    return tuple(dict.fromkeys(t for t in needed if t not in special))
 
 
 def _kv_bytes_per_token(value, arch: str) -> int:  # type: ignore[no-untyped-def]

@@ -123,6 +123,9 @@ def load_model(path: str | Path, options: LoadOptions | None = None) -> LocalMod
     info = inspect_gguf(path)
     chat_format = ChatFormat.for_model(info)
     notes: list[str] = [chat_format.note] if chat_format.note else []
+    if info.chat_token_warning:
+        log.warning("%s", info.chat_token_warning)
+        notes.insert(0, info.chat_token_warning)
 
     context = max(options.context_tokens, MIN_CONTEXT_TOKENS)
     if info.context_length and context > info.context_length:
@@ -281,6 +284,9 @@ def _load_llama(
             match = _UNKNOWN_ARCH.search(line)
             if match:
                 raise describe_unsupported_architecture(info.path, match.group(1)) from exc
+        if info.chat_token_warning and any("vocabulary" in line for line in errors):
+            # llama.cpp's Phi-3 rules look the chat tokens up by name and fail.
+            raise InvalidModelFile(info.chat_token_warning, detail=detail) from exc
         if "llama_context" in str(exc):
             raise ModelLoadFailed(
                 f"llama.cpp loaded {info.path.name} but could not set up its context with these "

@@ -188,12 +188,15 @@ def write_phi3_gguf(
     chat_template: str | None = PHI3_CHAT_TEMPLATE,
     architecture: str = "phi3",
     dtype: str = "f32",
+    chat_tokens: bool = True,
 ) -> Path:
     """Write a Phi-3-architecture GGUF to ``path`` and return it.
 
     ``chat_template=None`` leaves the template out (to test the fallback);
     ``architecture`` can name one llama.cpp cannot run (to test refusals).
     ``dtype="f16"`` halves the size of big models (benchmarks quantize it further).
+    ``chat_tokens=False`` writes padding where Phi-3's added tokens belong, as
+    converters that miss a checkpoint's added tokens do (to test the warning).
     """
     import gguf
 
@@ -218,10 +221,11 @@ def write_phi3_gguf(
         gguf.LlamaFileType.MOSTLY_F16 if dtype == "f16" else gguf.LlamaFileType.ALL_F32
     )
 
+    written = vocab if chat_tokens else _without_chat_tokens(vocab)
     writer.add_tokenizer_model("llama")
-    writer.add_token_list(vocab.pieces)
-    writer.add_token_scores(vocab.scores)
-    writer.add_token_types(vocab.types)
+    writer.add_token_list(written.pieces)
+    writer.add_token_scores(written.scores)
+    writer.add_token_types(written.types)
     writer.add_unk_token_id(0)
     writer.add_bos_token_id(1)
     writer.add_eos_token_id(vocab.id_of("<|endoftext|>"))
@@ -245,6 +249,15 @@ def write_phi3_gguf(
         writer.write_tensor_data(array if array.ndim == 1 else array.astype(float_type))
     writer.close()
     return path
+
+
+def _without_chat_tokens(vocab: Vocabulary) -> Vocabulary:
+    unused = 5  # gguf.TokenType.UNUSED
+    pieces, types = list(vocab.pieces), list(vocab.types)
+    for token in PHI3_SPECIAL_TOKENS:
+        i = vocab.id_of(token)
+        pieces[i], types[i] = f"[PAD{i}]", unused
+    return Vocabulary(pieces=pieces, scores=list(vocab.scores), types=types)
 
 
 def _tensor_shapes(shape: ModelShape, n_vocab: int) -> Iterator[tuple[str, tuple[int, ...]]]:

@@ -41,18 +41,30 @@ def build_tokenizer(folder: Path, vocab_size: int = 320) -> Path:
     return folder / "tokenizer.model"
 
 
-def build_phi3_checkpoint(folder: Path, *, longrope: bool = False, seed: int = 0) -> Path:
+def build_phi3_checkpoint(
+    folder: Path, *, longrope: bool = False, seed: int = 0, added_tokens_json: bool = True
+) -> Path:
     """A Phi3ForCausalLM checkpoint folder as Microsoft publishes them:
     config.json, model.safetensors, tokenizer.model, tokenizer.json,
-    tokenizer_config.json (with the chat template), added_tokens.json."""
+    tokenizer_config.json (with the chat template), added_tokens.json.
+
+    ``added_tokens_json=False`` gives the layout transformers 5 saves (a
+    fine-tune today): the added tokens live only in tokenizer.json and
+    tokenizer_config.json."""
     import torch
+    from tokenizers import AddedToken
     from transformers import LlamaTokenizer, Phi3Config, Phi3ForCausalLM
 
     spm_dir = folder.parent / (folder.name + "-spm")
     build_tokenizer(spm_dir)
     tokenizer = LlamaTokenizer.from_pretrained(str(spm_dir))
     base = len(tokenizer)
-    tokenizer.add_special_tokens({"additional_special_tokens": list(PHI3_SPECIAL_TOKENS)})
+    # As in Microsoft's tokenizer: the chat tokens eat the newline after them.
+    specials = [
+        AddedToken(t, rstrip=t != "<|endoftext|>", lstrip=False, normalized=False, special=True)
+        for t in PHI3_SPECIAL_TOKENS
+    ]
+    tokenizer.add_special_tokens({"additional_special_tokens": specials})
     tokenizer.eos_token = "<|endoftext|>"
     tokenizer.chat_template = PHI3_CHAT_TEMPLATE
     vocab_size = (len(tokenizer) + 63) // 64 * 64  # Phi-3 pads its vocab (32011 -> 32064)
@@ -96,6 +108,9 @@ def build_phi3_checkpoint(folder: Path, *, longrope: bool = False, seed: int = 0
     # Microsoft's repositories ship the SentencePiece model and added_tokens.json too.
     (folder / "tokenizer.model").write_bytes((spm_dir / "tokenizer.model").read_bytes())
     added = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in PHI3_SPECIAL_TOKENS}
-    (folder / "added_tokens.json").write_text(json.dumps(added, indent=2))
     assert base == min(added.values())
+    if added_tokens_json:
+        (folder / "added_tokens.json").write_text(json.dumps(added, indent=2))
+    else:
+        (folder / "added_tokens.json").unlink(missing_ok=True)
     return folder

@@ -81,6 +81,20 @@ def test_models_inspect_describes_the_file(tiny_model: Path, footnote_home: Path
     assert re.search(r"chat template\s+yes", result.stdout)
 
 
+def test_models_inspect_warns_about_missing_chat_tokens(
+    tmp_path: Path, footnote_home: Path
+) -> None:
+    from engine.synthetic_model import write_phi3_gguf
+
+    broken = write_phi3_gguf(tmp_path / "no-chat.gguf", weights="random", chat_tokens=False)
+    result = run_cli("models", "inspect", str(broken), home=footnote_home)
+    assert result.returncode == 0, result.stderr
+    assert re.search(
+        r"chat tokens\s+MISSING <\|system\|> <\|end\|> <\|user\|> <\|assistant\|>", result.stdout
+    )
+    assert "warning: no-chat.gguf has no chat tokens" in result.stderr
+
+
 def test_models_inspect_explains_a_bad_file(tmp_path: Path, footnote_home: Path) -> None:
     bad = tmp_path / "notes.gguf"
     bad.write_text("hello")

@@ -27,6 +27,15 @@ def hf_phi3(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def hf_phi3_no_added_tokens_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The layout transformers 5 saves: added tokens only in tokenizer.json
+    and tokenizer_config.json."""
+    return build_phi3_checkpoint(
+        tmp_path_factory.mktemp("hf") / "Phi-3-tiny-4k-t5", seed=1, added_tokens_json=False
+    )
+
+
+@pytest.fixture(scope="session")
 def hf_phi3_longrope(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_phi3_checkpoint(
         tmp_path_factory.mktemp("hf") / "Phi-3-tiny-128k", longrope=True, seed=2
@@ -73,6 +82,72 @@ def test_f32_conversion_matches_transformers_logits(hf_phi3: Path, tmp_path: Pat
     assert info.architecture == "phi3"
     assert info.chat_template and "<|assistant|>" in info.chat_template
     assert "<|end|>" in info.stop_tokens
+
+
+CHAT = [
+    {"role": "system", "content": "You answer briefly."},
+    {"role": "user", "content": "Hello world, how are you today?"},
+    {"role": "assistant", "content": "The model runs on this computer."},
+    {"role": "user", "content": "Tell me about GGUF files and quantization."},
+]
+
+
+def chat_prompt_tokens(folder: Path, gguf_path: Path) -> tuple[list[int], list[int]]:
+    """A rendered chat prompt tokenized by transformers and by llama.cpp."""
+    import llama_cpp
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    text = tokenizer.apply_chat_template(CHAT, tokenize=False, add_generation_prompt=True)
+    theirs = tokenizer(text, add_special_tokens=True)["input_ids"]
+    llm = llama_cpp.Llama(str(gguf_path), n_ctx=256, verbose=False, vocab_only=True)
+    try:
+        ours = llm.tokenize(text.encode(), add_bos=True, special=True)
+    finally:
+        llm.close()
+    return ours, list(theirs)
+
+
+@pytest.mark.parametrize("layout", ["added_tokens.json", "transformers 5 (no added_tokens.json)"])
+def test_both_tokenizer_layouts_convert_with_chat_tokens(
+    layout: str, hf_phi3: Path, hf_phi3_no_added_tokens_json: Path, tmp_path: Path
+) -> None:
+    folder = hf_phi3 if layout == "added_tokens.json" else hf_phi3_no_added_tokens_json
+    assert (folder / "added_tokens.json").exists() == (layout == "added_tokens.json")
+    out = tmp_path / "phi3.gguf"
+    run(folder, out, "f32")
+    ours, theirs = chat_prompt_tokens(folder, out)
+    assert ours == theirs  # token by token, special tokens as single ids
+    info = inspect_gguf(out)
+    assert info.missing_chat_tokens == ()
+    assert info.chat_token_warning is None
+    assert {"<|end|>", "<|endoftext|>"} <= set(info.stop_tokens)
+    assert logits_difference(folder, out) < MAX_LOGIT_DIFF
+
+
+def test_tokenizer_without_chat_tokens_is_refused(
+    hf_phi3_no_added_tokens_json: Path, tmp_path: Path
+) -> None:
+    """Only tokenizer.model left: the result could never chat, so no file is made."""
+    bare = tmp_path / "bare"
+    shutil.copytree(hf_phi3_no_added_tokens_json, bare)
+    (bare / "tokenizer.json").unlink()
+    config = json.loads((bare / "tokenizer_config.json").read_text())
+    config.pop("added_tokens_decoder", None)
+    (bare / "tokenizer_config.json").write_text(json.dumps(config))
+    with pytest.raises(ConversionError, match=r"do not define the chat tokens <\|user\|>"):
+        run(bare, tmp_path / "out.gguf", "f16")
+    assert not list(tmp_path.glob("out.gguf*"))
+
+
+def test_tokenizer_files_that_disagree_are_refused(hf_phi3: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(hf_phi3, broken)
+    added = json.loads((broken / "added_tokens.json").read_text())
+    added["<|end|>"], added["<|user|>"] = added["<|user|>"], added["<|end|>"]
+    (broken / "added_tokens.json").write_text(json.dumps(added))
+    with pytest.raises(ConversionError, match="tokenizer files disagree"):
+        run(broken, tmp_path / "out.gguf", "f16")
 
 
 def test_longrope_conversion_matches_transformers_logits(

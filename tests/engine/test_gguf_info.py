@@ -73,3 +73,39 @@ def test_known_unsupported_models_are_named(tmp_path: Path, kwargs: dict, reason
     path = write_phi3_gguf(tmp_path / "unsupported.gguf", **kwargs)
     with pytest.raises(UnsupportedModel, match=reason):
         inspect_gguf(path)
+
+
+def test_phi3_file_without_chat_tokens_is_flagged(tiny_model: Path, tmp_path: Path) -> None:
+    """A GGUF converted elsewhere without the checkpoint's added tokens."""
+    assert inspect_gguf(tiny_model).chat_token_warning is None
+    broken = write_phi3_gguf(tmp_path / "no-chat.gguf", weights="random", chat_tokens=False)
+    info = inspect_gguf(broken)
+    # The markers its chat template names, in the template's order.
+    assert info.missing_chat_tokens == ("<|system|>", "<|end|>", "<|user|>", "<|assistant|>")
+    assert info.chat_token_warning is not None
+    assert "will not follow the chat format" in info.chat_token_warning
+    assert "Convert the original Hugging Face folder again" in info.chat_token_warning
+
+
+def test_loading_a_file_without_chat_tokens_says_so(tmp_path: Path) -> None:
+    from engine.model import LoadOptions, load_model
+
+    broken = write_phi3_gguf(
+        tmp_path / "no-chat.gguf", weights="random", chat_tokens=False, name="Contoso fine-tune"
+    )
+    model = load_model(broken, LoadOptions(context_tokens=256))
+    try:
+        assert any("has no chat tokens" in note for note in model.notes)
+    finally:
+        model.close()
+
+
+def test_a_phi3_named_file_without_chat_tokens_fails_with_the_reason(tmp_path: Path) -> None:
+    """llama.cpp itself refuses it ("unordered_map::at": its Phi-3 rules look the
+    tokens up by name); the user gets the reason, not that."""
+    from engine.errors import ModelLoadFailed
+    from engine.model import LoadOptions, load_model
+
+    broken = write_phi3_gguf(tmp_path / "no-chat.gguf", weights="random", chat_tokens=False)
+    with pytest.raises(ModelLoadFailed, match="has no chat tokens"):
+        load_model(broken, LoadOptions(context_tokens=256))
