@@ -170,7 +170,7 @@ def user_content_with_sources(question: str, passages: Sequence[Passage]) -> str
         + "\n\n".join(blocks)
         + "\n\nAnswer the question using the sources above when they are relevant, and cite "
         "the ones you use as [1], [2] right after what they support. If the sources do not "
-        "contain the answer, say so, then answer from what you know." + QUESTION_MARKER + question
+        "contain the answer, say so." + QUESTION_MARKER + question
     )
 
 

@@ -5,8 +5,32 @@ from pathlib import Path
 
 import pytest
 
+from engine.context import SourcePassage
 from engine.errors import HistoryError
-from engine.history import DEFAULT_TITLE, INTERRUPTED, MIGRATIONS, ConversationStore
+from engine.history import (
+    DEFAULT_TITLE,
+    INTERRUPTED,
+    MIGRATIONS,
+    SOURCE_EXCERPT_MAX_CHARS,
+    ConversationStore,
+)
+
+NOTES = SourcePassage(
+    "Footnote keeps every file on this computer.",
+    "notes.md › Privacy",
+    "document",
+    {"path": "/home/me/notes.md", "heading_path": ["Privacy"], "page": 2},
+    "d1",
+    0.8,
+)
+PAGE = SourcePassage(
+    "Phi-3 is a small model.",
+    "Phi-3 — example.org",
+    "web",
+    {"url": "https://example.org/phi3", "title": "Phi-3"},
+    "w1",
+    0.6,
+)
 
 
 @pytest.fixture
@@ -99,3 +123,90 @@ def test_unwritable_location_is_a_readable_error(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(HistoryError, match="cannot open its conversation database"):
         ConversationStore(blocker / "sub" / "history.sqlite3")
+
+
+def test_an_answer_keeps_its_sources_in_citation_order(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    first = ConversationStore(path)
+    conv = first.create_conversation()
+    first.add_message(conv.id, "user", "Is it private?")
+    saved = first.add_message(
+        conv.id, "assistant", "Yes [1], see [2].", finish_reason="stop", sources=[NOTES, PAGE]
+    )
+    assert [s.n for s in saved.sources] == [1, 2]
+    first.close()
+
+    again = ConversationStore(path)
+    try:
+        question, answer = again.messages(conv.id)
+    finally:
+        again.close()
+    assert question.sources == ()
+    one, two = answer.sources
+    assert (one.n, one.citation, one.kind, one.id, one.score) == (
+        1,
+        "notes.md › Privacy",
+        "document",
+        "d1",
+        0.8,
+    )
+    assert one.location == {"path": "/home/me/notes.md", "heading_path": ["Privacy"], "page": 2}
+    assert (two.n, two.kind, two.location["url"]) == (2, "web", "https://example.org/phi3")
+    assert two.text == PAGE.text
+
+
+def test_sources_of_an_answer_saved_while_written_are_set_at_the_end(
+    store: ConversationStore,
+) -> None:
+    conv = store.create_conversation()
+    draft = store.add_message(conv.id, "assistant", "Part", finish_reason=INTERRUPTED)
+    store.set_sources(draft.id, [PAGE])
+    [stored] = store.messages(conv.id)
+    assert [(s.n, s.citation) for s in stored.sources] == [(1, "Phi-3 — example.org")]
+    store.set_sources(draft.id, [])
+    assert store.messages(conv.id)[0].sources == ()
+
+
+def test_a_long_passage_is_stored_as_an_excerpt(store: ConversationStore) -> None:
+    conv = store.create_conversation()
+    long = SourcePassage("x" * 10_000, "big.txt", "document")
+    saved = store.add_message(conv.id, "assistant", "a", sources=[long])
+    assert len(saved.sources[0].text) == SOURCE_EXCERPT_MAX_CHARS
+
+
+def test_a_database_from_before_sources_migrates_and_keeps_its_messages(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    # Exactly what the first released schema (user_version 1) wrote.
+    db = sqlite3.connect(path, isolation_level=None)
+    MIGRATIONS[0](db)
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO conversations VALUES (1, 'Old chat', 1.0, 2.0)")
+    db.execute(
+        "INSERT INTO messages(conversation_id, role, content, model_content, finish_reason, "
+        "created_at) VALUES (1, 'user', 'old question', NULL, NULL, 1.0), "
+        "(1, 'assistant', 'old answer', NULL, 'stop', 2.0)"
+    )
+    db.close()
+
+    store = ConversationStore(path)
+    try:
+        messages = store.messages(1)
+        assert [(m.content, m.sources) for m in messages] == [
+            ("old question", ()),
+            ("old answer", ()),
+        ]
+        store.set_sources(messages[1].id, [NOTES])
+        assert store.messages(1)[1].sources[0].citation == "notes.md › Privacy"
+    finally:
+        store.close()
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_damaged_sources_do_not_hide_the_answer(store: ConversationStore) -> None:
+    conv = store.create_conversation()
+    saved = store.add_message(conv.id, "assistant", "answer", sources=[NOTES])
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE messages SET sources = '[{\"broken\": ' WHERE id = ?", (saved.id,))
+    [stored] = store.messages(conv.id)
+    assert stored.content == "answer" and stored.sources == ()

@@ -1,0 +1,173 @@
+"""The budget planner, with numbers: tokens and time."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.budget import (
+    MIN_CUT_PASSAGE_TOKENS,
+    MIN_SOURCE_SHARE,
+    MIN_TIME_SOURCE_TOKENS,
+    FirstWordTarget,
+    PromptSizes,
+    TimeBudget,
+    cut_passage,
+    plan_prompt,
+    select_passages,
+)
+from engine.context import Passage, SourcePassage
+
+
+def sized(tokens: int, score: float, kind: str = "document", name: str = "") -> SourcePassage:
+    """A passage whose text is ``tokens`` words (one token each, see count)."""
+    name = name or f"{kind}-{score}"
+    return SourcePassage(" ".join([name] * tokens), name, kind, {}, name, score)  # type: ignore[arg-type]
+
+
+def count(p: Passage) -> int:
+    return len(p.text.split())
+
+
+def sizes(history: list[int], *, cached: int = 0, n_ctx: int = 4096) -> PromptSizes:
+    return PromptSizes(
+        context_tokens=n_ctx,
+        answer_reserve_tokens=512,
+        system_tokens=40,
+        history_tokens=history,
+        question_tokens=100,
+        cached_prefix_tokens=cached,
+    )
+
+
+def test_long_history_and_long_sources_always_fit_with_sources_keeping_their_share() -> None:
+    long_history = [300] * 20  # 6,000 tokens of earlier exchanges
+    plan = plan_prompt(sizes(long_history), source_demand_tokens=8000)
+    kept = sum(long_history[plan.dropped_history_units :])
+    assert 40 + kept + plan.source_tokens + 100 + 512 <= 4096
+    assert plan.source_tokens >= MIN_SOURCE_SHARE * 4096
+    # History gave way (oldest first), but not all of it.
+    assert 0 < plan.dropped_history_units < 20
+    assert kept > 0
+
+
+def test_before_retrieval_the_cap_is_all_the_room_sources_could_get() -> None:
+    plan = plan_prompt(sizes([300] * 20))
+    kept = sum([300] * 20) - 300 * plan.dropped_history_units
+    assert plan.source_tokens == 4096 - 512 - 40 - 100 - kept
+    assert plan.source_tokens >= MIN_SOURCE_SHARE * 4096
+
+
+def test_a_short_conversation_keeps_all_its_history() -> None:
+    plan = plan_prompt(sizes([200, 200]), source_demand_tokens=1500)
+    assert plan.dropped_history_units == 0
+    assert plan.source_tokens == 1500
+    assert not plan.limited_by_time
+
+
+def test_no_sources_leave_history_the_whole_room() -> None:
+    plan = plan_prompt(sizes([300] * 11), source_demand_tokens=0)
+    assert plan.dropped_history_units == 0  # 3,300 + 652 fixed <= 4,096
+    assert plan.source_tokens == 0
+
+
+def test_time_target_bounds_new_tokens_and_a_cached_prefix_is_free() -> None:
+    history = [300] * 6  # 1,800 tokens, all in llama.cpp's cache
+    slow = TimeBudget(FirstWordTarget.BALANCED, prompt_tokens_per_s=20.0)  # 500 tokens
+    cached = plan_prompt(sizes(history, cached=40 + 1800), source_demand_tokens=3000, time=slow)
+    assert cached.limited_by_time
+    assert cached.source_tokens == 500 - 100  # the question's own tokens count too
+    assert cached.evaluated_tokens == 500
+
+    # The same conversation reopened after a restart: its history must be read
+    # (once), which leaves the sources only the floor.
+    cold = plan_prompt(sizes(history, cached=0), source_demand_tokens=3000, time=slow)
+    assert cold.dropped_history_units == 0  # time never drops history
+    assert cold.source_tokens == MIN_TIME_SOURCE_TOKENS
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (FirstWordTarget.FAST, 200),
+        (FirstWordTarget.BALANCED, 500),
+        (FirstWordTarget.THOROUGH, 1200),
+    ],
+)
+def test_first_word_targets_in_tokens_at_20_tokens_per_second(
+    target: FirstWordTarget, expected: int
+) -> None:
+    assert TimeBudget(target, 20.0).max_evaluated_tokens == expected
+
+
+def test_a_fast_machine_is_limited_by_the_context_not_the_time() -> None:
+    quick = TimeBudget(FirstWordTarget.FAST, prompt_tokens_per_s=2000.0)  # 20,000 tokens
+    plan = plan_prompt(sizes([300] * 20), source_demand_tokens=8000, time=quick)
+    assert not plan.limited_by_time
+    assert (
+        plan.source_tokens
+        == plan_prompt(sizes([300] * 20), source_demand_tokens=8000).source_tokens
+    )
+
+
+def test_dropping_history_counts_as_re_reading_what_stays() -> None:
+    # 20 exchanges cached, but some must go: every kept one shifts and is re-read.
+    plan = plan_prompt(sizes([300] * 20, cached=6040), source_demand_tokens=2000)
+    kept = 300 * (20 - plan.dropped_history_units)
+    assert plan.source_tokens < 2000
+    # The system prompt is still cached; kept history, question and sources are read.
+    assert plan.evaluated_tokens == kept + 100 + plan.source_tokens
+
+
+def test_lowest_scored_passages_are_trimmed_first() -> None:
+    passages = [sized(100, s / 10) for s in (3, 9, 1, 7, 5)]
+    chosen = select_passages(passages, 320, count)
+    # Best first, which is also the [1], [2], [3] numbering of the prompt.
+    assert [p.score for p in chosen] == [0.9, 0.7, 0.5]
+
+
+def test_each_kind_keeps_a_share_and_the_split_follows_the_scores() -> None:
+    docs = [sized(100, 0.9 - i / 100, "document", f"doc{i}") for i in range(10)]
+    pages = [sized(100, 0.5 - i / 100, "web", f"web{i}") for i in range(10)]
+    chosen = select_passages(docs + pages, 1000, count)
+    kinds = [p.kind for p in chosen]
+    assert len(chosen) == 10
+    # Documents score higher and take most of the room; the web keeps its share.
+    assert kinds.count("web") == 2  # 25% of 1,000 tokens
+    assert kinds.count("document") == 8
+
+    better_pages = [sized(100, 0.955 - i / 100, "web", f"web{i}") for i in range(10)]
+    chosen = select_passages(docs + better_pages, 1000, count)
+    assert [p.kind for p in chosen].count("document") == 2
+    assert [p.kind for p in chosen].count("web") == 8
+    assert [p.score for p in chosen] == sorted((p.score for p in chosen), reverse=True)
+
+
+def test_duplicates_keep_their_best_copy() -> None:
+    a = SourcePassage("Same text.", "a.md", "document", {}, "id-1", 0.2)
+    b = SourcePassage("Same   text.", "b.md", "document", {}, "id-2", 0.8)
+    c = SourcePassage("Other text.", "c.md", "document", {}, "id-3", 0.5)
+    d = SourcePassage("Newer version of it.", "b.md", "document", {}, "id-2", 0.1)
+    chosen = select_passages([a, b, c, d], 100, count)
+    assert chosen == [b, c]  # a repeats b's text, d repeats b's id
+
+
+def test_a_single_oversize_passage_is_cut_at_a_sentence_boundary() -> None:
+    text = "First sentence here. Second one is longer than that. Third ends it all."
+    big = SourcePassage(text, "long.md", "document", {}, "x", 1.0)
+    chosen = select_passages([big], 40, lambda p: count(p) * 4)  # the whole: 56 tokens
+    [cut] = chosen
+    assert cut.text == "First sentence here. Second one is longer than that."
+    assert (cut.citation, cut.id, cut.score) == ("long.md", "x", 1.0)
+
+
+def test_a_passage_without_a_fitting_sentence_is_cut_at_a_word() -> None:
+    big = sized(500, 1.0)
+    cut = cut_passage(big, 40, count)
+    assert cut is not None
+    assert cut.text.endswith(" …") and count(cut) <= 40
+    assert cut_passage(big, MIN_CUT_PASSAGE_TOKENS - 1, count) is None
+
+
+def test_nothing_to_select() -> None:
+    assert select_passages([], 1000, count) == []
+    assert select_passages([sized(10, 1.0)], 0, count) == []
