@@ -16,19 +16,23 @@ address (IPv4-mapped ::ffff:a.b.c.d, IPv4-compatible ::a.b.c.d, NAT64
 inside. ``allow_local=True`` (the "allow local fetch" setting, off by default)
 lets loopback, private, link-local, CGNAT and ULA through for tests and
 intranet users; unspecified, multicast and reserved stay refused.
+``local_networks`` narrows that to the given networks (an intranet's own
+range; the tests' loopback server, so they can prove a redirect from it to
+10.0.0.1 is still refused without ever sending anything there).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from retrieval.errors import FetchRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # host, port -> the addresses it resolves to (as strings)
 Resolver = Callable[[str, int], list[str]]
 
@@ -66,14 +70,19 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
     return None
 
 
-def address_problem(address: IPAddress, *, allow_local: bool = False) -> str | None:  # noqa: PLR0911 - one return per rule reads as the rule list
+def address_problem(  # noqa: PLR0911 - one return per rule reads as the rule list
+    address: IPAddress,
+    *,
+    allow_local: bool = False,
+    local_networks: Sequence[IPNetwork] | None = None,
+) -> str | None:
     """Why the fetcher must not connect to ``address``, or None if it may."""
     if isinstance(address, ipaddress.IPv6Address):
         if address.scope_id:
             return "a scoped IPv6 address"
         inner = _embedded_ipv4(address)
         if inner is not None:
-            problem = address_problem(inner, allow_local=allow_local)
+            problem = address_problem(inner, allow_local=allow_local, local_networks=local_networks)
             return f"{problem} (inside an IPv6 address)" if problem else None
     if address.is_unspecified:
         return "an unspecified address"
@@ -81,7 +90,10 @@ def address_problem(address: IPAddress, *, allow_local: bool = False) -> str | N
         return "a multicast address"
     local = _local_kind(address)
     if local:
-        return None if allow_local else local
+        permitted = allow_local and (
+            local_networks is None or any(address in network for network in local_networks)
+        )
+        return None if permitted else local
     if address.is_reserved or not address.is_global:
         return "a reserved address"
     return None
@@ -100,7 +112,11 @@ def _local_kind(address: IPAddress) -> str | None:
 
 
 def check_url(
-    url: str, *, allow_local: bool = False, resolve: Resolver = system_resolver
+    url: str,
+    *,
+    allow_local: bool = False,
+    local_networks: Sequence[IPNetwork] | None = None,
+    resolve: Resolver = system_resolver,
 ) -> Target:
     """Resolve and check ``url``; raise :class:`FetchRefused` with the reason."""
     parts = urlsplit(url)
@@ -131,7 +147,7 @@ def check_url(
     if not addresses:
         raise FetchRefused(f"Not opening {url}: the name {host} does not resolve.")
     for address in addresses:
-        problem = address_problem(address, allow_local=allow_local)
+        problem = address_problem(address, allow_local=allow_local, local_networks=local_networks)
         if problem:
             local_only = not allow_local and address_problem(address, allow_local=True) is None
             hint = " (allow local fetch in Settings to permit it)" if local_only else ""

@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from retrieval.errors import RetrievalError
-from retrieval.web.address_guard import Resolver, system_resolver
+from retrieval.web.address_guard import IPNetwork, Resolver, system_resolver
 from retrieval.web.events import Fetching
 from retrieval.web.http_fetch import MAX_PAGE_BYTES, FetchedPage, fetch_page
 from retrieval.web.ledger import Ledger
@@ -77,11 +77,13 @@ class Fetcher:
         *,
         limits: FetchLimits | None = None,
         allow_local: bool = False,
+        local_networks: Sequence[IPNetwork] | None = None,
         resolve: Resolver = system_resolver,
     ) -> None:
         self._ledger = ledger
         self._limits = limits or FetchLimits()
         self._allow_local = allow_local
+        self._local_networks = local_networks
         self._resolve = resolve
 
     def fetch_all(
@@ -134,6 +136,7 @@ class Fetcher:
                 deadline=slot.deadline,
                 cancel=cancel,
                 allow_local=self._allow_local,
+                local_networks=self._local_networks,
                 resolve=self._resolve,
                 max_bytes=self._limits.max_page_bytes,
                 on_connection=slot.set,

@@ -18,12 +18,12 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
 from retrieval.errors import FetchRefused
-from retrieval.web.address_guard import Resolver, Target, check_url, system_resolver
+from retrieval.web.address_guard import IPNetwork, Resolver, Target, check_url, system_resolver
 from retrieval.web.errors import PageUnavailable
 
 MAX_PAGE_BYTES = 3 * 1024 * 1024  # read this much of a page, then stop
@@ -76,6 +76,7 @@ def fetch_page(
     deadline: float,
     cancel: threading.Event,
     allow_local: bool = False,
+    local_networks: Sequence[IPNetwork] | None = None,
     resolve: Resolver = system_resolver,
     max_bytes: int = MAX_PAGE_BYTES,
     on_connection: Callable[[http.client.HTTPConnection | None], None] = lambda _c: None,
@@ -87,7 +88,9 @@ def fetch_page(
     :class:`PageUnavailable`."""
     current = url
     for _hop in range(MAX_REDIRECTS + 1):
-        target = check_url(current, allow_local=allow_local, resolve=resolve)
+        target = check_url(
+            current, allow_local=allow_local, local_networks=local_networks, resolve=resolve
+        )
         _check_time(current, deadline, cancel)
         record(current)
         conn = _connect(target, deadline)
@@ -202,6 +205,9 @@ def _read_page(
                 f"Could not read {final_url}: the connection failed.", detail=repr(exc)
             ) from exc
         if not chunk:
+            # End of data, or the coordinator cut the socket at the deadline or
+            # on cancel (a cut read looks like a clean end): say which.
+            _check_time(final_url, deadline, cancel)
             break
         if decoder is not None:
             try:

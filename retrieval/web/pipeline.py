@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from retrieval.passage import RetrievedPassage
-from retrieval.web.address_guard import Resolver, system_resolver
+from retrieval.web.address_guard import IPNetwork, Resolver, system_resolver
 from retrieval.web.events import PagesUnreadNotice, Ranking, WebEvent
 from retrieval.web.extraction import ExtractedPage, TextBlock, extract
 from retrieval.web.fetcher import Fetcher, FetchFailure, FetchLimits, FetchOutcome
@@ -73,6 +73,7 @@ class WebSearch:
         ledger_path: Path,
         cache_path: Path | None,
         resolve: Resolver = system_resolver,
+        local_networks: Sequence[IPNetwork] | None = None,
         fetch_limits: FetchLimits | None = None,
         backoff: Backoff | None = None,
     ) -> WebSearch:
@@ -86,6 +87,7 @@ class WebSearch:
                 ledger,
                 limits=fetch_limits,
                 allow_local=settings.allow_local_fetch,
+                local_networks=local_networks,
                 resolve=resolve,
             ),
             embedder,

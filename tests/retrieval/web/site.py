@@ -134,7 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(302, "", b"", Location="http://10.0.0.1/admin")
         elif path == "/redirect-loop":
             self._send(302, "", b"", Location="/redirect-loop")
-        elif path == "/slow":
+        elif path.startswith("/slow"):
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", "100000")
