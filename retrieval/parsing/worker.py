@@ -178,6 +178,7 @@ class _Worker:
     def __init__(self, process: Any, conn: Connection) -> None:
         self.process = process
         self.conn = conn
+        self._killed = False
 
     @classmethod
     def start(cls, context: BaseContext) -> _Worker:
@@ -203,7 +204,7 @@ class _Worker:
 
     @property
     def alive(self) -> bool:
-        return bool(self.process.is_alive()) and not self.conn.closed
+        return not self._killed and bool(self.process.is_alive())
 
     def send(self, job: _Job) -> None:
         self.conn.send(job)
@@ -225,12 +226,16 @@ class _Worker:
 
     def stop(self) -> None:
         """Ask an idle worker to exit; kill it if it does not."""
-        with contextlib.suppress(OSError, ValueError):
-            self.conn.send(None)
-        self.process.join(WORKER_STOP_TIMEOUT_S)
+        if not self._killed:
+            with contextlib.suppress(OSError, ValueError):
+                self.conn.send(None)
+            self.process.join(WORKER_STOP_TIMEOUT_S)
         self.kill()
 
     def kill(self) -> None:
+        if self._killed:
+            return
+        self._killed = True
         if self.process.is_alive():
             self.process.kill()
         self.process.join(WORKER_STOP_TIMEOUT_S)

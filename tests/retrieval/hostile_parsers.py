@@ -60,3 +60,9 @@ def many_sections(path: Path) -> Iterator[Section]:
     _note_pid(path)
     for number in range(1, 100_001):
         yield Section(f"line {number} " * 20, line_start=number, line_end=number)
+
+
+def read_whole(path: Path) -> Iterator[Section]:
+    """What a careless parser does: the whole file in memory at once."""
+    data = path.read_bytes()
+    yield Section(data.decode(errors="replace")[:100])
