@@ -1,4 +1,4 @@
-"""``python -m app``: the window, or a command-line subcommand (``ask`` ...)."""
+"""``python -m app``: the window, a command-line subcommand (``ask`` ...), or ``--self-test``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # (macOS Finder adds -psn_… to GUI launches.) A path opens the window on it,
     # as a file association or "Open With" does: a .gguf is loaded, a Hugging
     # Face folder is converted. Anything else is a command-line subcommand.
+    if args == ["--self-test"]:
+        from app.self_test import main as self_test
+
+        return self_test()
     if len(args) == 1 and Path(args[0]).exists():
         from app.application import run_gui
 

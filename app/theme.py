@@ -12,9 +12,17 @@ def stylesheet() -> str:
     return resources.files("assets").joinpath("style.qss").read_text(encoding="utf-8")
 
 
+# Sizes rendered from assets/footnote.svg by packaging/make_icons.py: the window
+# manager, taskbar and Alt+Tab each pick the nearest, so nothing is scaled at runtime.
+ICON_SIZES_PX = (16, 24, 32, 48, 64, 128, 256, 512)
+
+
 @lru_cache(maxsize=1)
 def app_icon() -> QIcon:
-    data = resources.files("assets").joinpath("footnote.svg").read_bytes()
-    pixmap = QPixmap()
-    pixmap.loadFromData(data, "SVG")
-    return QIcon(pixmap)
+    icon = QIcon()
+    for size in ICON_SIZES_PX:
+        data = resources.files("assets").joinpath(f"footnote-{size}.png").read_bytes()
+        pixmap = QPixmap()
+        pixmap.loadFromData(data, "PNG")
+        icon.addPixmap(pixmap)
+    return icon
