@@ -68,6 +68,7 @@ class SearxngProvider:
             with urllib.request.urlopen(request, timeout=timeout_s) as response:
                 body = response.read(MAX_RESPONSE_BYTES + 1)
         except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the response's socket
             raise self._http_error(exc) from exc
         except TimeoutError as exc:
             raise SearchTimeout(
