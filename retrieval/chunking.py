@@ -32,7 +32,7 @@ import bisect
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -117,7 +117,7 @@ def chunk_sections(
         chunker = _RunChunker(
             file_path, page, heading_path, count_tokens, special, max_tokens, overlap_tokens
         )
-        yield from chunker.chunks(list(run))
+        yield from chunker.chunks(run)
 
 
 class _RunChunker:
@@ -156,39 +156,64 @@ class _RunChunker:
             words = words[: len(words) // 2]
         return " ".join(words) + "…\n" if words else ""
 
-    def chunks(self, run: list[Section]) -> Iterator[Chunk]:
-        self.run = run
-        self.newlines = [
-            [i for i, c in enumerate(s.text) if c == "\n"] if s.line_start is not None else []
-            for s in run
-        ]
-        pieces = [p for index, s in enumerate(run) for p in self._split(index, s.text, 0, 0)]
-        start = 0
-        while start < len(pieces):
-            end, total = start, 0
-            while end < len(pieces) and total + pieces[end].tokens <= self.budget:
-                total += pieces[end].tokens
-                end += 1
-            end = max(end, start + 1)  # every piece fits the budget on its own
-            text = self._text(pieces[start:end])
-            # Verify the estimate once; give back pieces while it is over.
-            while end - start > 1 and self.count_tokens(text) > self.max_tokens:
-                end -= 1
-                text = self._text(pieces[start:end])
-            yield self._chunk(text, pieces[start:end])
-            if end >= len(pieces):
-                return
-            start = self._overlap_start(pieces, start, end)
+    def chunks(self, run: Iterable[Section]) -> Iterator[Chunk]:
+        """Pack the run's pieces into chunks as they arrive: only the pieces of
+        the chunk being built (and their sections) are held, so a 2 GB text
+        file, which is one long run, streams in constant memory."""
+        self.run: dict[int, Section] = {}
+        self.newlines: dict[int, list[int]] = {}
+        window: list[_Piece] = []  # the chunk being built
+        carried = 0  # how many of its first pieces overlap the previous chunk
+        for piece in self._pieces(run):
+            total = sum(p.tokens for p in window)
+            while window and total + piece.tokens > self.budget:
+                if len(window) == carried:
+                    # Only overlap left and no room for the new piece: shed it.
+                    total -= window.pop(0).tokens
+                    carried -= 1
+                    continue
+                window, carried = yield from self._emit(window, carried)
+                total = sum(p.tokens for p in window)
+            window.append(piece)
+            self._forget_before(window[0].section)
+        while len(window) > carried:
+            window, carried = yield from self._emit(window, carried)
 
-    def _overlap_start(self, pieces: list[_Piece], start: int, end: int) -> int:
-        """Where the next chunk starts: back from ``end`` by up to the overlap,
-        leaving room for at least the next new piece."""
-        room = min(self.overlap_tokens, self.budget - pieces[end].tokens)
+    def _pieces(self, run: Iterable[Section]) -> Iterator[_Piece]:
+        for index, section in enumerate(run):
+            self.run[index] = section
+            if section.line_start is not None:
+                self.newlines[index] = [i for i, c in enumerate(section.text) if c == "\n"]
+            yield from self._split(index, section.text, 0, 0)
+
+    def _forget_before(self, section: int) -> None:
+        for index in [i for i in self.run if i < section]:
+            del self.run[index]
+            self.newlines.pop(index, None)
+
+    def _emit(
+        self, window: list[_Piece], carried: int
+    ) -> Generator[Chunk, None, tuple[list[_Piece], int]]:
+        """Yield a chunk from the front of ``window``; return the next window
+        (the overlap, then any pieces given back) and its overlap count."""
+        start, end = 0, len(window)
+        text = self._text(window[start:end])
+        # The sum of piece counts is an estimate: verify it once, and give
+        # back pieces (never all new ones) or drop the overlap while over.
+        while end - start > 1 and self.count_tokens(text) > self.max_tokens:
+            if end - 1 > max(start, carried):
+                end -= 1
+            else:
+                start = max(start, carried) if carried > start else start + 1
+            text = self._text(window[start:end])
+        yield self._chunk(text, window[start:end])
         back, total = end, 0
-        while back - 1 > start and total + pieces[back - 1].tokens <= room:
+        while back - 1 > max(start, carried - 1) and (
+            total + window[back - 1].tokens <= self.overlap_tokens
+        ):
             back -= 1
-            total += pieces[back].tokens
-        return back
+            total += window[back].tokens
+        return window[back:], end - back
 
     def _split(self, section: int, text: str, offset: int, level: int) -> Iterator[_Piece]:
         """``text`` (at ``offset`` in its section) as pieces within the budget,
@@ -229,13 +254,26 @@ class _RunChunker:
 
     def _text(self, pieces: list[_Piece]) -> str:
         """The original text from the first piece to the last (its own spacing
-        and line breaks kept), sections of the run joined by a blank line."""
-        parts = []
+        and line breaks kept). Sections of the run are joined by as many line
+        breaks as separate them in the file, or a blank line if unknown."""
+        text = ""
+        previous: _Piece | None = None
         for section, group in groupby(pieces, key=lambda p: p.section):
             members = list(group)
-            text = self.run[section].text[members[0].start : members[-1].end]
-            parts.append(text.lstrip("\n").rstrip())  # keep the first line's indent
-        return self.prefix + "\n\n".join(parts)
+            part = self.run[section].text[members[0].start : members[-1].end]
+            part = part.lstrip("\n").rstrip()  # keep the first line's indent
+            if previous is not None:
+                gap = 2
+                before, after = (
+                    self._lines(previous, start=False),
+                    self._lines(members[0], start=True),
+                )
+                if before is not None and after is not None and after > before:
+                    gap = after - before
+                text += "\n" * gap
+            text += part
+            previous = members[-1]
+        return self.prefix + text
 
     def _chunk(self, text: str, pieces: list[_Piece]) -> Chunk:
         line_start, line_end = (

@@ -1,0 +1,211 @@
+"""Chunking with all-MiniLM-L6-v2's own tokenizer: size limits, structure,
+overlap, locators and stable ids."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from retrieval.chunking import (
+    CHUNK_MAX_TOKENS,
+    Chunk,
+    chunk_sections,
+    content_hash,
+)
+from retrieval.parsing import Section, iter_sections
+from tests.retrieval.make_files import code_text
+
+Counter = Callable[[str], int]
+
+SENTENCES = [
+    f"Sentence number {n} explains how the {('red', 'green', 'blue')[n % 3]} widget "
+    f"is assembled from part {n * 7} and tested for {n % 11} hours."
+    for n in range(400)
+]
+
+
+def chunks_of(path: Path, count: Counter, **options: int) -> list[Chunk]:
+    return list(chunk_sections(path, iter_sections(path), count, **options))
+
+
+def test_the_default_size_stays_inside_minilm_window() -> None:
+    assert 128 < CHUNK_MAX_TOKENS <= 256
+
+
+def test_no_chunk_of_any_file_exceeds_the_limit(
+    good_files: dict[str, Path], minilm_count_tokens: Counter
+) -> None:
+    for path in good_files.values():
+        chunks = chunks_of(path, minilm_count_tokens)
+        assert chunks, path.name
+        for chunk in chunks:
+            assert minilm_count_tokens(chunk.text) <= CHUNK_MAX_TOKENS
+
+
+@pytest.mark.parametrize("max_tokens", [16, 64, 224])
+def test_long_text_is_cut_within_the_limit_and_loses_nothing(
+    minilm_count_tokens: Counter, max_tokens: int
+) -> None:
+    blob = "x" * 3000  # one "word" longer than any chunk (a hash dump)
+    long_sentence = " ".join(f"word{n}" for n in range(600))  # no punctuation at all
+    text = "\n\n".join([" ".join(SENTENCES[:60]), blob, long_sentence, "Short tail."])
+    section = Section(text, line_start=1, line_end=text.count("\n") + 1)
+    chunks = list(chunk_sections(Path("long.txt"), [section], minilm_count_tokens, max_tokens, 4))
+    for chunk in chunks:
+        assert minilm_count_tokens(chunk.text) <= max_tokens
+    joined = " ".join(c.text for c in chunks)
+    for word in [*text.split(), "Short tail."]:
+        if word != blob:
+            assert word in joined
+    assert sum(c.text.count("x") for c in chunks) >= len(blob)
+
+
+def test_counting_calls_grow_linearly(minilm_count_tokens: Counter) -> None:
+    calls = 0
+
+    def counting(text: str) -> int:
+        nonlocal calls
+        calls += 1
+        return minilm_count_tokens(text)
+
+    text = " ".join(SENTENCES)  # one paragraph of 400 sentences
+    chunks = list(chunk_sections(Path("p.txt"), [Section(text)], counting))
+    assert len(chunks) > 20
+    # Once per sentence plus once per chunk (and a few for the paragraph), not
+    # once per sentence per chunk.
+    assert calls <= len(SENTENCES) + 2 * len(chunks) + 5
+
+
+def test_chunks_overlap_within_a_section_by_whole_sentences(minilm_count_tokens: Counter) -> None:
+    text = " ".join(SENTENCES[:80])
+    chunks = list(chunk_sections(Path("p.txt"), [Section(text)], minilm_count_tokens, 120, 40))
+    assert len(chunks) > 3
+    for before, after in itertools.pairwise(chunks):
+        first_sentence = after.text.split(". ", 1)[0]
+        overlap = before.text[before.text.index(first_sentence) :]
+        assert after.text.startswith(overlap)  # whole sentences from before's end
+        assert 0 < minilm_count_tokens(overlap) - 2 <= 40
+
+
+def test_no_overlap_when_asked_for_none(minilm_count_tokens: Counter) -> None:
+    text = " ".join(SENTENCES[:80])
+    chunks = list(chunk_sections(Path("p.txt"), [Section(text)], minilm_count_tokens, 120, 0))
+    assert " ".join(c.text for c in chunks) == text
+
+
+def test_pdf_chunks_never_span_pages(
+    good_files: dict[str, Path], minilm_count_tokens: Counter
+) -> None:
+    chunks = chunks_of(good_files["pdf"], minilm_count_tokens, max_tokens=64)
+    pages = [c.locator.page for c in chunks]
+    assert pages == sorted(pages) and set(pages) == {1, 2, 3}
+    for chunk in chunks:
+        assert chunk.locator.path == str(good_files["pdf"].absolute())
+        marker = f"zebra{chunk.locator.page}."
+        if "zebra" in chunk.text:
+            assert marker in chunk.text
+    assert chunks[0].locator.citation() == "report.pdf, p. 1"
+
+
+def test_headings_are_written_at_the_top_and_kept_in_the_locator(
+    good_files: dict[str, Path], minilm_count_tokens: Counter
+) -> None:
+    chunks = chunks_of(good_files["markdown"], minilm_count_tokens)
+    wayland = next(c for c in chunks if "Wayland needs" in c.text)
+    assert wayland.text == "Install guide › Linux › Wayland\nWayland needs no extra setup."
+    assert wayland.locator.heading_path == ("Install guide", "Linux", "Wayland")
+    assert (wayland.locator.line_start, wayland.locator.line_end) == (12, 12)
+    docx_chunks = chunks_of(good_files["docx"], minilm_count_tokens)
+    table = next(c for c in docx_chunks if "North | 120" in c.text)
+    assert table.text.startswith("Quarterly report › Results › Numbers\nRegion | Sales")
+    assert table.locator.citation() == "quarterly.docx › Quarterly report › Results › Numbers"
+
+
+def test_a_very_long_heading_path_is_shortened(minilm_count_tokens: Counter) -> None:
+    headings = tuple(f"Chapter {n} about many important things" for n in range(30))
+    chunks = list(
+        chunk_sections(
+            Path("h.md"), [Section("Body text.", heading_path=headings)], minilm_count_tokens
+        )
+    )
+    assert chunks[0].text == "Chapter 29 about many important things\nBody text."
+    assert chunks[0].locator.heading_path == headings
+
+
+def test_code_chunks_have_line_ranges_matching_their_text(
+    good_files: dict[str, Path], minilm_count_tokens: Counter
+) -> None:
+    lines = code_text().splitlines()
+    for max_tokens in (40, 224):
+        chunks = chunks_of(good_files["code"], minilm_count_tokens, max_tokens=max_tokens)
+        assert len(chunks) > 1
+        for chunk in chunks:
+            start, end = chunk.locator.line_start, chunk.locator.line_end
+            assert start is not None and end is not None
+            body = chunk.text.splitlines()
+            assert body[0].strip() == lines[start - 1].strip()
+            assert body[-1].strip() == lines[end - 1].strip()
+            assert chunk.text == "\n".join(lines[start - 1 : end]).strip("\n")
+
+
+def test_text_chunks_span_sections_but_not_headings(minilm_count_tokens: Counter) -> None:
+    sections = [
+        Section("First part.", line_start=1, line_end=1),
+        Section("Second part.", line_start=3, line_end=3),
+        Section("Under a heading.", heading_path=("H",), line_start=6, line_end=6),
+    ]
+    chunks = list(chunk_sections(Path("t.txt"), sections, minilm_count_tokens))
+    assert [(c.text, c.locator.line_start, c.locator.line_end) for c in chunks] == [
+        ("First part.\n\nSecond part.", 1, 3),
+        ("H\nUnder a heading.", 6, 6),
+    ]
+
+
+def test_ids_are_stable_and_depend_on_text_and_place(
+    good_files: dict[str, Path], minilm_count_tokens: Counter
+) -> None:
+    first = chunks_of(good_files["pdf"], minilm_count_tokens)
+    again = chunks_of(good_files["pdf"], minilm_count_tokens)
+    assert [c.id for c in first] == [c.id for c in again]
+    chunk = first[0]
+    assert chunk.content_hash == hashlib.sha256(chunk.text.encode()).hexdigest()
+    assert chunk.content_hash == content_hash(chunk.text)
+    where = json.dumps(chunk.locator.to_dict(), sort_keys=True)
+    assert chunk.id == hashlib.sha256((chunk.content_hash + where).encode()).hexdigest()[:32]
+    assert len({c.id for c in first}) == len(first)
+    # The same text at another place is another chunk.
+    moved = list(
+        chunk_sections(
+            Path("/elsewhere/report.pdf"), iter_sections(good_files["pdf"]), minilm_count_tokens
+        )
+    )
+    assert moved[0].content_hash == chunk.content_hash and moved[0].id != chunk.id
+
+
+def test_blank_sections_give_no_chunks(minilm_count_tokens: Counter) -> None:
+    sections = [Section("   \n\n  "), Section("")]
+    assert list(chunk_sections(Path("b.txt"), sections, minilm_count_tokens)) == []
+
+
+def test_a_limit_without_room_for_text_is_refused(minilm_count_tokens: Counter) -> None:
+    with pytest.raises(ValueError, match="no room"):
+        list(chunk_sections(Path("x.txt"), [Section("text")], minilm_count_tokens, 4))
+
+
+def test_chunks_stream_from_an_endless_run_of_sections(minilm_count_tokens: Counter) -> None:
+    """A huge text file is one run of sections: chunks must come while it is read."""
+
+    def endless() -> Iterator[Section]:
+        for number in itertools.count(1):
+            yield Section(SENTENCES[number % len(SENTENCES)], line_start=number, line_end=number)
+
+    first = list(
+        itertools.islice(chunk_sections(Path("big.log"), endless(), minilm_count_tokens), 10)
+    )
+    assert len(first) == 10
+    assert [c.locator.line_start for c in first] == sorted(c.locator.line_start for c in first)
