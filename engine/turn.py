@@ -231,6 +231,11 @@ class ChatSession:
         if budget is not None:
             speed = budget.prompt_tokens_per_s or self.prompt_speed.tokens_per_s
             time_budget = TimeBudget(budget.first_word, speed)
+        # One plan, made before retrieval, sets both the cap the source sees and
+        # the history kept. Re-planning with the passages found could keep a
+        # little more history when they need less than their share, but the
+        # search query was written on this history's KV cache: changing it now
+        # would make the answer re-read the whole conversation.
         plan = plan_prompt(self._prompt_sizes(system, units, request), time=time_budget)
         kept_history = [m for unit in units[plan.dropped_history_units :] for m in unit]
         recent = tuple(question_of(m.content) for m in request.history if m.role == "user")

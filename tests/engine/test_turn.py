@@ -254,6 +254,40 @@ def test_sources_that_overflow_the_context_are_trimmed_lowest_score_first(
     assert end.text == SCRIPTED_ANSWER
 
 
+def test_long_history_gives_way_to_sources_with_a_notice(tiny_model: Path) -> None:
+    small = load_model(tiny_model, LoadOptions(context_tokens=1024))
+    history = []
+    for i in range(20):
+        history += [
+            ChatMessage("user", f"question {i} " + "word " * 10),
+            ChatMessage("assistant", "answer " * 10),
+        ]
+    found = [
+        passage(f"Fact {i}. " + "the water is hot " * 15, f"doc{i}.md", 1 - i / 10)
+        for i in range(6)
+    ]
+    asked: list[ContextRequest] = []
+
+    def source(request: ContextRequest, cancel: threading.Event) -> ContextProgress:
+        asked.append(request)
+        yield from ()
+        return found
+
+    try:
+        events = run(
+            ChatSession(small), TurnRequest(SYSTEM, history, "Which facts?"), context_source=source
+        )
+    finally:
+        small.close()
+    end = finished(events)
+    # Sources keep at least 40% of the context; the oldest exchanges made room.
+    assert asked[0].max_source_tokens is not None and asked[0].max_source_tokens >= 0.4 * 1024
+    assert len(end.sources) >= 3
+    assert any("oldest messages" in e.text for e in events if isinstance(e, Notice))
+    assert end.stats.prompt_tokens + 256 <= 1024
+    assert end.text == SCRIPTED_ANSWER
+
+
 def test_a_slow_machine_reads_fewer_sources_to_meet_the_first_word_target(
     model: LocalModel,
 ) -> None:
