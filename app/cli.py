@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from app import cli_documents
 from app.logs import configure_logging
 from app.paths import AppPaths
 from app.settings import load_settings
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument(
         "--quant", default="q4_k_m", choices=OUTPUT_TYPES, help="output type (default q4_k_m)"
     )
+    cli_documents.add_parsers(sub)
     return parser
 
 
@@ -89,6 +91,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     paths = AppPaths.from_environment()
     configure_logging(paths.log_file, verbose=getattr(args, "verbose", False))
     try:
+        if args.command in cli_documents.COMMANDS:
+            return cli_documents.run(args, paths, out)
         if args.command == "convert":
             return _convert(Path(args.folder), Path(args.output), args.quant, out)
         if args.command == "models":

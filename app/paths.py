@@ -62,5 +62,10 @@ class AppPaths:
         return self.data / "conversations.sqlite3"
 
     @property
+    def documents(self) -> Path:
+        """The document index: collections, manifest, chunks, chroma vectors."""
+        return self.data / "documents"
+
+    @property
     def log_file(self) -> Path:
         return self.logs / "footnote.log"

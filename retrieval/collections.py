@@ -1,0 +1,122 @@
+"""Named collections: folders (and files) the user added, with exclude patterns.
+
+A collection is stored in the documents database (see ``document_db``). Its
+``excludes`` are the user's own gitignore-style patterns; the defaults
+(``discovery.DEFAULT_EXCLUDES``: ``.git/``, ``node_modules/``, build outputs,
+hidden folders) always apply on top and are not stored, so an update of the
+defaults reaches existing collections. ``model_id`` records the embedder that
+built the collection's vectors: a different embedder rebuilds it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrieval.errors import CollectionNotFound, RetrievalError
+
+MAX_NAME_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Collection:
+    id: int
+    name: str
+    roots: tuple[Path, ...]
+    excludes: tuple[str, ...]
+    created_ns: int
+    model_id: str | None
+
+    @property
+    def vector_name(self) -> str:
+        """The chroma collection for this collection and embedder (3–63 chars,
+        alphanumeric ends, as chroma requires)."""
+        import hashlib
+
+        model = hashlib.sha1((self.model_id or "").encode(), usedforsecurity=False).hexdigest()
+        return f"c{self.id}-{model[:12]}"
+
+
+def _row(row: tuple[int, str, str, str, int, str | None]) -> Collection:
+    cid, name, roots, excludes, created_ns, model_id = row
+    return Collection(
+        id=cid,
+        name=name,
+        roots=tuple(Path(p) for p in json.loads(roots)),
+        excludes=tuple(json.loads(excludes)),
+        created_ns=created_ns,
+        model_id=model_id,
+    )
+
+
+_COLUMNS = "id, name, roots, excludes, created_ns, model_id"
+
+
+def all_collections(db: sqlite3.Connection) -> list[Collection]:
+    return [_row(r) for r in db.execute(f"SELECT {_COLUMNS} FROM collections ORDER BY name")]
+
+
+def get_collection(db: sqlite3.Connection, name: str) -> Collection:
+    row = db.execute(f"SELECT {_COLUMNS} FROM collections WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        known = ", ".join(c.name for c in all_collections(db)) or "none yet"
+        raise CollectionNotFound(f"There is no collection called “{name}” (collections: {known}).")
+    return _row(row)
+
+
+def find_collection(db: sqlite3.Connection, name: str) -> Collection | None:
+    row = db.execute(f"SELECT {_COLUMNS} FROM collections WHERE name = ?", (name,)).fetchone()
+    return None if row is None else _row(row)
+
+
+def create_collection(
+    db: sqlite3.Connection, name: str, roots: Sequence[Path], excludes: Sequence[str]
+) -> Collection:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_CHARS:
+        raise RetrievalError(f"A collection needs a name of 1 to {MAX_NAME_CHARS} characters.")
+    if find_collection(db, name) is not None:
+        raise RetrievalError(f"A collection called “{name}” already exists; choose another name.")
+    db.execute(
+        "INSERT INTO collections (name, roots, excludes, created_ns) VALUES (?, ?, ?, ?)",
+        (name, _roots_json(roots), json.dumps(list(excludes)), time.time_ns()),
+    )
+    return get_collection(db, name)
+
+
+def update_collection(
+    db: sqlite3.Connection,
+    collection: Collection,
+    *,
+    roots: Sequence[Path] | None = None,
+    excludes: Sequence[str] | None = None,
+    model_id: str | None = None,
+) -> Collection:
+    db.execute(
+        "UPDATE collections SET roots = ?, excludes = ?, model_id = ? WHERE id = ?",
+        (
+            _roots_json(collection.roots if roots is None else roots),
+            json.dumps(list(collection.excludes if excludes is None else excludes)),
+            collection.model_id if model_id is None else model_id,
+            collection.id,
+        ),
+    )
+    return get_collection(db, collection.name)
+
+
+def delete_collection(db: sqlite3.Connection, collection: Collection) -> None:
+    """Removes the collection, its manifest rows and chunks (ON DELETE CASCADE)."""
+    db.execute("DELETE FROM collections WHERE id = ?", (collection.id,))
+
+
+def _roots_json(roots: Sequence[Path]) -> str:
+    unique: list[str] = []
+    for root in roots:
+        text = str(Path(root).expanduser().absolute())
+        if text not in unique:
+            unique.append(text)
+    return json.dumps(unique)

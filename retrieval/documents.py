@@ -1,0 +1,264 @@
+"""The document library: what the app and the CLI use of local documents.
+
+``DocumentLibrary(data_dir, embedder_factory)`` adds and removes collections,
+reports each file's health, indexes (a generator of ``IngestEvent``) and
+searches (hybrid, with locators). Everything lives under ``data_dir``: the
+documents database (collections, manifest, chunks, BM25) and ``chroma/``.
+
+Threads: the app indexes on a worker thread while the engine thread searches.
+Each thread gets its own SQLite connection (``DocumentDB``), chroma writes
+are serialized (``VectorIndex``), and the embedder is created once under a
+lock. Two ``index()`` runs at once are serialized too: they would race on the
+same manifest rows.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrieval import collections as collection_store
+from retrieval import lexical_index, manifest
+from retrieval.collections import Collection
+from retrieval.discovery import display_path
+from retrieval.document_db import DocumentDB
+from retrieval.hybrid import DEFAULT_FUSION, Fusion
+from retrieval.indexer import EmbedderLike, FileChunker, index_collection, parse_and_chunk
+from retrieval.ingest_events import IngestEvent
+from retrieval.passage import RetrievedPassage
+from retrieval.vector_index import VectorIndex
+
+VECTOR_DIR = "chroma"
+DEFAULT_RESULTS = 8
+# Candidates each retriever hands to the fusion; more than k so a passage
+# ranked modestly by both can still win.
+CANDIDATES_PER_RETRIEVER = 50
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    name: str
+    roots: tuple[Path, ...]
+    excludes: tuple[str, ...]
+    model_id: str | None
+    files: int  # every path with a manifest row (indexed, failed, excluded…)
+    states: dict[str, int]  # state -> number of files
+    chunks: int
+
+
+@dataclass(frozen=True)
+class FileHealth:
+    path: str  # printable (undecodable bytes shown as U+FFFD)
+    state: str
+    reason: str
+    chunks: int
+
+
+class DocumentLibrary:
+    def __init__(
+        self,
+        data_dir: Path,
+        embedder_factory: Callable[[], EmbedderLike],
+        *,
+        fusion: Fusion = DEFAULT_FUSION,
+        chunker: FileChunker = parse_and_chunk,
+    ) -> None:
+        self.data_dir = data_dir
+        self._db = DocumentDB(data_dir)
+        self._vectors = VectorIndex(data_dir / VECTOR_DIR)
+        self._embedder_factory = embedder_factory
+        self._embedder: EmbedderLike | None = None
+        self._embedder_lock = threading.Lock()
+        self._index_lock = threading.Lock()
+        self._fusion = fusion
+        self._chunker = chunker
+
+    def close(self) -> None:
+        self._db.close()
+
+    @property
+    def embedder(self) -> EmbedderLike:
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = self._embedder_factory()
+            return self._embedder
+
+    # ------------------------------------------------------------ collections
+
+    def add_collection(
+        self, name: str, roots: Sequence[Path], excludes: Sequence[str] = ()
+    ) -> Collection:
+        """A new collection (nothing is read until :meth:`index`)."""
+        with self._db.transaction() as db:
+            return collection_store.create_collection(db, name, roots, excludes)
+
+    def update_collection(
+        self,
+        name: str,
+        *,
+        roots: Sequence[Path] | None = None,
+        excludes: Sequence[str] | None = None,
+    ) -> Collection:
+        with self._db.transaction() as db:
+            found = collection_store.get_collection(db, name)
+            return collection_store.update_collection(db, found, roots=roots, excludes=excludes)
+
+    def collection(self, name: str) -> Collection:
+        with self._db.transaction() as db:
+            return collection_store.get_collection(db, name)
+
+    def find_collection(self, name: str) -> Collection | None:
+        with self._db.transaction() as db:
+            return collection_store.find_collection(db, name)
+
+    def remove_collection(self, name: str) -> None:
+        """Its index goes (manifest, chunks, vectors); the files stay untouched."""
+        with self._index_lock:
+            with self._db.transaction() as db:
+                found = collection_store.get_collection(db, name)
+                collection_store.delete_collection(db, found)
+            # After the rows: a crash here leaves only vectors named after an id
+            # that no longer exists, which _drop_orphan_vectors removes.
+            self._drop_orphan_vectors()
+
+    def collections(self) -> list[CollectionInfo]:
+        with self._db.transaction() as db:
+            found = collection_store.all_collections(db)
+            infos = []
+            for c in found:
+                states = manifest.state_counts(db, c.id)
+                chunks = db.execute(
+                    "SELECT COUNT(*) FROM chunks WHERE collection_id = ?", (c.id,)
+                ).fetchone()[0]
+                infos.append(
+                    CollectionInfo(
+                        c.name,
+                        c.roots,
+                        c.excludes,
+                        c.model_id,
+                        sum(states.values()),
+                        states,
+                        chunks,
+                    )
+                )
+        return infos
+
+    def file_health(self, name: str) -> list[FileHealth]:
+        """Every file the collection knows, with its state and reason."""
+        with self._db.transaction() as db:
+            found = collection_store.get_collection(db, name)
+            rows = manifest.records(db, found.id)
+        return [
+            FileHealth(display_path(r.path), r.state, r.reason, r.chunks)
+            for r in sorted(rows.values(), key=lambda r: r.path)
+        ]
+
+    def retry_failed(self, name: str) -> int:
+        """Failed files are parsed again by the next :meth:`index`; returns how many."""
+        with self._db.transaction() as db:
+            found = collection_store.get_collection(db, name)
+            return manifest.reset_failures(db, found.id)
+
+    # ------------------------------------------------------------ indexing
+
+    def index(self, name: str | None, cancel: threading.Event) -> Iterator[IngestEvent]:
+        """Index one collection, or all (``None``), incrementally; also the
+        rescan at start that catches changes made while the app was closed."""
+        with self._index_lock:
+            self._drop_orphan_vectors()
+            with self._db.transaction() as db:
+                targets = (
+                    collection_store.all_collections(db)
+                    if name is None
+                    else [collection_store.get_collection(db, name)]
+                )
+            for target in targets:
+                if cancel.is_set():
+                    return
+                yield from index_collection(
+                    self._db, self._vectors, target, self.embedder, cancel, chunker=self._chunker
+                )
+
+    def _drop_orphan_vectors(self) -> None:
+        with self._db.transaction() as db:
+            ids = {c.id for c in collection_store.all_collections(db)}
+        for vector_name in self._vectors.names():
+            owner = vector_name.split("-", 1)[0].removeprefix("c")
+            if owner.isdigit() and int(owner) not in ids:
+                self._vectors.drop(vector_name)
+
+    # ------------------------------------------------------------ search
+
+    def search(
+        self, query: str, collections: Sequence[str] | None = None, k: int = DEFAULT_RESULTS
+    ) -> list[RetrievedPassage]:
+        """The ``k`` best passages for ``query`` in these collections (all by
+        default), with locators; scores are fused, higher is better."""
+        query = query.strip()
+        if not query or k <= 0:
+            return []
+        with self._db.transaction() as db:
+            if collections is None:
+                targets = collection_store.all_collections(db)
+            else:
+                targets = [collection_store.get_collection(db, n) for n in collections]
+        if not targets:
+            return []
+        dense, lexical = self.rankings(query, targets, CANDIDATES_PER_RETRIEVER)
+        fused = self._fusion.fuse(dense, lexical)[:k]
+        return self.passages(targets, fused)
+
+    def rankings(
+        self, query: str, targets: Sequence[Collection], candidates: int
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """Dense and BM25 candidates (chunk id, score), each best first. Dense
+        scores are cosine similarities of one model, so they merge across
+        collections; a collection built by another model (not rebuilt yet)
+        is searched lexically only."""
+        cids = [c.id for c in targets]
+        lexical = lexical_index.search(self._db.connection(), cids, query, candidates)
+        embedder = self.embedder
+        model_id = embedder.model_id
+        bound = [c for c in targets if c.model_id == model_id]
+        dense: dict[str, float] = {}
+        if bound:
+            vector = embedder.embed_documents([query])[0]
+            for c in bound:
+                for chunk_id, score in self._vectors.query(c.vector_name, vector, candidates):
+                    dense[chunk_id] = max(score, dense.get(chunk_id, score))
+        ranked = sorted(dense.items(), key=lambda kv: kv[1], reverse=True)[:candidates]
+        return ranked, lexical
+
+    def passages(
+        self, targets: Sequence[Collection], ranked: Sequence[tuple[str, float]]
+    ) -> list[RetrievedPassage]:
+        stored = lexical_index.get_chunks(
+            self._db.connection(), [c.id for c in targets], [i for i, _ in ranked]
+        )
+        return [
+            RetrievedPassage(stored[i].text, stored[i].locator, i, score)
+            for i, score in ranked
+            if i in stored
+        ]
+
+    # ------------------------------------------------------------ checks
+
+    def consistency(self, name: str) -> tuple[list[str], list[str], list[str]]:
+        """(vector ids, lexical ids, paths with chunks but no ``indexed`` row):
+        what tests and ``index status`` use to prove there is no orphan."""
+        with self._db.transaction() as db:
+            found = collection_store.get_collection(db, name)
+            lexical = lexical_index.chunk_ids(db, found.id)
+            orphans = [
+                r[0]
+                for r in db.execute(
+                    "SELECT DISTINCT c.path FROM chunks c LEFT JOIN files f ON "
+                    "f.collection_id = c.collection_id AND f.path = c.path "
+                    "WHERE c.collection_id = ? AND (f.state IS NULL OR f.state != 'indexed')",
+                    (found.id,),
+                )
+            ]
+        vectors = self._vectors.ids(found.vector_name) if found.model_id else []
+        return vectors, lexical, orphans

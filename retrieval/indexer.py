@@ -1,0 +1,634 @@
+"""Crash-safe, incremental indexing of one collection.
+
+``index_collection`` is a generator: it yields ``IngestProgress``,
+``FileIndexed``, ``FileFailed`` and finally ``IngestFinished``, and stops
+between files and batches once ``cancel`` is set.
+
+Incremental. A file whose size and mtime match its manifest row is not
+opened. A changed stat is followed by a SHA-256 of the content, which tells a
+touch (row updated, nothing re-parsed) from a change. Re-embedding is avoided
+further by content hash: a chunk whose text is already in the collection (a
+renamed file, the unchanged paragraphs of an edited one) reuses its stored
+vector. Deleted and newly excluded files have their chunks removed, at the
+end of a run so a rename can reuse them first.
+
+Crash-safe (kill -9 anywhere, then run again). The manifest is the source of
+truth and every write that touches chunks follows one order:
+
+1. the file's row is set ``indexing`` (committed);
+2. its old vectors are deleted and the new ones upserted (chromadb);
+3. in ONE SQLite transaction: its old lexical rows are deleted, the new ones
+   inserted and the row set ``indexed`` (or ``failed``, or deleted).
+
+A run first purges, by path, both indexes of every file left ``indexing``
+and redoes those files, so a crash between 1 and 3 leaves neither duplicates
+(ids are content hash + locator, upserts are idempotent) nor orphans.
+
+Throughput. Embedding dominates (MiniLM, ~20 chunks/s on 2 cores), so
+parsing runs ahead on a producer thread (the parser itself runs in worker
+processes) while this thread embeds chunks of several files in one batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from retrieval import lexical_index, manifest
+from retrieval.collections import Collection, update_collection
+from retrieval.discovery import ExcludeRules, FoundFile, SkippedFile, discover, display_path
+from retrieval.document_db import DocumentDB
+from retrieval.ingest_events import (
+    FileFailed,
+    FileIndexed,
+    IngestEvent,
+    IngestFinished,
+    IngestProgress,
+    IngestSummary,
+)
+from retrieval.lexical_index import StoredChunk
+from retrieval.locator import Locator
+from retrieval.manifest import FileRecord, FileState
+from retrieval.vector_index import VectorIndex
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+# Chunks embedded and written together. Larger batches amortize chroma's and
+# SQLite's per-call cost; smaller ones report progress (and lose less to a
+# crash) more often. At ~20 chunks/s, 128 chunks is a write every ~6 s.
+FLUSH_CHUNKS = 128
+# A huge file is handed from the parser thread to the embedder in parts of
+# this many chunks, so it streams instead of sitting in memory whole.
+PART_CHUNKS = 512
+QUEUE_PARTS = 4  # parsed parts waiting for the embedder (bounds memory)
+PROGRESS_INTERVAL_S = 0.25
+_QUEUE_POLL_S = 0.1
+_HASH_BLOCK_BYTES = 1 << 20
+
+
+class ChunkLike(Protocol):
+    @property
+    def text(self) -> str: ...
+    @property
+    def locator(self) -> Locator: ...
+    @property
+    def content_hash(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+
+
+class EmbedderLike(Protocol):
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def max_tokens(self) -> int: ...
+    def count_tokens(self, text: str) -> int: ...
+    def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
+
+
+class FileParseError(Exception):
+    """A file could not be read into chunks; ``state`` and ``reason`` go to the manifest."""
+
+    def __init__(self, state: str, reason: str) -> None:
+        super().__init__(reason)
+        self.state = state
+        self.reason = reason
+
+
+# path, embedder -> the file's chunks; raises FileParseError.
+FileChunker = Callable[[Path, EmbedderLike], Iterator[ChunkLike]]
+
+
+def parse_and_chunk(path: Path, embedder: EmbedderLike) -> Iterator[ChunkLike]:
+    """The product's chunker: parse in a worker process, split by structure
+    within the embedder's token limit."""
+    from retrieval.chunking import CHUNK_MAX_TOKENS, CHUNK_OVERLAP_TOKENS, chunk_sections
+    from retrieval.errors import ParseFailed
+    from retrieval.parsing.worker import parse_file
+
+    try:
+        # the parser's own defaults: a timeout for progress, a memory cap
+        sections = parse_file(path)
+        # The chunker's limit keeps a margin below the model's own (256 for MiniLM).
+        max_tokens = min(CHUNK_MAX_TOKENS, embedder.max_tokens)
+        yield from chunk_sections(
+            path, sections, embedder.count_tokens, max_tokens, CHUNK_OVERLAP_TOKENS
+        )
+    except ParseFailed as exc:
+        raise FileParseError(exc.state, exc.message) from exc
+
+
+# ----------------------------------------------------------------- the run
+
+
+@dataclass
+class _Work:
+    found: FoundFile
+    old: FileRecord | None
+
+
+@dataclass
+class _Item:
+    """One message from the parser thread to the embedder."""
+
+    work: _Work
+    sha256: str | None = None
+    chunks: list[ChunkLike] = field(default_factory=list)
+    first: bool = True
+    last: bool = True
+    touched: bool = False  # same content, new mtime: no re-index
+    vanished: bool = False  # deleted before it could be read
+    failure: FileParseError | None = None
+
+
+_END = object()
+# States in which a file's chunks may be in the indexes.
+_MAY_HAVE_CHUNKS = frozenset({FileState.INDEXED, FileState.CHANGED, FileState.INDEXING})
+
+
+def index_collection(
+    db: DocumentDB,
+    vectors: VectorIndex,
+    collection: Collection,
+    embedder: EmbedderLike,
+    cancel: threading.Event,
+    *,
+    chunker: FileChunker = parse_and_chunk,
+) -> Iterator[IngestEvent]:
+    run = _Run(db, vectors, collection, embedder, cancel, chunker)
+    yield from run.events()
+
+
+class _Run:
+    def __init__(  # noqa: PLR0917 (index_collection's arguments, passed on)
+        self,
+        db: DocumentDB,
+        vectors: VectorIndex,
+        collection: Collection,
+        embedder: EmbedderLike,
+        cancel: threading.Event,
+        chunker: FileChunker,
+    ) -> None:
+        self.db, self.vectors, self.embedder = db, vectors, embedder
+        self.collection = collection
+        self.cancel = cancel
+        self.chunker = chunker
+        self.started = time.monotonic()
+        self.files_total = self.files_done = 0
+        self.bytes_total = self.bytes_done = 0
+        self.chunks_done = self.chunks_reused = 0
+        self.indexed = self.failed = self.removed = self.unchanged = 0
+        self.last_progress = 0.0
+        self.current = ""
+        # the embedder's batch: (work, chunk) pairs, and which files start/end in it
+        self.batch: list[tuple[_Work, ChunkLike]] = []
+        self.batch_first: set[str] = set()
+        self.batch_done: dict[str, _Item] = {}
+        self.file_chunks: dict[str, int] = {}
+
+    # --------------------------------------------------------- orchestration
+
+    def events(self) -> Iterator[IngestEvent]:
+        self._bind_model()
+        self._recover()
+        work, skipped, deleted = self._plan()
+        yield from self._settle_skipped(skipped)
+        self.files_total = len(work)
+        self.bytes_total = sum(w.found.size for w in work)
+        yield self._progress()
+        yield from self._process(work)
+        if deleted:
+            self._purge(deleted, forget=True)
+            self.removed += len(deleted)
+        yield self._progress()
+        yield IngestFinished(
+            IngestSummary(
+                collection=self.collection.name,
+                indexed=self.indexed,
+                unchanged=self.unchanged,
+                failed=self.failed,
+                removed=self.removed,
+                chunks_added=self.chunks_done,
+                chunks_reused=self.chunks_reused,
+                seconds=time.monotonic() - self.started,
+                cancelled=self.cancel.is_set(),
+            )
+        )
+
+    @property
+    def cid(self) -> int:
+        return self.collection.id
+
+    def _bind_model(self) -> None:
+        """An index belongs to one embedder: another model id rebuilds it."""
+        model_id = self.embedder.model_id
+        if self.collection.model_id != model_id:
+            with self.db.transaction() as db:
+                lexical_index.delete_collection_chunks(db, self.cid)
+                db.execute(
+                    "UPDATE files SET state = 'pending', chunks = 0, mtime_ns = 0 "
+                    "WHERE collection_id = ?",
+                    (self.cid,),
+                )
+                self.collection = update_collection(db, self.collection, model_id=model_id)
+        # Vector collections of this collection under another model (a rebuild,
+        # possibly interrupted before it dropped them) are dropped.
+        prefix = f"c{self.cid}-"
+        for name in self.vectors.names():
+            if name.startswith(prefix) and name != self.collection.vector_name:
+                self.vectors.drop(name)
+
+    def _recover(self) -> None:
+        """Purge both indexes of files a crash left mid-write; they are redone."""
+        with self.db.transaction() as db:
+            stuck = manifest.paths_in_state(db, self.cid, FileState.INDEXING)
+        if stuck:
+            self.vectors.delete_paths(self.collection.vector_name, stuck)
+            with self.db.transaction() as db:
+                lexical_index.delete_paths(db, self.cid, stuck)
+                db.executemany(
+                    "UPDATE files SET state = 'pending', chunks = 0, mtime_ns = 0 "
+                    "WHERE collection_id = ? AND path = ?",
+                    [(self.cid, p) for p in stuck],
+                )
+
+    def _plan(self) -> tuple[list[_Work], list[SkippedFile], list[str]]:
+        with self.db.transaction() as db:
+            known = manifest.records(db, self.cid)
+        rules = ExcludeRules.with_defaults(self.collection.excludes)
+        work: list[_Work] = []
+        skipped: list[SkippedFile] = []
+        seen: set[str] = set()
+        for entry in discover(self.collection.roots, rules):
+            key = path_key(entry.path)
+            seen.add(key)
+            if isinstance(entry, SkippedFile):
+                skipped.append(entry)
+                continue
+            old = known.get(key)
+            if (
+                old is not None
+                and old.size == entry.size
+                and old.mtime_ns == entry.mtime_ns
+                and old.state not in manifest.WORK_STATES
+            ):
+                self.unchanged += 1
+                continue
+            work.append(_Work(entry, old))
+        with self.db.transaction() as db:
+            manifest.set_state(
+                db,
+                self.cid,
+                [path_key(w.found.path) for w in work if w.old is None],
+                FileState.PENDING,
+            )
+            manifest.set_state(
+                db,
+                self.cid,
+                [
+                    path_key(w.found.path)
+                    for w in work
+                    if w.old is not None and w.old.state == "indexed"
+                ],
+                FileState.CHANGED,
+            )
+        deleted = [p for p in known if p not in seen]
+        return work, skipped, deleted
+
+    def _settle_skipped(self, skipped: list[SkippedFile]) -> Iterator[IngestEvent]:
+        """Excluded, unreadable and duplicate paths get a row with their reason;
+        a file indexed before and excluded now loses its chunks."""
+        with self.db.transaction() as db:
+            known = manifest.records(db, self.cid)
+        had_chunks = [
+            path_key(s.path)
+            for s in skipped
+            if path_key(s.path) in known
+            and (
+                known[path_key(s.path)].chunks or known[path_key(s.path)].state in _MAY_HAVE_CHUNKS
+            )
+        ]
+        if had_chunks:
+            self._purge(had_chunks, forget=False)
+            self.removed += len(had_chunks)
+        with self.db.transaction() as db:
+            for entry in skipped:
+                manifest.record_result(
+                    db,
+                    self.cid,
+                    FileRecord(path_key(entry.path), 0, 0, None, entry.state, entry.reason, 0),
+                )
+        for entry in skipped:
+            if entry.state != "excluded":
+                yield FileFailed(display_path(entry.path), entry.state, entry.reason)
+
+    # --------------------------------------------------------- the pipeline
+
+    def _process(self, work: list[_Work]) -> Iterator[IngestEvent]:
+        parts: queue.Queue[_Item | object] = queue.Queue(maxsize=QUEUE_PARTS)
+        stop = threading.Event()
+        producer = threading.Thread(
+            target=self._produce, args=(work, parts, stop), name="footnote-index-parse", daemon=True
+        )
+        producer.start()
+        try:
+            while True:
+                if self.cancel.is_set():
+                    break
+                try:
+                    item = parts.get(timeout=_QUEUE_POLL_S)
+                except queue.Empty:
+                    continue
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                assert isinstance(item, _Item)
+                yield from self._receive(item)
+                if len(self.batch) >= FLUSH_CHUNKS:
+                    yield from self._flush()
+            if not self.cancel.is_set():
+                yield from self._flush()
+        finally:
+            stop.set()
+            while producer.is_alive():  # unblock a producer waiting on a full queue
+                with contextlib.suppress(queue.Empty):
+                    parts.get(timeout=_QUEUE_POLL_S)
+            producer.join()
+
+    def _produce(
+        self, work: list[_Work], parts: queue.Queue[_Item | object], stop: threading.Event
+    ) -> None:
+        def put(message: object) -> bool:
+            while not stop.is_set():
+                try:
+                    parts.put(message, timeout=_QUEUE_POLL_S)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        try:
+            for unit in work:
+                if stop.is_set() or self.cancel.is_set():
+                    return
+                for item in self._read(unit, stop):
+                    if not put(item):
+                        return
+            put(_END)
+        except BaseException as exc:  # noqa: BLE001 (a bug: the consumer re-raises it)
+            put(exc)
+
+    def _read(self, unit: _Work, stop: threading.Event) -> Iterator[_Item]:
+        path = unit.found.path
+        try:
+            sha = file_sha256(path)
+        except FileNotFoundError:
+            yield _Item(unit, vanished=True)
+            return
+        except OSError as exc:
+            yield _Item(unit, failure=FileParseError("unreadable", _os_reason(exc)))
+            return
+        if unit.old is not None and unit.old.sha256 == sha and unit.old.state == "indexed":
+            yield _Item(unit, sha, touched=True)
+            return
+        part: list[ChunkLike] = []
+        first = True
+        try:
+            for chunk in self.chunker(path, self.embedder):
+                part.append(chunk)
+                if len(part) >= PART_CHUNKS:
+                    yield _Item(unit, sha, part, first=first, last=False)
+                    part, first = [], False
+                    if stop.is_set() or self.cancel.is_set():
+                        return
+        except FileParseError as exc:
+            yield _Item(unit, sha, first=first, failure=exc)
+            return
+        yield _Item(unit, sha, part, first=first, last=True)
+
+    # --------------------------------------------------------- consumer side
+
+    def _receive(self, item: _Item) -> Iterator[IngestEvent]:
+        key = path_key(item.work.found.path)
+        self.current = display_path(key)
+        if item.touched or item.vanished or item.failure is not None:
+            # the file's chunks of earlier parts may be in the batch still
+            self.batch = [(w, c) for w, c in self.batch if path_key(w.found.path) != key]
+            self.batch_first.discard(key)
+            self.file_chunks.pop(key, None)
+        if item.touched:
+            with self.db.transaction() as db:
+                manifest.touch(db, self.cid, key, item.work.found.size, item.work.found.mtime_ns)
+                db.execute(
+                    "UPDATE files SET state = 'indexed' WHERE collection_id = ? AND path = ? "
+                    "AND state = 'changed'",
+                    (self.cid, key),
+                )
+            self.unchanged += 1
+            self._file_done(item.work)
+        elif item.vanished:
+            self._purge([key], forget=True)
+            self.removed += 1
+            self._file_done(item.work)
+        elif item.failure is not None:
+            self._purge([key], forget=False)
+            found = item.work.found
+            with self.db.transaction() as db:
+                manifest.record_result(
+                    db,
+                    self.cid,
+                    FileRecord(
+                        key,
+                        found.size,
+                        found.mtime_ns,
+                        item.sha256,
+                        item.failure.state,
+                        item.failure.reason,
+                        0,
+                    ),
+                )
+            self.failed += 1
+            self._file_done(item.work)
+            yield FileFailed(self.current, item.failure.state, item.failure.reason)
+        else:
+            if item.first:
+                self.batch_first.add(key)
+                self.file_chunks[key] = 0
+            self.file_chunks[key] = self.file_chunks.get(key, 0) + len(item.chunks)
+            self.batch.extend((item.work, c) for c in item.chunks)
+            if item.last:
+                self.batch_done[key] = item
+        if time.monotonic() - self.last_progress >= PROGRESS_INTERVAL_S:
+            yield self._progress()
+
+    def _flush(self) -> Iterator[IngestEvent]:
+        if not self.batch and not self.batch_done:
+            return
+        batch, first, done = self.batch, self.batch_first, self.batch_done
+        self.batch, self.batch_first, self.batch_done = [], set(), {}
+        name = self.collection.vector_name
+        # 1. rows -> indexing, so a crash from here on purges and redoes them
+        with self.db.transaction() as db:
+            manifest.set_state(db, self.cid, sorted(first | set(done)), FileState.INDEXING)
+        # Unique ids: the same text at the same locator twice is one chunk.
+        unique: dict[str, tuple[_Work, ChunkLike]] = {}
+        for work, chunk in batch:
+            unique.setdefault(chunk.id, (work, chunk))
+        rows = list(unique.values())
+        vectors = self._vectors_for([c for _, c in rows])
+        # 2. vectors: old ones of files starting here go, new ones come
+        self.vectors.delete_paths(name, sorted(first))
+        if rows:
+            self.vectors.upsert(
+                name,
+                [c.id for _, c in rows],
+                vectors,
+                [
+                    _metadata(self.collection.name, path_key(w.found.path), c.locator)
+                    for w, c in rows
+                ],
+            )
+        # 3. lexical rows and the manifest, together
+        with self.db.transaction() as db:
+            lexical_index.delete_paths(db, self.cid, sorted(first))
+            lexical_index.insert_chunks(
+                db,
+                self.cid,
+                (
+                    StoredChunk(
+                        c.id, path_key(w.found.path), c.content_hash, c.locator, storable(c.text)
+                    )
+                    for w, c in rows
+                ),
+            )
+            counts: dict[str, int] = {}
+            for key, item in done.items():
+                found = item.work.found
+                count = counts[key] = self.file_chunks.pop(key, 0)
+                state = FileState.INDEXED if count else FileState.NO_TEXT
+                reason = "" if count else "no text found in the file"
+                manifest.record_result(
+                    db,
+                    self.cid,
+                    FileRecord(key, found.size, found.mtime_ns, item.sha256, state, reason, count),
+                )
+        self.chunks_done += len(rows)
+        for key, item in done.items():
+            self._file_done(item.work)
+            self.indexed += 1
+            yield FileIndexed(display_path(key), counts[key])
+        yield self._progress()
+
+    def _vectors_for(self, chunks: list[ChunkLike]) -> npt.NDArray[np.float32]:
+        """Stored vectors for texts already embedded in this collection; the
+        embedder for the rest."""
+        import numpy as np
+
+        with self.db.transaction() as db:
+            known = lexical_index.ids_by_content_hash(
+                db, self.cid, sorted({c.content_hash for c in chunks})
+            )
+        stored = self.vectors.embeddings(self.collection.vector_name, sorted(set(known.values())))
+        reuse = {h: stored[i] for h, i in known.items() if i in stored}
+        fresh_texts: dict[str, str] = {}
+        for c in chunks:
+            if c.content_hash not in reuse:
+                fresh_texts.setdefault(c.content_hash, c.text)
+        fresh: dict[str, npt.NDArray[np.float32]] = {}
+        if fresh_texts:
+            embedded = self.embedder.embed_documents(list(fresh_texts.values()))
+            fresh = dict(zip(fresh_texts, embedded, strict=True))
+        self.chunks_reused += sum(1 for c in chunks if c.content_hash in reuse)
+        if not chunks:
+            return np.zeros((0, 1), dtype=np.float32)
+        return np.stack(
+            [
+                reuse[c.content_hash] if c.content_hash in reuse else fresh[c.content_hash]
+                for c in chunks
+            ]
+        )
+
+    def _purge(self, paths: list[str], *, forget: bool) -> None:
+        """Remove these files' chunks from both indexes (crash-safe order)."""
+        with self.db.transaction() as db:
+            manifest.set_state(db, self.cid, paths, FileState.INDEXING)
+        self.vectors.delete_paths(self.collection.vector_name, paths)
+        with self.db.transaction() as db:
+            lexical_index.delete_paths(db, self.cid, paths)
+            if forget:
+                manifest.forget(db, self.cid, paths)
+            else:
+                db.executemany(
+                    "UPDATE files SET state = 'pending', chunks = 0 WHERE collection_id = ? "
+                    "AND path = ?",
+                    [(self.cid, p) for p in paths],
+                )
+
+    def _file_done(self, work: _Work) -> None:
+        self.files_done += 1
+        self.bytes_done += work.found.size
+
+    def _progress(self) -> IngestProgress:
+        now = time.monotonic()
+        eta: float | None = None
+        elapsed = now - self.started
+        if self.bytes_done and self.bytes_total > self.bytes_done:
+            eta = elapsed * (self.bytes_total - self.bytes_done) / self.bytes_done
+        elif self.files_done and self.files_total > self.files_done:
+            eta = elapsed * (self.files_total - self.files_done) / self.files_done
+        self.last_progress = now
+        return IngestProgress(
+            self.files_done, self.files_total, self.chunks_done, self.current, eta
+        )
+
+
+def _metadata(collection: str, path: str, locator: Locator) -> dict[str, str | int]:
+    meta: dict[str, str | int] = {"path": path, "collection": collection}
+    if locator.page is not None:
+        meta["page"] = locator.page
+    if locator.heading_path:
+        meta["heading"] = " › ".join(locator.heading_path)
+    if locator.line_start is not None:
+        meta["lines"] = f"{locator.line_start}-{locator.line_end or locator.line_start}"
+    return meta
+
+
+def path_key(path: Path) -> str:
+    """A file's path as stored (manifest, chunks, vector metadata). SQLite and
+    chroma take only valid UTF-8, and a file name need not be (Python keeps
+    undecodable bytes as lone surrogates): those bytes are written as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def storable(text: str) -> str:
+    """``text`` without lone surrogates (from a damaged file), which SQLite refuses."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_HASH_BLOCK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied: Footnote may not read it"
+    return f"cannot be read ({exc.strerror or exc.__class__.__name__})"

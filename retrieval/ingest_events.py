@@ -1,0 +1,51 @@
+"""What ``index_collection`` yields while it works (plain data, Qt-free).
+
+The app's generic worker re-emits them as signals; the CLI prints them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    files_done: int
+    files_total: int  # files needing work in this run (unchanged ones are not counted)
+    chunks_done: int
+    current_path: str
+    eta_s: float | None  # None until there is a rate to extrapolate from
+
+
+@dataclass(frozen=True)
+class FileIndexed:
+    path: str
+    chunks: int
+
+
+@dataclass(frozen=True)
+class FileFailed:
+    path: str
+    state: str  # "failed", "no_text", "encrypted", "timeout", "unreadable", ...
+    reason: str
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    collection: str
+    indexed: int  # files (re)indexed in this run
+    unchanged: int
+    failed: int
+    removed: int  # deleted or newly excluded files whose chunks were removed
+    chunks_added: int
+    chunks_reused: int  # embeddings reused by content hash (renames, unchanged paragraphs)
+    seconds: float
+    cancelled: bool
+
+
+@dataclass(frozen=True)
+class IngestFinished:
+    summary: IngestSummary
+
+
+IngestEvent = IngestProgress | FileIndexed | FileFailed | IngestFinished
