@@ -12,24 +12,37 @@ import argparse
 import logging
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from app import cli_documents
+from app.grounding import (
+    GroundingChoice,
+    GroundingSource,
+    LazyEmbedder,
+    WebOptions,
+    build_web_search,
+    ledger_path,
+)
 from app.logs import configure_logging
 from app.paths import AppPaths
 from app.settings import load_settings
+from engine.budget import FirstWordTarget
 from engine.catalog import find, load_catalog, recommend
+from engine.context import Passage
 from engine.convert import OUTPUT_TYPES, ConvertDone, ConvertProgress, convert
 from engine.download import DownloadDone, DownloadProgress, download
 from engine.errors import EngineError
-from engine.events import Failed, Finished, Notice, Token
+from engine.events import Failed, Finished, Notice, Status, Token
 from engine.gguf_info import inspect_gguf
 from engine.hardware import detect_build, memory_budget
 from engine.library import installed_models
 from engine.model import LoadOptions, load_model
-from engine.turn import ChatSession, SamplingParams, TurnRequest
+from engine.turn import ChatSession, SamplingParams, TurnBudget, TurnRequest
+from retrieval.errors import RetrievalError
+from retrieval.web.ledger import Ledger
+from retrieval.web.need_search import WebMode
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +64,31 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--context", type=int, help="context size in tokens (default: the app's)")
     ask.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
     ask.add_argument("--temperature", type=float, help="sampling temperature (default: 0.7)")
+    ask.add_argument(
+        "--docs",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="answer from this document collection (repeatable; 'all' for every one)",
+    )
+    ask.add_argument(
+        "--web",
+        choices=[m.value for m in WebMode],
+        default=WebMode.OFF.value,
+        help="web search: off (default: nothing leaves the machine), auto, or always",
+    )
+    ask.add_argument("--searxng", metavar="URL", help="a SearXNG instance to search first")
+    ask.add_argument(
+        "--allow-local-fetch",
+        action="store_true",
+        help="let the web fetcher open loopback and private addresses (intranets, tests)",
+    )
+    ask.add_argument(
+        "--first-word",
+        choices=[t.value for t in FirstWordTarget],
+        default=FirstWordTarget.BALANCED.value,
+        help="how long reading the sources may take before the answer starts",
+    )
     ask.add_argument("--max-tokens", type=int, help="stop the answer after this many tokens")
     ask.add_argument("--seed", type=int, help="random seed, for repeatable answers")
     ask.add_argument(
@@ -73,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("model", help="a catalog id or name (see `models list`), or an https URL")
     fetch.add_argument("--sha256", help="expected SHA-256 of the file (hex)")
 
+    ledger = sub.add_parser("ledger", help="every web query and URL that left this computer")
+    ledger.add_argument("--clear", action="store_true", help="forget the list")
+    ledger.add_argument("-n", type=int, default=200, help="how many, newest first (default 200)")
+
     conv = sub.add_parser(
         "convert", help="convert a Hugging Face Phi-3 folder to a (quantized) GGUF"
     )
@@ -91,21 +133,31 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     paths = AppPaths.from_environment()
     configure_logging(paths.log_file, verbose=getattr(args, "verbose", False))
     try:
-        if args.command in cli_documents.COMMANDS:
-            return cli_documents.run(args, paths, out)
-        if args.command == "convert":
-            return _convert(Path(args.folder), Path(args.output), args.quant, out)
-        if args.command == "models":
-            if args.models_command == "list":
-                return _list_models(paths, out)
-            if args.models_command == "download":
-                return _download(paths, args.model, args.sha256, out)
-            return _inspect(args.file, out)
-        return _ask(args, paths, out)
-    except EngineError as exc:
-        log.info("ask failed: %s\n%s", exc, exc.detail)
+        return _dispatch(args, paths, out)
+    except (EngineError, RetrievalError) as exc:
+        log.info("%s failed: %s\n%s", args.command, exc, exc.detail)
         print(f"footnote: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _dispatch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    if args.command in cli_documents.COMMANDS:
+        return cli_documents.run(args, paths, out)
+    if args.command == "ledger":
+        return _ledger(paths, args.clear, args.n, out)
+    if args.command == "convert":
+        return _convert(Path(args.folder), Path(args.output), args.quant, out)
+    if args.command == "models":
+        return _models(args, paths, out)
+    return _ask(args, paths, out)
+
+
+def _models(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    if args.models_command == "list":
+        return _list_models(paths, out)
+    if args.models_command == "download":
+        return _download(paths, args.model, args.sha256, out)
+    return _inspect(args.file, out)
 
 
 def _inspect(file: str, out: TextIO) -> int:
@@ -273,15 +325,20 @@ def _ask(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         ),
     )
     cancel = threading.Event()
+    source = _grounding(args, paths)
+    budget = TurnBudget(FirstWordTarget(args.first_word))
     try:
-        for event in ChatSession(model).run(request, cancel):
-            if isinstance(event, Token):
+        for event in ChatSession(model).run(request, cancel, source, budget=budget):
+            if isinstance(event, Status):
+                print(f"footnote: {event.text}", file=sys.stderr)
+            elif isinstance(event, Token):
                 out.write(event.text)
                 out.flush()
             elif isinstance(event, Notice):
                 print(f"footnote: note: {event.text}", file=sys.stderr)
             elif isinstance(event, Finished):
                 out.write("\n")
+                _write_sources(event.sources, out)
                 out.flush()
                 for note in event.notes:
                     print(f"footnote: note: {note}", file=sys.stderr)
@@ -294,4 +351,74 @@ def _ask(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         return EXIT_INTERRUPTED
     finally:
         model.close()
+    return 0
+
+
+def _grounding(args: argparse.Namespace, paths: AppPaths) -> GroundingSource | None:
+    """The context source for ``ask --docs/--web``; None when neither is asked."""
+    mode = WebMode(args.web)
+    if not args.docs and mode is WebMode.OFF:
+        return None
+    library = cli_documents.open_library(paths) if args.docs or mode is not WebMode.OFF else None
+    collections: tuple[str, ...] | None = ()
+    if args.docs:
+        collections = None if "all" in args.docs else tuple(args.docs)
+        if library is not None and collections is not None:
+            for name in collections:
+                library.collection(name)  # an unknown name: CollectionNotFound, one line
+    web = None
+    if mode is not WebMode.OFF and library is not None:
+        options = WebOptions(
+            searxng_url=args.searxng or "", allow_local_fetch=args.allow_local_fetch
+        )
+        web = build_web_search(
+            options, LazyEmbedder(library), data_dir=paths.ensure().data, cache_dir=paths.cache
+        )
+    return GroundingSource(library, web, GroundingChoice(collections=collections, web=mode))
+
+
+def _write_sources(sources: Sequence[Passage], out: TextIO) -> None:
+    """``Sources`` then one line each: ``[n] title — URL`` or ``[n] file — p. 3``."""
+    if not sources:
+        return
+    out.write("\nSources\n")
+    for number, passage in enumerate(sources, start=1):
+        out.write(f"[{number}] {source_line(passage.kind, passage.location)}\n")
+
+
+def source_line(kind: str, location: Mapping[str, object]) -> str:
+    if kind == "web":
+        title = str(location.get("title") or "").strip()
+        url = str(location.get("url") or "")
+        return f"{title} — {url}" if title else url
+    name = Path(str(location.get("path") or "document")).name
+    if location.get("page") is not None:
+        return f"{name} — p. {location['page']}"
+    headings = location.get("heading_path")
+    if isinstance(headings, (list, tuple)) and headings:
+        return f"{name} — {' › '.join(str(h) for h in headings)}"
+    start, end = location.get("line_start"), location.get("line_end")
+    if start is not None:
+        return (
+            f"{name} — lines {start}–{end}"
+            if end not in (None, start)
+            else f"{name} — line {start}"
+        )
+    return name
+
+
+def _ledger(paths: AppPaths, clear: bool, limit: int, out: TextIO) -> int:
+    ledger = Ledger(ledger_path(paths.ensure().data))
+    if clear:
+        ledger.clear()
+        out.write("The privacy ledger is empty.\n")
+        return 0
+    entries = ledger.entries(limit)
+    if not entries:
+        out.write("Nothing has left this computer: no web search has been made.\n")
+        return 0
+    for entry in entries:
+        out.write(
+            f"{entry.time:%Y-%m-%d %H:%M:%S}  {entry.kind:<5}  {entry.provider:<12}  {entry.text}\n"
+        )
     return 0

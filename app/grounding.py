@@ -1,0 +1,223 @@
+"""Grounding: the context source a chat turn reads from, wired from the
+document library and the web search (no Qt: the window and the CLI share it).
+
+The engine asks a :class:`~engine.context.ContextSource` for passages; this
+module is that source. It looks in the conversation's document collections
+first, then decides whether to search the web (Off / Auto / Always; the Auto
+rule is :func:`retrieval.web.need_search.need_search`), lets Phi-3 write the
+query (``ContextRequest.write_search_query``, which reuses the conversation's
+KV cache), and returns documents and web pages as one list for the budget
+planner to number. Retrieval's own progress events become the engine's
+``Status``/``Notice`` here, so the engine never imports retrieval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.context import ContextRequest, Passage
+from engine.events import Notice, Status
+from engine.query_writer import fallback_query
+from retrieval.documents import DocumentLibrary
+from retrieval.errors import RetrievalError
+from retrieval.passage import RetrievedPassage
+from retrieval.web.ddgs_provider import DdgsProvider
+from retrieval.web.events import Fetching, Ranking, Searching, WebEvent, WebNotice
+from retrieval.web.need_search import WebMode
+from retrieval.web.pipeline import WebSearch, WebSearchSettings
+from retrieval.web.ranking import Embedder
+from retrieval.web.results import NO_REGION, SafeSearch, SearchProvider
+from retrieval.web.searxng_provider import SearxngProvider
+
+log = logging.getLogger(__name__)
+
+DOCUMENT_PASSAGES = 8  # candidates from documents; the planner keeps what fits
+
+
+@dataclass(frozen=True)
+class GroundingChoice:
+    """What one conversation grounds on."""
+
+    # Collection names; None: every collection; (): none (documents off).
+    collections: tuple[str, ...] | None = None
+    web: WebMode = WebMode.OFF
+    # The query the user edited in the status line, used instead of the
+    # model's for the next turn ("edit and re-run").
+    web_query: str | None = None
+
+
+@dataclass
+class LastSearch:
+    """What the last turn searched, for the status line and "edit the query"."""
+
+    query: str = ""
+    reason: str = ""
+
+
+class GroundingSource:
+    """A :class:`~engine.context.ContextSource`: call it as the engine does."""
+
+    def __init__(
+        self,
+        library: DocumentLibrary | None,
+        web: WebSearch | None,
+        choice: GroundingChoice,
+        *,
+        document_passages: int = DOCUMENT_PASSAGES,
+    ) -> None:
+        self._library = library
+        self._web = web
+        self.choice = choice
+        self._k = document_passages
+        self.last_search = LastSearch()
+
+    def __call__(
+        self, request: ContextRequest, cancel: threading.Event
+    ) -> Generator[Status | Notice, None, Sequence[Passage]]:
+        documents = yield from self._documents(request)
+        if cancel.is_set():
+            return documents
+        pages = yield from self._web_pages(request, documents, cancel)
+        return [*documents, *pages]
+
+    # ------------------------------------------------------------ documents
+
+    def _documents(
+        self, request: ContextRequest
+    ) -> Generator[Status | Notice, None, list[RetrievedPassage]]:
+        library, names = self._library, self.choice.collections
+        if library is None or names == ():
+            return []
+        if not library.collections():
+            return []
+        yield Status("Looking in your documents…")
+        try:  # milliseconds: nothing to interrupt
+            return library.search(request.question, names, self._k)
+        except RetrievalError as exc:
+            log.warning("document search failed: %s (%s)", exc, exc.detail)
+            yield Notice(f"Your documents could not be searched: {exc}")
+        return []
+
+    # ------------------------------------------------------------ web
+
+    def _web_pages(
+        self,
+        request: ContextRequest,
+        documents: Sequence[RetrievedPassage],
+        cancel: threading.Event,
+    ) -> Generator[Status | Notice, None, list[RetrievedPassage]]:
+        web, mode = self._web, self.choice.web
+        if web is None or mode is WebMode.OFF:
+            return []
+        web.settings = dataclasses.replace(web.settings, mode=mode)
+        decision = web.decide(request.question, documents)
+        self.last_search = LastSearch(reason=decision.reason)
+        if not decision:
+            log.info("no web search: %s", decision.reason)
+            return []
+        query = self.choice.web_query
+        if not query:
+            yield Status("Writing a search query…")
+            writer = request.write_search_query
+            query = (
+                writer(cancel)
+                if writer is not None
+                else fallback_query(request.question, request.recent_questions)
+            )
+        if cancel.is_set() or not query.strip():
+            return []
+        self.last_search = LastSearch(query=query, reason=decision.reason)
+        events = web.run(query, cancel)
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as done:
+                return list(done.value or [])
+            translated = web_event_to_engine(event)
+            if translated is not None:
+                yield translated
+
+
+def web_event_to_engine(event: WebEvent) -> Status | Notice | None:
+    """Retrieval's web progress as the engine's turn events."""
+    if isinstance(event, Searching):
+        return Status(f"Searching the web for “{event.query}” ({event.provider})…")
+    if isinstance(event, Fetching):
+        return Status(f"Reading web pages… {event.done} of {event.total}")
+    if isinstance(event, Ranking):
+        return Status(f"Choosing passages from {event.pages} web pages…")
+    if isinstance(event, WebNotice):
+        return Notice(event.text)
+    return None
+
+
+@dataclass(frozen=True)
+class WebOptions:
+    """The app's web search settings (Settings → Web search; CLI flags)."""
+
+    searxng_url: str = ""  # a self-hosted SearXNG instance, asked first when set
+    region: str = NO_REGION
+    safesearch: SafeSearch = "moderate"
+    # Off by default (like chat-ui's ENABLE_LOCAL_FETCH): the only way to let
+    # the fetcher reach loopback or private addresses (tests, intranets).
+    allow_local_fetch: bool = False
+
+
+def build_web_search(
+    options: WebOptions, embedder: Embedder, *, data_dir: Path, cache_dir: Path
+) -> WebSearch:
+    """DuckDuckGo (ddgs), with a SearXNG instance first when one is set (the
+    other becomes the fallback); one ledger for every request that leaves."""
+    providers: list[SearchProvider] = []
+    if options.searxng_url.strip():
+        providers.append(SearxngProvider(options.searxng_url))
+    providers.append(DdgsProvider())
+    return WebSearch.build(
+        providers,
+        embedder,
+        WebSearchSettings(
+            region=options.region,
+            safesearch=options.safesearch,
+            allow_local_fetch=options.allow_local_fetch,
+        ),
+        ledger_path=ledger_path(data_dir),
+        cache_path=web_cache_path(cache_dir),
+    )
+
+
+class LazyEmbedder:
+    """The document library's embedder, loaded on first use (torch takes
+    seconds to import): web ranking and documents share one model."""
+
+    def __init__(self, library: DocumentLibrary) -> None:
+        self._library = library
+
+    @property
+    def max_tokens(self) -> int:
+        return self._library.embedder.max_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return self._library.embedder.count_tokens(text)
+
+    def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        return self._library.embedder.embed_documents(texts)
+
+    def embed_query(self, text: str) -> npt.NDArray[np.float32]:
+        return self._library.embedder.embed_documents([text])[0]
+
+
+def ledger_path(data_dir: Path) -> Path:
+    """Every query and URL that left the machine (see retrieval.web.ledger)."""
+    return data_dir / "privacy-ledger.sqlite3"
+
+
+def web_cache_path(cache_dir: Path) -> Path:
+    return cache_dir / "web-results.sqlite3"
