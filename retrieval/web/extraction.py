@@ -1,6 +1,7 @@
 """Readable text out of a fetched page: HTML and XHTML through trafilatura
 (main content with its headings; navigation, ads, scripts and styles left
-out), plain text as is, PDFs page by page with pypdfium2.
+out), plain text as is, PDFs page by page through the documents' parser
+(``retrieval.parsing``, in its worker process).
 
 Text from the web is untrusted data. It is extracted as text and nothing
 else: a page's "ignore previous instructions" stays a sentence in a quoted
@@ -10,15 +11,18 @@ instructions. Scripts and styles never become text, on either path.
 
 from __future__ import annotations
 
-import importlib
 import re
+import tempfile
 from dataclasses import dataclass
-from typing import Any
+from itertools import islice
+from pathlib import Path
 
 from retrieval.web.html_text import html_to_text
 from retrieval.web.http_fetch import FetchedPage
 
 MAX_PDF_PAGES = 200  # a long PDF's first pages; ranking only needs a few passages
+PDF_PARSE_TIMEOUT_S = 10.0  # longest wait for the parser's next batch of pages
+_PDF_PARSER = "retrieval.parsing.pdf_pages:pdf_sections"
 _HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
 
 
@@ -106,25 +110,29 @@ def _markdown_blocks(markdown: str) -> list[TextBlock]:
 
 
 def _extract_pdf(page: FetchedPage) -> ExtractedPage:
-    # Imported by name: pypdfium2 ships no type information.
-    pdfium: Any = importlib.import_module("pypdfium2")
-    try:
-        document = pdfium.PdfDocument(page.body)
-    except pdfium.PdfiumError:
-        return ExtractedPage(page.final_url, "", ())
-    try:
-        title = str((document.get_metadata_dict() or {}).get("Title") or "").strip()
-        blocks: list[TextBlock] = []
-        for index in range(min(len(document), MAX_PDF_PAGES)):
-            pdf_page = document[index]
-            textpage = pdf_page.get_textpage()
-            text = textpage.get_text_bounded().replace("\r\n", "\n")
-            textpage.close()
-            pdf_page.close()
-            for paragraph in re.split(r"\n\s*\n", text):
-                cleaned = " ".join(paragraph.split())
-                if cleaned:
-                    blocks.append(TextBlock(cleaned, page=index + 1))
-    finally:
-        document.close()
-    return ExtractedPage(page.final_url, title, tuple(blocks))
+    """Through the documents' parser, in its worker process with a timeout and
+    a memory cap: a PDF from the web is the most untrusted file Footnote
+    opens, and pdfium hanging or crashing must not take the app with it."""
+    from retrieval.errors import ParseFailed
+    from retrieval.parsing.worker import parse_file
+
+    with tempfile.TemporaryDirectory(prefix="footnote-web-") as folder:
+        path = Path(folder) / "page.pdf"
+        path.write_bytes(page.body)
+        try:
+            # islice: leaving early stops the worker on a very long PDF.
+            sections = list(
+                islice(
+                    parse_file(path, timeout_s=PDF_PARSE_TIMEOUT_S, parser=_PDF_PARSER),
+                    MAX_PDF_PAGES,
+                )
+            )
+        except ParseFailed:
+            return ExtractedPage(page.final_url, "", ())
+    blocks = [
+        TextBlock(" ".join(s.text.split()), s.heading_path, s.page)
+        for s in sections
+        if s.text.strip()
+    ]
+    # No title: the parser gives text only; the search result's title stands in.
+    return ExtractedPage(page.final_url, "", tuple(blocks))

@@ -14,19 +14,25 @@ import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
+from retrieval.chunking import chunk_sections
 from retrieval.locator import Locator
+from retrieval.parsing.section import Section
 from retrieval.passage import RetrievedPassage
-from retrieval.web.chunks import PageChunk, chunk_blocks
 from retrieval.web.extraction import ExtractedPage
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-WEB_CHUNK_MAX_TOKENS = 128  # ~500 characters, as chat-ui's web search used
+# Smaller than the documents' chunks: ~500 characters, as chat-ui's web search
+# used; many pages compete for a few passages, so each should be one point.
+WEB_CHUNK_MAX_TOKENS = 128  # special tokens included
+WEB_CHUNK_OVERLAP_TOKENS = 16
 MAX_CHUNKS_PER_PAGE = 60  # bounds embedding time for very long pages
 TOP_PASSAGES = 8
 MAX_PASSAGES_PER_DOMAIN = 3
@@ -56,6 +62,7 @@ class RankLimits:
     per_domain: int = MAX_PASSAGES_PER_DOMAIN
     duplicate_cosine: float = DUPLICATE_COSINE
     chunk_max_tokens: int = WEB_CHUNK_MAX_TOKENS
+    chunk_overlap_tokens: int = WEB_CHUNK_OVERLAP_TOKENS
     max_chunks_per_page: int = MAX_CHUNKS_PER_PAGE
 
 
@@ -64,17 +71,48 @@ def _domain(url: str) -> str:
     return host.removeprefix("www.")
 
 
-def _passage(page: ExtractedPage, chunk: PageChunk, score: float) -> RetrievedPassage:
-    url = page.url if chunk.page is None else f"{page.url.split('#')[0]}#page={chunk.page}"
+@dataclass(frozen=True)
+class _Candidate:
+    page: ExtractedPage
+    text: str
+    heading_path: tuple[str, ...]
+    pdf_page: int | None
+
+
+# The shared chunker builds document locators from a file path; web chunks keep
+# only its text, page and headings, so any path will do.
+_NO_FILE = Path("web-page")
+
+
+def _page_candidates(
+    page: ExtractedPage, embedder: Embedder, limits: RankLimits, max_tokens: int
+) -> list[_Candidate]:
+    """Sentence-aware chunks by ``retrieval.chunking`` (the documents' chunker:
+    never across a heading or a PDF page, heading path at the top)."""
+    sections = (Section(b.text, page=b.page, heading_path=b.heading_path) for b in page.blocks)
+    chunks = chunk_sections(
+        _NO_FILE, sections, embedder.count_tokens, max_tokens, limits.chunk_overlap_tokens
+    )
+    return [
+        _Candidate(page, c.text, c.locator.heading_path, c.locator.page)
+        for c in islice(chunks, limits.max_chunks_per_page)
+    ]
+
+
+def _passage(candidate: _Candidate, score: float) -> RetrievedPassage:
+    page = candidate.page
+    url = page.url
+    if candidate.pdf_page is not None:  # browsers open a PDF at #page=N
+        url = f"{url.split('#')[0]}#page={candidate.pdf_page}"
     locator = Locator(
         kind="web",
         url=url,
         title=page.title or None,
-        heading_path=chunk.heading_path,
-        page=chunk.page,
+        heading_path=candidate.heading_path,
+        page=candidate.pdf_page,
     )
-    digest = hashlib.sha256(f"{url}\n{chunk.text}".encode()).hexdigest()[:16]
-    return RetrievedPassage(text=chunk.text, locator=locator, id=f"web:{digest}", score=score)
+    digest = hashlib.sha256(f"{url}\n{candidate.text}".encode()).hexdigest()[:16]
+    return RetrievedPassage(text=candidate.text, locator=locator, id=f"web:{digest}", score=score)
 
 
 def rank_pages(
@@ -89,23 +127,21 @@ def rank_pages(
 
     limits = limits or RankLimits()
     max_tokens = min(limits.chunk_max_tokens, embedder.max_tokens)
-    candidates: list[tuple[ExtractedPage, PageChunk]] = []
+    candidates: list[_Candidate] = []
     for page in pages:
         if cancel.is_set():
             return []
-        page_chunks = chunk_blocks(page.blocks, embedder.count_tokens, max_tokens)
-        candidates += [(page, c) for c in page_chunks[: limits.max_chunks_per_page]]
+        candidates += _page_candidates(page, embedder, limits, max_tokens)
     if not candidates or cancel.is_set():
         return []
-    vectors = embedder.embed_documents([chunk.text for _, chunk in candidates])
+    vectors = embedder.embed_documents([c.text for c in candidates])
     if cancel.is_set():
         return []
     scores = vectors @ embedder.embed_query(query)
     kept: list[int] = []
     per_domain: dict[str, int] = {}
     for index in np.argsort(-scores, kind="stable"):
-        page = candidates[int(index)][0]
-        domain = _domain(page.url)
+        domain = _domain(candidates[int(index)].page.url)
         if per_domain.get(domain, 0) >= limits.per_domain:
             continue
         if kept and float(np.max(vectors[kept] @ vectors[index])) > limits.duplicate_cosine:
@@ -114,4 +150,4 @@ def rank_pages(
         per_domain[domain] = per_domain.get(domain, 0) + 1
         if len(kept) >= limits.top_passages:
             break
-    return [_passage(*candidates[i], float(scores[i])) for i in kept]
+    return [_passage(candidates[i], float(scores[i])) for i in kept]
