@@ -43,6 +43,11 @@ class FetchRefused(RetrievalError):
     """A URL the fetcher will not open (scheme, private address, size)."""
 
 
+class ParserUnavailable(RetrievalError):
+    """The document parser's worker process cannot start: no file can be
+    parsed until that is fixed, so indexing should stop and say so."""
+
+
 class ParseFailed(RetrievalError):
     """A document could not be turned into text (see ``retrieval.parsing``).
 

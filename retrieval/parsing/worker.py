@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from retrieval.discovery import display_path
-from retrieval.errors import ParseFailed
+from retrieval.errors import ParseFailed, ParserUnavailable
 from retrieval.parsing.section import Section
 
 PARSE_TIMEOUT_S = 30.0  # longest wait for the next batch of sections
@@ -194,11 +194,12 @@ class _Worker:
         except (EOFError, OSError):
             ready = None
         if not ready or ready[0] != "ready":
+            exitcode = process.exitcode
             worker.kill()
-            raise ParseFailed(
-                "failed",
-                "the document parser could not start; see the log for details",
-                detail=f"worker exit code {process.exitcode}",
+            raise ParserUnavailable(
+                "Footnote's document reader could not start, so no file can be indexed; "
+                "restart Footnote, and if it happens again, report it with the log",
+                detail=f"parser worker exit code {exitcode}",
             )
         return worker
 
