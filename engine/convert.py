@@ -34,7 +34,7 @@ from engine.checkpoint_vocab import (
     reference_behaviour,
 )
 from engine.errors import EngineError
-from engine.quantize import QUANT_TYPES, quantize_gguf
+from engine.quantize import QUANT_TYPES, QUANTIZING_SUFFIX, quantize_gguf
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +56,13 @@ CONVERTING_SUFFIX = ".converting"
 
 
 def remove_leftovers(models_dir: Path) -> list[Path]:
-    """Delete what killed conversions left behind (never a usable model)."""
+    """Delete what killed conversions and quantizations left behind (never a
+    usable model). A download's ``*.part`` is not touched: it resumes."""
     removed = []
-    for path in models_dir.glob(f"*{CONVERTING_SUFFIX}"):
-        path.unlink(missing_ok=True)
-        removed.append(path)
+    for suffix in (CONVERTING_SUFFIX, QUANTIZING_SUFFIX):
+        for path in models_dir.glob(f"*{suffix}"):
+            path.unlink(missing_ok=True)
+            removed.append(path)
     return removed
 
 

@@ -17,6 +17,10 @@ QUANT_TYPES = {
     "f16": "LLAMA_FTYPE_MOSTLY_F16",
 }
 DEFAULT_QUANT = "q4_k_m"
+# The quantizer's output grows under this name. Not ".part": that is a
+# download's resumable file (engine.download), and a killed quantization's
+# leftover must never be mistaken for one and "resumed".
+QUANTIZING_SUFFIX = ".quantizing"
 
 
 class QuantizationFailed(EngineError):
@@ -25,7 +29,7 @@ class QuantizationFailed(EngineError):
 
 def quantize_gguf(source: Path, target: Path, kind: str = DEFAULT_QUANT) -> Path:
     """Write ``target`` quantized to ``kind``. The output appears only when
-    complete (written to ``*.part`` first), so a crash never leaves a partial
+    complete (written to ``*.quantizing`` first), so a crash never leaves a partial
     GGUF that looks like a model."""
     import llama_cpp
 
@@ -37,7 +41,7 @@ def quantize_gguf(source: Path, target: Path, kind: str = DEFAULT_QUANT) -> Path
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, QUANT_TYPES[kind])
     params.nthread = physical_cores()
-    partial = target.with_name(target.name + ".part")
+    partial = target.with_name(target.name + QUANTIZING_SUFFIX)
     mark = llama_log.error_mark()
     code = llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), params)
     if code != 0:

@@ -202,7 +202,7 @@ def rope_settings(path: Path) -> dict[str, object]:
 def test_q4_k_m_output_loads_and_generates(hf_phi3: Path, tmp_path: Path) -> None:
     out = tmp_path / "phi3-q4.gguf"
     run(hf_phi3, out, "q4_k_m")
-    assert not list(tmp_path.glob("*.part"))
+    assert not list(tmp_path.glob("*.quantizing")) and not list(tmp_path.glob("*.converting"))
     model = load_model(out, LoadOptions(seed=3))
     try:
         request = TurnRequest("", [], "Hello", SamplingParams(max_answer_tokens=8))

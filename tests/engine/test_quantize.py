@@ -39,4 +39,4 @@ def test_failed_quantization_leaves_no_partial_file(tmp_path: Path) -> None:
     with pytest.raises(QuantizationFailed):
         quantize_gguf(source, target, "q8_0")
     assert not target.exists()
-    assert not (tmp_path / "out.gguf.part").exists()
+    assert not (tmp_path / "out.gguf.quantizing").exists()
