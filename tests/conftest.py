@@ -8,8 +8,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,13 +76,33 @@ def footnote_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(autouse=True)
 def no_leftover_threads() -> Iterator[None]:
-    """A test must stop every thread it started."""
+    """A test must stop every thread it started: Python's and Qt's (a QThread
+    still running when its object goes away aborts the whole process)."""
     before = set(threading.enumerate())
-    yield
+    qthreads: list[Any] = []
+    restore = _record_started_qthreads(qthreads)
+    try:
+        yield
+    finally:
+        restore()
+    deadline = time.monotonic() + 5.0
+    running = []
+    for qthread in qthreads:
+        try:
+            remaining_ms = max(int(1000 * (deadline - time.monotonic())), 0)
+            if not qthread.wait(remaining_ms):
+                running.append(qthread)
+        except RuntimeError:  # its C++ object is gone, so it had stopped
+            pass
+    qthreads.clear()
+    # Kept referenced: freeing a running QThread would abort the test run.
+    _RUNNING_QTHREADS.extend(running)
+    names = [t.objectName() or repr(t) for t in running]
+    assert not running, f"QThreads left running after the test: {names}"
     deadline = time.monotonic() + 5.0
     while True:
         # _DummyThread: Python's record of a thread it did not start (Qt's);
-        # those are checked by the app fixtures, which stop the QThread.
+        # those are the QThreads checked above.
         extra = [
             t
             for t in threading.enumerate()
@@ -91,6 +112,31 @@ def no_leftover_threads() -> Iterator[None]:
             break
         time.sleep(0.02)
     assert not extra, f"threads left running after the test: {[t.name for t in extra]}"
+
+
+_RUNNING_QTHREADS: list[Any] = []
+
+
+def _record_started_qthreads(started: list[Any]) -> Callable[[], None]:
+    """Keep every QThread a test starts in ``started``; returns the undo.
+    (Python cannot enumerate Qt's threads: it lists one only once it has run
+    Python code, and never forgets it.)"""
+    try:
+        from PySide6.QtCore import QThread
+    except ImportError:
+        return lambda: None
+    original = QThread.start
+
+    def start(self: Any, *args: Any) -> None:
+        started.append(self)
+        original(self, *args)
+
+    QThread.start = start  # type: ignore[method-assign]
+
+    def restore() -> None:
+        QThread.start = original  # type: ignore[method-assign]
+
+    return restore
 
 
 # ----------------------------------------------------------------- models

@@ -1,5 +1,5 @@
 """A real HTTP file server on 127.0.0.1 for download tests: supports Range,
-and can drop the connection, ignore Range, corrupt a byte or fail."""
+and can drop the connection, ignore Range, corrupt a byte, stall or fail."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+STALL_LIMIT_S = 25.0  # longest a stalled response waits for its release
 
 
 @dataclass
@@ -19,6 +21,11 @@ class ServerBehaviour:
     linked_etag: str | None = None
     status: int = 200
     requests: list[str] = field(default_factory=list)  # Range header of each request
+    # Send N bytes, then hold the rest until ``release`` is set (as a stalled
+    # network does: the client sits in a blocking read).
+    stall_after: int | None = None
+    release: threading.Event = field(default_factory=threading.Event)
+    stalled: threading.Event = field(default_factory=threading.Event)  # set once it holds
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -58,6 +65,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.connection.shutdown(2)  # the network drops mid-way
             return
+        if b.stall_after is not None:
+            self.wfile.write(chunk[: b.stall_after])
+            self.wfile.flush()
+            b.stalled.set()
+            # Bounded, so a test that never releases fails instead of hanging.
+            b.release.wait(STALL_LIMIT_S)
+            chunk = chunk[b.stall_after :]
         self.wfile.write(chunk)
 
 
@@ -76,6 +90,7 @@ def serve_file(payload: bytes, name: str = "model.gguf") -> Iterator[tuple[str, 
     try:
         yield f"http://127.0.0.1:{httpd.server_port}/{name}", behaviour
     finally:
+        behaviour.release.set()  # a stalled response must not outlive the server
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
