@@ -177,6 +177,11 @@ class ConversationStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
+            # No fsync per commit (the draft of a streaming answer is saved
+            # every second from the GUI thread): in WAL mode a commit then
+            # survives the app being killed, and only a power cut can lose
+            # the last moments, never corrupt the file.
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except (sqlite3.Error, OSError) as exc:
