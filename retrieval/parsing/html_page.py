@@ -19,12 +19,15 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
-from retrieval.parsing.line_sections import TEXT_SECTION_CHARS
+from retrieval.parsing.line_sections import TEXT_SECTION_CHARS, TEXT_SECTION_HARD_CHARS
 from retrieval.parsing.markup import HeadingStack, markdown_sections
 from retrieval.parsing.section import Section
 from retrieval.parsing.text_stream import iter_text_blocks, lines_of
 
-TRAFILATURA_MAX_BYTES = 32 * 1024 * 1024
+# trafilatura builds the whole DOM; past this a page goes to the streaming
+# fallback, so a huge page neither holds gigabytes nor stalls past the
+# worker's progress timeout (saved web pages are rarely over 2 MB).
+TRAFILATURA_MAX_BYTES = 8 * 1024 * 1024
 
 _SKIPPED_TAGS = frozenset(
     {"script", "style", "noscript", "template", "nav", "header", "footer", "aside",
@@ -121,5 +124,12 @@ class _StreamingExtractor(HTMLParser):
         if self.heading_level is not None:
             self.heading_text.append(data)
         else:
+            # One enormous element is cut (at spaces) rather than held whole.
+            while self.size + len(data) > TEXT_SECTION_HARD_CHARS:
+                room = TEXT_SECTION_HARD_CHARS - self.size
+                cut = data.rfind(" ", 0, room) + 1 or room
+                self.text.append(data[:cut])
+                self._flush()
+                data = data[cut:]
             self.text.append(data)
             self.size += len(data)

@@ -42,6 +42,15 @@ class LineBuffer:
         self.last = number
         self.chars += len(text) + 1
 
+    def full(self, number: int, text: str) -> bool:
+        """Whether to start a new section before this line: past
+        ``TEXT_SECTION_CHARS`` at a blank line, or past
+        ``TEXT_SECTION_HARD_CHARS`` anywhere, even inside one enormous line,
+        so that a file without line breaks still streams."""
+        if self.chars >= TEXT_SECTION_HARD_CHARS:
+            return True
+        return self.chars >= TEXT_SECTION_CHARS and not text.strip() and number != self.last
+
     def __len__(self) -> int:
         return len(self.lines)
 
@@ -76,9 +85,7 @@ def text_sections(
     """Plain text: sections of about ``TEXT_SECTION_CHARS``, cut between paragraphs."""
     buffer = LineBuffer()
     for number, text in lines:
-        full = buffer.chars >= TEXT_SECTION_CHARS and not text.strip()
-        overfull = buffer.chars >= TEXT_SECTION_HARD_CHARS
-        if (full or overfull) and number != buffer.last and (section := buffer.take(heading_path)):
+        if buffer.full(number, text) and (section := buffer.take(heading_path)):
             yield section
         buffer.add(number, text)
     if section := buffer.take(heading_path):
@@ -90,16 +97,20 @@ def code_sections(lines: Iterable[tuple[int, str]]) -> Iterator[Section]:
     top-level line that follows a blank line, or at a blank line when long."""
     buffer = LineBuffer()
     for number, text in lines:
-        if number != buffer.last and _is_cut(buffer, text) and (section := buffer.take()):
+        if _is_cut(buffer, number, text) and (section := buffer.take()):
             yield section
         buffer.add(number, text)
     if section := buffer.take():
         yield section
 
 
-def _is_cut(buffer: LineBuffer, text: str) -> bool:
+def _is_cut(buffer: LineBuffer, number: int, text: str) -> bool:
+    if buffer.chars >= TEXT_SECTION_HARD_CHARS:
+        return True  # even inside one huge line (minified code)
+    if number == buffer.last:
+        return False  # the next piece of a long line
     count = len(buffer)
-    if count >= CODE_SECTION_HARD_LINES or buffer.chars >= TEXT_SECTION_HARD_CHARS:
+    if count >= CODE_SECTION_HARD_LINES:
         return True
     top_level = bool(text) and not text[0].isspace() and text.strip() not in ("}", "end", ")")
     if count >= CODE_SECTION_LINES and buffer.ends_blank and top_level:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from retrieval.parsing.line_sections import TEXT_SECTION_CHARS, LineBuffer
+from retrieval.parsing.line_sections import LineBuffer
 from retrieval.parsing.section import Section
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
@@ -55,7 +55,7 @@ class _Body:
 
     def add(self, number: int, text: str, path: tuple[str, ...]) -> Iterator[Section]:
         # Long bodies stream as several sections, cut between paragraphs.
-        if self.buffer.chars >= TEXT_SECTION_CHARS and not text.strip():
+        if self.buffer.full(number, text):
             yield from self.flush(path)
         self.buffer.add(number, text)
 

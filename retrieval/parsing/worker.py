@@ -365,8 +365,8 @@ def _limit_memory(baseline_bytes: int, memory_limit_mb: int | None) -> None:
         import resource
     except ImportError:  # Windows: no RLIMIT_AS; the timeout still applies
         return
-    if not hasattr(resource, "RLIMIT_AS") or (sys.platform == "darwin" and memory_limit_mb):
-        return  # macOS accepts RLIMIT_AS but does not enforce it
+    if not hasattr(resource, "RLIMIT_AS") or sys.platform == "darwin":
+        return  # macOS accepts RLIMIT_AS but does not enforce it; the timeout still applies
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     soft = hard if memory_limit_mb is None else baseline_bytes + memory_limit_mb * 1024 * 1024
     if hard != resource.RLIM_INFINITY:

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from retrieval.errors import ParseFailed
-from retrieval.parsing import Section, html_page, iter_sections, sniff, sniff_kind, text_stream
+from retrieval.parsing import (
+    Section,
+    html_page,
+    iter_sections,
+    line_sections,
+    sniff,
+    sniff_kind,
+    text_stream,
+)
 from tests.retrieval.make_files import (
     LATIN1_TEXT,
     code_text,
@@ -241,3 +249,28 @@ def test_lines_stream_across_block_edges(tmp_path: Path, monkeypatch: pytest.Mon
     assert [(s.text, s.line_start, s.line_end) for s in sections(path)] == [
         ("one\ntwo\nthree\nä long line that goes on\nlast", 1, 5)
     ]
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".md", ".rst", ".js"])
+def test_a_file_without_line_breaks_still_comes_in_bounded_sections(
+    tmp_path: Path, suffix: str
+) -> None:
+    line = "word " * 40_000  # 200 KB on line 1, like minified code or a log without newlines
+    path = write_bytes(tmp_path / f"one-line{suffix}", line.encode())
+    found = sections(path)
+    assert len(found) >= 5
+    assert all(len(s.text) <= 2 * line_sections.TEXT_SECTION_HARD_CHARS for s in found)
+    assert all((s.line_start, s.line_end) == (1, 1) for s in found)
+    assert "".join(s.text for s in found).split() == line.split()
+
+
+def test_streaming_html_cuts_one_enormous_element(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(html_page, "TRAFILATURA_MAX_BYTES", 0)
+    body = "<p>" + "word " * 40_000 + "</p>"
+    path = write_bytes(tmp_path / "big.html", f"<html><h1>Big</h1>{body}</html>".encode())
+    found = sections(path)
+    assert len(found) >= 5
+    assert all(s.heading_path == ("Big",) for s in found)
+    assert " ".join(s.text for s in found).split() == ["word"] * 40_000
