@@ -93,7 +93,8 @@ def count_tokens_with(tokenizer: Any) -> Callable[[str], int]:
 
 @dataclass
 class _Piece:
-    text: str
+    """A span of one section's text that fits a chunk on its own."""
+
     tokens: int  # without special tokens
     section: int  # index of its section in the run
     start: int  # character offsets in that section's text
@@ -183,7 +184,7 @@ class _RunChunker:
         for index, section in enumerate(run):
             self.run[index] = section
             if section.line_start is not None:
-                self.newlines[index] = [i for i, c in enumerate(section.text) if c == "\n"]
+                self.newlines[index] = [m.start() for m in _LINE_BREAK.finditer(section.text)]
             yield from self._split(index, section.text, 0, 0)
 
     def _forget_before(self, section: int) -> None:
@@ -223,7 +224,7 @@ class _RunChunker:
         if len(text) <= self.budget * _MAX_CHARS_PER_TOKEN:
             tokens = self._tokens(text)
             if tokens <= self.budget:
-                yield _Piece(text, tokens, section, offset, offset + len(text))
+                yield _Piece(tokens, section, offset, offset + len(text))
                 return
         if level >= len(_SPLITTERS):
             yield from self._hard_split(section, text, offset)
@@ -249,7 +250,7 @@ class _RunChunker:
                 if tokens <= self.budget or size == 1:
                     break
                 size = max(1, size // 2)
-            yield _Piece(part, tokens, section, offset + position, offset + position + len(part))
+            yield _Piece(tokens, section, offset + position, offset + position + len(part))
             position += len(part)
 
     def _text(self, pieces: list[_Piece]) -> str:

@@ -66,3 +66,12 @@ def read_whole(path: Path) -> Iterator[Section]:
     """What a careless parser does: the whole file in memory at once."""
     data = path.read_bytes()
     yield Section(data.decode(errors="replace")[:100])
+
+
+def slow_but_steady(path: Path) -> Iterator[Section]:
+    """A parser that takes a while but keeps making progress (a huge file)."""
+    _note_pid(path)
+    pause = threading.Event()
+    for number in range(1, 9):
+        pause.wait(0.3)
+        yield Section(f"part {number}", line_start=number, line_end=number)

@@ -91,6 +91,13 @@ def test_a_hung_parser_times_out_and_its_worker_is_replaced(
     assert [s.page for s in pool.parse(good_files["pdf"])] == [1, 2, 3]
 
 
+def test_the_timeout_is_for_progress_not_for_the_whole_file(pool: ParserPool, target: Path) -> None:
+    """8 sections 0.3 s apart take 2.4 s: more than the 1.5 s timeout, yet
+    never 1.5 s without a section, so the file is read to the end."""
+    got = list(pool.parse(target, timeout_s=1.5, parser=f"{HOSTILE}:slow_but_steady"))
+    assert [s.text for s in got] == [f"part {n}" for n in range(1, 9)]
+
+
 @pytest.mark.parametrize(
     ("parser", "state", "message"),
     [
