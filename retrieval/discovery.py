@@ -25,6 +25,8 @@ from typing import Literal
 
 import pathspec
 
+from retrieval.errors import BadExcludePattern
+
 # Hidden files and folders (".*") already cover .git/, .venv/, .cache/ and the
 # like; they are listed too so the defaults read as what they mean.
 DEFAULT_EXCLUDES: tuple[str, ...] = (
@@ -83,9 +85,10 @@ class ExcludeRules:
 
     def __init__(self, patterns: Iterable[str] = DEFAULT_EXCLUDES) -> None:
         self.patterns: tuple[str, ...] = tuple(p for p in patterns if p.strip())
+        # One compiled pattern per line, to name the one that matched in a
+        # reason, and to say which line is wrong.
+        self._each = [(p, _compile(p)) for p in self.patterns]
         self._spec = pathspec.GitIgnoreSpec.from_lines(self.patterns)
-        # One compiled pattern per line, to name the one that matched in a reason.
-        self._each = [(p, pathspec.GitIgnoreSpec.from_lines([p])) for p in self.patterns]
 
     @classmethod
     def with_defaults(cls, extra: Iterable[str] = ()) -> ExcludeRules:
@@ -111,6 +114,17 @@ class ExcludeRules:
         # gitignore's "build/" matches only folders; pathspec knows a folder by
         # its trailing slash.
         return key + "/" if is_dir else key
+
+
+def _compile(pattern: str) -> pathspec.GitIgnoreSpec:
+    try:
+        return pathspec.GitIgnoreSpec.from_lines([pattern])
+    except ValueError as exc:
+        raise BadExcludePattern(
+            f"the exclude pattern {pattern!r} is not valid .gitignore syntax "
+            '(a lone "!" or a trailing backslash, for example); fix or remove it',
+            detail=str(exc),
+        ) from exc
 
 
 def discover(

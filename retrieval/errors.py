@@ -43,6 +43,10 @@ class FetchRefused(RetrievalError):
     """A URL the fetcher will not open (scheme, private address, size)."""
 
 
+class BadExcludePattern(RetrievalError):
+    """An exclude pattern that is not valid ``.gitignore`` syntax."""
+
+
 class ParserUnavailable(RetrievalError):
     """The document parser's worker process cannot start: no file can be
     parsed until that is fixed, so indexing should stop and say so."""

@@ -17,6 +17,7 @@ from retrieval.discovery import (
     discover,
     display_path,
 )
+from retrieval.errors import BadExcludePattern
 from tests.retrieval.make_files import write_non_utf8_name
 
 
@@ -215,3 +216,8 @@ def test_unreadable_folders_are_skipped_with_a_reason(tmp_path: Path) -> None:
         "unreadable|closed|permission denied: Footnote may not read it",
         "found|a.txt|",
     ]
+
+
+def test_an_invalid_pattern_is_refused_with_its_text() -> None:
+    with pytest.raises(BadExcludePattern, match=r"the exclude pattern '!' is not valid"):
+        ExcludeRules.with_defaults(["*.log", "!"])
