@@ -46,20 +46,28 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
 class FirstWordTarget(Enum):
-    """How long the user is willing to wait for the first word, in seconds.
+    """How long the user is willing to wait for the first word. The value is
+    the name settings and the command line use; ``seconds`` is the target.
 
     FAST: a quick answer from the best few passages (10 s).
     BALANCED: the default; a handful of passages on a laptop CPU (25 s).
     THOROUGH: as many sources as the context holds on most machines (60 s).
     """
 
-    FAST = 10.0
-    BALANCED = 25.0
-    THOROUGH = 60.0
+    FAST = "fast"
+    BALANCED = "balanced"
+    THOROUGH = "thorough"
 
     @property
     def seconds(self) -> float:
-        return float(self.value)
+        return _FIRST_WORD_SECONDS[self]
+
+
+_FIRST_WORD_SECONDS = {
+    FirstWordTarget.FAST: 10.0,
+    FirstWordTarget.BALANCED: 25.0,
+    FirstWordTarget.THOROUGH: 60.0,
+}
 
 
 @dataclass(frozen=True)

@@ -171,3 +171,9 @@ def test_a_passage_without_a_fitting_sentence_is_cut_at_a_word() -> None:
 def test_nothing_to_select() -> None:
     assert select_passages([], 1000, count) == []
     assert select_passages([sized(10, 1.0)], 0, count) == []
+
+
+def test_first_word_targets_are_stored_by_name() -> None:
+    """Settings and the command line keep the name; the seconds may be retuned."""
+    assert FirstWordTarget("balanced") is FirstWordTarget.BALANCED
+    assert [t.seconds for t in FirstWordTarget] == [10.0, 25.0, 60.0]
