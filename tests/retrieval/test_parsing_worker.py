@@ -4,6 +4,7 @@ memory without taking the caller with them."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -128,6 +129,27 @@ def test_a_parser_that_eats_memory_hits_the_cap(
     assert error.message == "victim.txt: reading it needs more memory than a document may use"
     # The worker that ran out of memory is not reused.
     assert wait_until_gone(pid_of(target))
+    assert len(list(pool.parse(good_files["docx"]))) == 5
+
+
+def test_a_worker_killed_from_outside_reads_as_out_of_memory(
+    pool: ParserPool, target: Path, good_files: dict[str, Path]
+) -> None:
+    """What the kernel's OOM killer does: SIGKILL the worker mid-file."""
+    pid_file = target.with_suffix(".pid")
+
+    def kill_when_started() -> None:
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_when_started)
+    killer.start()
+    _, error = failed(pool, target, timeout_s=60, parser=f"{HOSTILE}:hang")
+    killer.join()
+    assert error.state == "too_large_memory"
+    assert "most likely for lack of memory" in error.message
     assert len(list(pool.parse(good_files["docx"]))) == 5
 
 
