@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.errors import ModelLoadFailed
+from engine.errors import ChatTemplateFailed, ModelLoadFailed
 from engine.gguf_info import ModelInfo
 from engine.synthetic_model import PHI3_CHAT_TEMPLATE
 
@@ -111,8 +111,13 @@ class ChatFormat:
                 eos_token=self.eos_token,
             )
         except TemplateError as exc:
-            raise ModelLoadFailed(
-                f"The model's chat template failed on this conversation: {exc}", detail=str(exc)
+            # Not a load failure: the model is loaded and other conversations
+            # work. The template's own words (often "roles must alternate")
+            # are for the details, not the sentence the user reads.
+            raise ChatTemplateFailed(
+                "The model's chat template cannot format this conversation, so it was not "
+                "sent. Start a new chat, or use a GGUF with a standard Phi-3 chat template.",
+                detail=f"{type(exc).__name__}: {exc}",
             ) from exc
         # Some templates write the BOS text themselves; llama.cpp adds it as a
         # token too, and a doubled BOS degrades answers.

@@ -34,6 +34,15 @@ class UnsupportedModel(ModelLoadFailed):
     """A valid GGUF whose architecture this build of llama.cpp cannot run."""
 
 
+class ChatTemplateFailed(EngineError):
+    """The model's own chat template refused a conversation while a turn was
+    being prepared (the model is loaded and fine; this conversation is not)."""
+
+
+class ModelFileError(EngineError):
+    """A model file could not be deleted or moved."""
+
+
 class ContextOverflow(EngineError):
     """The turn cannot fit in the model's context window."""
 

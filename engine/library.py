@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import EngineError
+from engine.errors import EngineError, ModelFileError
 from engine.gguf_info import ModelInfo, inspect_gguf
 
 
@@ -50,8 +50,16 @@ def installed_models(models_dir: Path, elsewhere: Sequence[Path] = ()) -> list[I
 
 
 def delete_model(path: Path, models_dir: Path) -> None:
-    """Delete a model file, refusing anything outside the models folder."""
+    """Delete a model file, refusing anything outside the models folder.
+    Raises :class:`ModelFileError` with what to do when it cannot."""
     path = path.resolve()
     if path.parent != models_dir.resolve() or path.suffix != ".gguf":
-        raise EngineError(f"{path.name} is not in Footnote's models folder; it was not deleted.")
-    path.unlink(missing_ok=True)
+        raise ModelFileError(f"{path.name} is not in Footnote's models folder; it was not deleted.")
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise ModelFileError(
+            f"{path.name} could not be deleted ({exc.strerror or type(exc).__name__}). "
+            f"Check that it is a file you may change, or delete it yourself from {path.parent}.",
+            detail=repr(exc),
+        ) from exc

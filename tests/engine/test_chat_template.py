@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from engine.chat_template import ChatFormat, ChatMessage
-from engine.errors import ModelLoadFailed
+from engine.errors import ChatTemplateFailed, ModelLoadFailed
 from engine.gguf_info import inspect_gguf
 from engine.synthetic_model import write_phi3_gguf
 
@@ -59,5 +59,5 @@ def test_broken_template_is_a_readable_error() -> None:
 
 def test_template_cannot_escape_the_sandbox() -> None:
     fmt = ChatFormat("{{ ''.__class__.__mro__[1].__subclasses__() }}")
-    with pytest.raises(ModelLoadFailed):
+    with pytest.raises(ChatTemplateFailed):
         fmt.render([ChatMessage("user", "x")])
