@@ -105,6 +105,10 @@ def write_search_query(
     tokens = session._tokenize_reusing_cache(text)
     if len(tokens) + MAX_QUERY_TOKENS >= model.context_tokens:
         return fallback
+    # llama.cpp's abort callback polls the session's current cancel event:
+    # point it at ours (a Stop left over from an earlier turn must not abort
+    # this), and give the turn's back afterwards.
+    turn_cancel, session._cancel = session._cancel, cancel
     try:
         for _progress in session._evaluate_prompt(tokens, cancel):
             pass
@@ -114,6 +118,8 @@ def write_search_query(
     except EngineError as exc:
         log.warning("writing a search query failed: %s | %s", exc, exc.detail)
         return fallback
+    finally:
+        session._cancel = turn_cancel
     query = sanitize_query(raw, question, recent_questions, ran_out=not ended)
     log.info("search query %r (model wrote %r)", query, raw)
     return query

@@ -171,3 +171,14 @@ def test_caps_length_at_a_word() -> None:
     query = fallback_query(question)
     assert len(query) <= MAX_QUERY_CHARS and query.split()[-1].startswith("word")
     assert fallback_query("why?") == "why?"
+
+
+def test_a_stop_left_from_an_earlier_turn_does_not_abort_the_query(model: LocalModel) -> None:
+    session = ChatSession(model)
+    stopped = threading.Event()
+    stopped.set()
+    list(session.run(TurnRequest(SYSTEM, [], "Hello"), stopped))
+    question = "Which computer does Footnote run Phi-3 on?"
+    query = write_search_query(session, [], question, today=TODAY, cancel=threading.Event())
+    assert query == "Footnote runs Phi-3 entirely on this computer"  # the model's, not the fallback
+    assert session._cancel is stopped  # the turn's event is back in place
