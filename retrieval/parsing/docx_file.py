@@ -15,10 +15,13 @@ bounds a hostile one.
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from retrieval.discovery import display_path
+from retrieval.errors import ParseFailed
 from retrieval.parsing.line_sections import TEXT_SECTION_CHARS
 from retrieval.parsing.markup import HeadingStack
 from retrieval.parsing.section import Section
@@ -26,14 +29,31 @@ from retrieval.parsing.section import Section
 _HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
 _W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 _BODY_TEXT_OUTLINE_LEVEL = 9  # w:outlineLvl 9 means "body text"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # compound file: encrypted Office, .doc
 
 
 def docx_sections(path: Path) -> Iterator[Section]:
     import docx
+    from docx.opc.exceptions import PackageNotFoundError
     from docx.table import Table
 
+    name = display_path(path.name)
     with path.open("rb") as handle:
-        document = docx.Document(handle)
+        if handle.read(len(_OLE_MAGIC)) == _OLE_MAGIC:
+            # Word saves a password-protected .docx inside an OLE container.
+            raise ParseFailed(
+                "encrypted",
+                f"{name}: the Word file is password-protected; Footnote cannot read it",
+            )
+        handle.seek(0)
+        try:
+            document = docx.Document(handle)
+        except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+            raise ParseFailed(
+                "failed",
+                f"{name}: the Word file is damaged or not a .docx; open and re-save it, then retry",
+                detail=repr(exc),
+            ) from exc
     headings = HeadingStack()
     parts: list[str] = []
     size = 0

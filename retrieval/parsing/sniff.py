@@ -61,7 +61,9 @@ def sniff(path: Path) -> FileKind:
     if _PDF_MAGIC in sample[:_PDF_MAGIC_WINDOW_BYTES]:
         return FileKind("pdf")
     if sample.startswith(_ZIP_MAGIC):
-        return FileKind("docx") if _is_docx(path) else FileKind("binary")
+        # A .docx that is not a Word archive goes to the DOCX parser, which
+        # reports it as damaged; any other archive (.xlsx, .zip) is binary.
+        return FileKind("docx") if suffix == ".docx" or _is_docx(path) else FileKind("binary")
     if suffix == ".pdf":
         # Named .pdf but no header: the PDF parser reports it as damaged.
         return FileKind("pdf")

@@ -274,3 +274,16 @@ def test_streaming_html_cuts_one_enormous_element(
     assert len(found) >= 5
     assert all(s.heading_path == ("Big",) for s in found)
     assert " ".join(s.text for s in found).split() == ["word"] * 40_000
+
+
+def test_bad_word_files_say_why(tmp_path: Path) -> None:
+    # Word stores a password-protected .docx in an OLE compound file.
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
+    locked = failure(write_bytes(tmp_path / "locked.docx", ole))
+    assert (locked.state, locked.message) == (
+        "encrypted",
+        "locked.docx: the Word file is password-protected; Footnote cannot read it",
+    )
+    damaged = failure(write_bytes(tmp_path / "damaged.docx", b"PK\x03\x04 not really a zip"))
+    assert damaged.state == "failed"
+    assert damaged.message.startswith("damaged.docx: the Word file is damaged or not a .docx")
