@@ -46,7 +46,7 @@ from engine.events import (
     TurnStats,
 )
 from engine.model import PROMPT_BATCH_TOKENS, LocalModel
-from engine.prompt_speed import PromptSpeed
+from engine.prompt_speed import CALIBRATION_TOKENS, PromptSpeed, measure_prompt_speed
 from engine.query_writer import write_search_query
 
 log = logging.getLogger(__name__)
@@ -157,6 +157,20 @@ class ChatSession:
             yield from self._run(request, cancel, context_source, budget)
         except EngineError as exc:
             yield Failed(exc)
+
+    def calibrate_prompt_speed(self) -> float:
+        """Measure the prompt speed once (~128 tokens: seconds on a laptop CPU)
+        and count it as a sample; for the engine thread right after loading,
+        so the first sourced turn plans with this machine's speed. Clears
+        llama.cpp's KV cache (the next turn re-reads its prompt)."""
+        self._cancel = threading.Event()  # a Stop left from a turn must not abort it
+        self._cached_text, self._cached_tokens = "", []
+        started = time.perf_counter()
+        rate = measure_prompt_speed(self.model)
+        if rate > 0:
+            self.prompt_speed.record(CALIBRATION_TOKENS, CALIBRATION_TOKENS / rate)
+        log.info("prompt speed %.1f tokens/s (%.1f s)", rate, time.perf_counter() - started)
+        return rate
 
     # ------------------------------------------------------------------ stages
 

@@ -79,3 +79,19 @@ def test_for_model_guesses_from_the_loaded_model(model: LocalModel) -> None:
         all_layers_on_gpu=model.gpu_layers < 0 or model.gpu_layers >= model.info.layer_count,
     )
     assert speed.tokens_per_s == expected
+
+
+def test_a_session_calibrates_and_its_next_turn_still_answers(model: LocalModel) -> None:
+    import threading
+
+    from engine.events import Finished
+    from engine.synthetic_model import SCRIPTED_ANSWER
+    from engine.turn import ChatSession, TurnRequest
+
+    session = ChatSession(model)
+    rate = session.calibrate_prompt_speed()
+    assert session.prompt_speed.measured
+    assert session.prompt_speed.tokens_per_s == pytest.approx(rate)
+    events = list(session.run(TurnRequest("", [], "Hello"), threading.Event()))
+    assert isinstance(events[-1], Finished) and events[-1].text == SCRIPTED_ANSWER
+    assert events[-1].stats.reused_prompt_tokens == 0  # calibration left nothing cached
