@@ -275,9 +275,10 @@ class ChatSession:
         yield Status("Looking for sources…")
         found = yield from _ask(source, context_request, cancel)
         selected = select_passages(found, plan.source_tokens, self._count_block_tokens)
-        if plan.limited_by_time and len(selected) < len(found) and time_budget is not None:
+        distinct = len({p.id or p.text for p in found})
+        if plan.limited_by_time and len(selected) < distinct and time_budget is not None:
             yield Notice(
-                f"Using {len(selected)} of {len(found)} sources to start answering within "
+                f"Using {len(selected)} of {distinct} sources to start answering within "
                 f"about {time_budget.target.seconds:.0f} s on this computer; a longer "
                 "first-word target in Settings reads more of them."
             )
