@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -25,6 +26,7 @@ from app.theme import app_icon, stylesheet
 from engine.catalog import load_catalog
 from engine.errors import HistoryError
 from engine.history import ConversationStore
+from retrieval.documents import DocumentLibrary
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +34,21 @@ log = logging.getLogger(__name__)
 CATALOG_ENV = "FOOTNOTE_CATALOG"  # path of a catalog JSON (a mirror) replacing the built-in one
 
 
-def build_main_window(paths: AppPaths) -> MainWindow:
+def build_main_window(
+    paths: AppPaths, *, open_documents: Callable[[], DocumentLibrary] | None = None
+) -> MainWindow:
     """Everything the window needs, wired. Raises HistoryError if the
-    conversation database cannot be opened."""
+    conversation database cannot be opened. ``open_documents`` builds the
+    document library (default: ``app.cli_documents.open_library``, the CLI's;
+    tests pass one whose embedder is already loaded)."""
     loaded = load_settings(paths.settings_file)
     store = ConversationStore(paths.history_db)
     engine = EngineController()
     mirror = os.environ.get(CATALOG_ENV)
     catalog = load_catalog(Path(mirror) if mirror else None)
-    window = MainWindow(paths, loaded.settings, store, engine, catalog)
+    window = MainWindow(
+        paths, loaded.settings, store, engine, catalog, open_documents=open_documents
+    )
     if loaded.problem:
         window.banner.show_message(loaded.problem, level="info")
     return window

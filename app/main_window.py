@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QUrl, Slot
@@ -26,6 +27,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -39,9 +41,12 @@ from PySide6.QtWidgets import (
 from app.banner import Banner
 from app.chat_controller import ChatController
 from app.chat_view import ChatView
+from app.cli_documents import open_library
 from app.composer import Composer
 from app.conversation_list import ConversationList
 from app.conversations_controller import ConversationsController
+from app.documents_controller import DocumentsController, name_for
+from app.documents_page import DocumentsPage
 from app.engine_worker import EngineController
 from app.jobs import JobRegistry
 from app.model_manager import ModelManagerPage
@@ -54,6 +59,7 @@ from app.welcome import WelcomePage
 from engine.catalog import CatalogEntry
 from engine.history import ConversationStore
 from engine.quantize import DEFAULT_QUANT
+from retrieval.documents import DocumentLibrary
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,8 @@ class MainWindow(QMainWindow):
         store: ConversationStore,
         engine: EngineController,
         catalog: list[CatalogEntry],
+        *,
+        open_documents: Callable[[], DocumentLibrary] | None = None,
     ) -> None:
         super().__init__()
         self.catalog = catalog
@@ -127,6 +135,18 @@ class MainWindow(QMainWindow):
             confirm=lambda title, text: self.confirm(title, text),  # noqa: PLW0108
             parent=self,
         )
+        self.documents_controller = DocumentsController(
+            # The library opens on a worker thread, on first use.
+            open_library=open_documents or (lambda: open_library(paths)),
+            jobs=self.jobs,
+            page=self.documents_page,
+            banner=self.banner,
+            status_label=self.indexing_label,
+            confirm=lambda title, text: self.confirm(title, text),  # noqa: PLW0108
+            parent=self,
+        )
+        self.documents_page.back_requested.connect(self._show_home_page)
+        self.documents_page.add_folder_requested.connect(self.choose_documents_folder)
         models = self.models_controller
         models.model_state_changed.connect(self._update_pages)
         models.models_page_requested.connect(self.show_models)
@@ -184,6 +204,8 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(self.welcome)
         self.models_page = ModelManagerPage(self.catalog)
         self.pages.addWidget(self.models_page)
+        self.documents_page = DocumentsPage()
+        self.pages.addWidget(self.documents_page)
 
         chat_page = QWidget()
         chat_layout = QVBoxLayout(chat_page)
@@ -215,7 +237,8 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel(NO_MODEL_TEXT)
         self.backend_label = QLabel("")
         self.speed_label = QLabel("")
-        for label in (self.model_label, self.backend_label, self.speed_label):
+        self.indexing_label = QLabel("")
+        for label in (self.indexing_label, self.model_label, self.backend_label, self.speed_label):
             status.addPermanentWidget(label)
 
     def _build_menus(self) -> None:
@@ -224,6 +247,8 @@ class MainWindow(QMainWindow):
             ("&New Chat", QKeySequence.StandardKey.New, self.new_conversation),
             ("&Open Model…", QKeySequence.StandardKey.Open, self.choose_model_file),
             ("&Models…", QKeySequence("Ctrl+M"), self.show_models),
+            ("&Documents…", QKeySequence("Ctrl+D"), self.show_documents),
+            ("Add D&ocuments…", QKeySequence("Ctrl+Shift+D"), self.choose_documents_folder),
             (
                 "&Convert a Hugging Face Folder…",
                 QKeySequence("Ctrl+Shift+O"),
@@ -328,6 +353,25 @@ class MainWindow(QMainWindow):
             self.convert_folder(Path(folder))
 
     @Slot()
+    def choose_documents_folder(self) -> None:
+        """Add Folder…: a folder, then its collection's name (editable)."""
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of documents")
+        if not folder:
+            return
+        suggested = name_for([Path(folder)])
+        name, ok = QInputDialog.getText(
+            self, "Add documents", "Name of the collection:", text=suggested
+        )
+        if ok:
+            self.add_documents([Path(folder)], name.strip() or None)
+
+    def add_documents(self, paths: list[Path], name: str | None = None) -> str:
+        """Index these folders/files as a new collection; shows the Documents page."""
+        added = self.documents_controller.add_paths(paths, name)
+        self.show_documents()
+        return added
+
+    @Slot()
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self, gpus=self.engine.gpus or ())
         if dialog.exec() != SettingsDialog.DialogCode.Accepted:
@@ -361,8 +405,13 @@ class MainWindow(QMainWindow):
         self.models_controller.prepare_page()
         self.pages.setCurrentWidget(self.models_page)
 
+    @Slot()
+    def show_documents(self) -> None:
+        self.documents_controller.refresh()
+        self.pages.setCurrentWidget(self.documents_page)
+
     def _update_pages(self) -> None:
-        if self.pages.currentWidget() is not self.models_page:
+        if self.pages.currentWidget() not in (self.models_page, self.documents_page):
             self._show_home_page()
 
     @Slot()
@@ -390,7 +439,7 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event: QDropEvent) -> None:
         paths = _dropped_paths(event)
         models = [p for p in paths if p.lower().endswith(".gguf")]
-        checkpoints = [p for p in paths if (Path(p) / "config.json").exists()]
+        checkpoints = [p for p in paths if _is_checkpoint(Path(p))]
         if models:
             event.acceptProposedAction()
             self.open_model(models[0])
@@ -398,12 +447,9 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.convert_folder(Path(checkpoints[0]))
         elif paths:
+            # Any other folder or file: documents to answer from.
             event.acceptProposedAction()
-            self.banner.show_message(
-                f"{Path(paths[0]).name} is not a .gguf model file or a Hugging Face model "
-                "folder. Drop a GGUF model, such as Phi-3-mini-4k-instruct-q4.gguf.",
-                level="info",
-            )
+            self.add_documents([Path(p) for p in paths])
 
     # ------------------------------------------------------------------ closing
 
@@ -428,6 +474,7 @@ class MainWindow(QMainWindow):
         self.settings.window_geometry = _b64(self.saveGeometry())
         self.settings.window_state = _b64(self.splitter.saveState())
         self._save_settings()
+        self.documents_controller.shutdown()
         self.jobs.shutdown(self._say_waiting)
         self.engine.shutdown(self._say_waiting)
 
@@ -438,6 +485,11 @@ class MainWindow(QMainWindow):
 
 def _b64(data: QByteArray) -> str:
     return bytes(data.toBase64().data()).decode("ascii")
+
+
+def _is_checkpoint(path: Path) -> bool:
+    """A Hugging Face model folder: config.json and safetensors weights."""
+    return (path / "config.json").is_file() and any(path.glob("*.safetensors"))
 
 
 def _dropped_paths(event: QDragEnterEvent | QDropEvent) -> list[str]:
