@@ -116,7 +116,8 @@ def _run_timed(
     passages: list[Passage] | None = None,
     budget: TurnBudget | None = None,
 ) -> _Timed:
-    def source(request: ContextRequest, cancel: threading.Event) -> ContextProgress:
+    # The ContextSource protocol names its parameters; these passages need neither.
+    def source(request: ContextRequest, cancel: threading.Event) -> ContextProgress:  # noqa: ARG001
         yield from ()
         return list(passages or [])
 
