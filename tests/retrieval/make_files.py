@@ -49,6 +49,28 @@ def write_text_pdf(
     return path
 
 
+def write_outlined_pdf(path: Path, outline: Sequence[tuple[int, int, str]], pages: int) -> Path:
+    """A PDF of ``pages`` text pages with bookmarks: ``outline`` holds
+    (1-based page, level from 0, title), in reading order."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen.canvas import Canvas
+
+    canvas = Canvas(str(path), pagesize=A4, invariant=1)
+    for number in range(1, pages + 1):
+        for index, (page, level, title) in enumerate(outline):
+            if page == number:
+                key = f"b{index}"
+                canvas.bookmarkPage(key)
+                canvas.addOutlineEntry(title, key, level=level)
+        text = canvas.beginText(72, 770)
+        for line in range(0, len(page_text(number)), 80):
+            text.textLine(page_text(number)[line : line + 80])
+        canvas.drawText(text)
+        canvas.showPage()
+    canvas.save()
+    return path
+
+
 def write_image_pdf(path: Path, pages: int = 2) -> Path:
     """A PDF whose pages carry only drawings, no text layer (like a scan)."""
     from reportlab.lib.pagesizes import A4

@@ -24,6 +24,7 @@ from tests.retrieval.make_files import (
     page_text,
     write_bytes,
     write_non_utf8_name,
+    write_outlined_pdf,
     write_text_pdf,
 )
 
@@ -287,3 +288,17 @@ def test_bad_word_files_say_why(tmp_path: Path) -> None:
     damaged = failure(write_bytes(tmp_path / "damaged.docx", b"PK\x03\x04 not really a zip"))
     assert damaged.state == "failed"
     assert damaged.message.startswith("damaged.docx: the Word file is damaged or not a .docx")
+
+
+def test_pdf_bookmarks_give_pages_their_heading_paths(tmp_path: Path) -> None:
+    outline = [(1, 0, "Introduction"), (2, 0, "Methods"), (2, 1, "Sampling"), (4, 0, "Results")]
+    path = write_outlined_pdf(tmp_path / "paper.pdf", outline, pages=5)
+    found = sections(path)
+    assert [(s.page, s.heading_path) for s in found] == [
+        (1, ("Introduction",)),
+        (2, ("Methods", "Sampling")),
+        (3, ("Methods", "Sampling")),
+        (4, ("Results",)),
+        (5, ("Results",)),
+    ]
+    assert "zebra3." in found[2].text
