@@ -67,6 +67,8 @@ def pdf_sections(path: Path) -> Iterator[Section]:
                     yield Section(text, page=index + 1, heading_path=headings(index))
         finally:
             document.close()
+    if page_count == 0:
+        raise ParseFailed("no_text", f"{name}: the PDF has no pages")
     if pages_with_text == 0:
         raise ParseFailed(
             "no_text",

@@ -35,6 +35,7 @@ import contextlib
 import importlib
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -104,10 +105,9 @@ class ParserPool:
         """
         path = Path(path)
         name = display_path(path.name)
-        worker = self._acquire()
+        worker = self._acquire_ready((path, memory_limit_mb, parser))
         finished = False
         try:
-            worker.send((path, memory_limit_mb, parser))
             while True:
                 message = worker.receive(timeout_s, name)
                 if message[0] == "sections":
@@ -139,6 +139,26 @@ class ParserPool:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _acquire_ready(self, job: _Job) -> _Worker:
+        """A worker that has accepted ``job``. An idle worker can die between
+        the pool's liveness check and the send (killed, or parent-death
+        races); then one fresh worker is tried before giving up."""
+        for attempt in range(2):
+            worker = self._acquire()
+            try:
+                worker.send(job)
+            except (OSError, ValueError) as exc:
+                worker.kill()
+                self._release(worker)
+                if attempt:
+                    raise ParserUnavailable(
+                        "Footnote's document reader stopped responding; restart Footnote",
+                        detail=repr(exc),
+                    ) from exc
+            else:
+                return worker
+        raise AssertionError("unreachable")
 
     def _acquire(self) -> _Worker:
         with self._lock:
@@ -221,7 +241,8 @@ class _Worker:
                 )
             message: tuple[Any, ...] = self.conn.recv()
             return message
-        except (EOFError, OSError, ValueError) as exc:
+        except (EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+            # The worker died, possibly mid-message: its exit code says how.
             self.process.join(WORKER_STOP_TIMEOUT_S)
             raise _crash_error(name, self.process.exitcode, exc) from exc
 

@@ -249,3 +249,13 @@ def test_a_closed_pool_refuses_work(good_files: dict[str, Path]) -> None:
     pool.close()
     with pytest.raises(RuntimeError, match="closed"):
         list(pool.parse(good_files["markdown"]))
+
+
+def test_an_idle_worker_that_died_is_replaced_before_the_next_file(
+    pool: ParserPool, good_files: dict[str, Path], target: Path
+) -> None:
+    failed(pool, target, parser=f"{HOSTILE}:raise_error")  # a failure that keeps the worker
+    idle_pid = pid_of(target)
+    os.kill(idle_pid, signal.SIGKILL)  # dies while waiting in the pool
+    assert wait_until_gone(idle_pid)
+    assert [s.page for s in pool.parse(good_files["pdf"])] == [1, 2, 3]
