@@ -25,7 +25,13 @@ from retrieval.collections import Collection
 from retrieval.discovery import display_path
 from retrieval.document_db import DocumentDB
 from retrieval.hybrid import DEFAULT_FUSION, Fusion
-from retrieval.indexer import EmbedderLike, FileChunker, index_collection, parse_and_chunk
+from retrieval.indexer import (
+    FLUSH_CHUNKS,
+    EmbedderLike,
+    FileChunker,
+    index_collection,
+    parse_and_chunk,
+)
 from retrieval.ingest_events import IngestEvent
 from retrieval.passage import RetrievedPassage
 from retrieval.vector_index import VectorIndex
@@ -64,6 +70,7 @@ class DocumentLibrary:
         *,
         fusion: Fusion = DEFAULT_FUSION,
         chunker: FileChunker = parse_and_chunk,
+        flush_chunks: int = FLUSH_CHUNKS,
     ) -> None:
         self.data_dir = data_dir
         self._db = DocumentDB(data_dir)
@@ -74,6 +81,7 @@ class DocumentLibrary:
         self._index_lock = threading.Lock()
         self._fusion = fusion
         self._chunker = chunker
+        self._flush_chunks = flush_chunks
 
     def close(self) -> None:
         self._db.close()
@@ -178,7 +186,13 @@ class DocumentLibrary:
                 if cancel.is_set():
                     return
                 yield from index_collection(
-                    self._db, self._vectors, target, self.embedder, cancel, chunker=self._chunker
+                    self._db,
+                    self._vectors,
+                    target,
+                    self.embedder,
+                    cancel,
+                    chunker=self._chunker,
+                    flush_chunks=self._flush_chunks,
                 )
 
     def _drop_orphan_vectors(self) -> None:

@@ -15,12 +15,11 @@ Loading (torch, ~2 s) happens on first use, never in the constructor, so an
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import importlib.util
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +91,7 @@ class Embedder:
         self._model: Any = None
         self._weights_sha256: str | None = None
         self._lock = threading.Lock()
-        self._count_tokenizer: Any = None
+        self._count_tokens: Callable[[str], int] | None = None
         self._count_lock = threading.Lock()
 
     # ------------------------------------------------------------ identity
@@ -121,15 +120,16 @@ class Embedder:
     def count_tokens(self, text: str) -> int:
         """Word pieces ``text`` becomes for this model, [CLS]/[SEP] included,
         so ``count_tokens(chunk) <= max_tokens`` means nothing is cut."""
-        model = self._loaded()
         with self._count_lock:
-            if self._count_tokenizer is None:
-                # A copy: the chunker counts on the parser thread while encode()
-                # runs here, and one Rust tokenizer used from two threads fails
-                # with "Already borrowed" (encode changes its truncation state).
-                self._count_tokenizer = copy.deepcopy(model.tokenizer)
-            ids = self._count_tokenizer(text, add_special_tokens=True, truncation=False)
-        return len(ids["input_ids"])
+            if self._count_tokens is None:
+                # A copy of the Rust tokenizer without truncation or padding: the
+                # chunker counts on the parser thread while encode() runs on
+                # another, and one tokenizer used from two threads fails with
+                # "Already borrowed" (encode changes its truncation state).
+                from retrieval.chunking import count_tokens_with
+
+                self._count_tokens = count_tokens_with(self._loaded().tokenizer.backend_tokenizer)
+            return self._count_tokens(text)
 
     # ------------------------------------------------------------ vectors
 

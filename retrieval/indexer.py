@@ -73,6 +73,7 @@ PART_CHUNKS = 512
 QUEUE_PARTS = 4  # parsed parts waiting for the embedder (bounds memory)
 PROGRESS_INTERVAL_S = 0.25
 _QUEUE_POLL_S = 0.1
+NO_TEXT_REASON = "no text found in the file (empty, or only whitespace)"
 _HASH_BLOCK_BYTES = 1 << 20
 
 
@@ -164,8 +165,10 @@ def index_collection(
     cancel: threading.Event,
     *,
     chunker: FileChunker = parse_and_chunk,
+    flush_chunks: int = FLUSH_CHUNKS,
 ) -> Iterator[IngestEvent]:
     run = _Run(db, vectors, collection, embedder, cancel, chunker)
+    run.flush_chunks = flush_chunks
     yield from run.events()
 
 
@@ -183,6 +186,7 @@ class _Run:
         self.collection = collection
         self.cancel = cancel
         self.chunker = chunker
+        self.flush_chunks = FLUSH_CHUNKS
         self.started = time.monotonic()
         self.files_total = self.files_done = 0
         self.bytes_total = self.bytes_done = 0
@@ -355,7 +359,7 @@ class _Run:
                     raise item
                 assert isinstance(item, _Item)
                 yield from self._receive(item)
-                if len(self.batch) >= FLUSH_CHUNKS:
+                if len(self.batch) >= self.flush_chunks:
                     yield from self._flush()
             if not self.cancel.is_set():
                 yield from self._flush()
@@ -517,7 +521,7 @@ class _Run:
                 found = item.work.found
                 count = counts[key] = self.file_chunks.pop(key, 0)
                 state = FileState.INDEXED if count else FileState.NO_TEXT
-                reason = "" if count else "no text found in the file"
+                reason = "" if count else NO_TEXT_REASON
                 manifest.record_result(
                     db,
                     self.cid,
@@ -526,8 +530,12 @@ class _Run:
         self.chunks_done += len(rows)
         for key, item in done.items():
             self._file_done(item.work)
-            self.indexed += 1
-            yield FileIndexed(display_path(key), counts[key])
+            if counts[key]:
+                self.indexed += 1
+                yield FileIndexed(display_path(key), counts[key])
+            else:
+                self.failed += 1
+                yield FileFailed(display_path(key), FileState.NO_TEXT, NO_TEXT_REASON)
         yield self._progress()
 
     def _vectors_for(self, chunks: list[ChunkLike]) -> npt.NDArray[np.float32]:

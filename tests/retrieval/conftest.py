@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from retrieval.parsing.worker import ParserPool
 from tests.retrieval.make_files import write_bad_files, write_good_files
+
+if TYPE_CHECKING:
+    from retrieval.documents import DocumentLibrary
+    from retrieval.embedding import Embedder
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +43,26 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
 def pool() -> Iterator[ParserPool]:
     with ParserPool(size=2) as parser_pool:
         yield parser_pool
+
+
+# ----------------------------------------------------------------- the document index
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real all-MiniLM-L6-v2 from the offline package, loaded once per session."""
+    from retrieval.embedding import Embedder
+
+    model = Embedder()
+    model.load()
+    return model
+
+
+@pytest.fixture
+def library(tmp_path: Path, embedder: Embedder) -> Iterator[DocumentLibrary]:
+    """A DocumentLibrary (real chromadb, SQLite FTS5) in a temp folder."""
+    from retrieval.documents import DocumentLibrary
+
+    lib = DocumentLibrary(tmp_path / "index", lambda: embedder)
+    yield lib
+    lib.close()
