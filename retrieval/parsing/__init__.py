@@ -1,8 +1,19 @@
 """Turning files into sections of text with locators (page, headings, lines).
 
 ``parse_file`` (in ``retrieval.parsing.worker``) parses in a worker process
-with a timeout and a memory cap, for untrusted files; ``iter_sections`` does
-the same in this process. ``sniff_kind`` says which parser a file gets.
+with a progress timeout and a memory cap, for untrusted files;
+``iter_sections`` does the same in this process (tests, benchmarks).
+``sniff`` / ``sniff_kind`` say which parser a file gets: PDF (a section per
+page, headings from its bookmarks), DOCX and Markdown/RST/HTML (sections under
+heading paths), code and plain text (sections with line ranges), anything
+else by content (text in its detected encoding, binary refused).
+
+A file that yields nothing raises ``retrieval.errors.ParseFailed`` with a
+``state`` for the manifest: "encrypted", "no_text" (scanned PDF), "binary",
+"unreadable" (missing, a folder, a pipe, no permission), "timeout",
+"too_large_memory" or "failed" (damaged, or the parser crashed), and a
+one-line ``message`` that names the file. An empty file yields no sections
+and no error.
 """
 
 from retrieval.parsing.parsers import iter_sections
