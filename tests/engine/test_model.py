@@ -6,11 +6,34 @@ import pytest
 
 from engine import hardware
 from engine.errors import InvalidModelFile, ModelLoadFailed, UnsupportedModel
-from engine.model import LoadOptions, LocalModel, load_model
-from engine.synthetic_model import write_phi3_gguf
+from engine.model import MIN_CONTEXT_TOKENS, LoadOptions, LocalModel, load_model
+from engine.synthetic_model import ModelShape, write_phi3_gguf
 
 
-def test_loads_with_explicit_context_and_threads(model: LocalModel) -> None:
+@pytest.fixture(scope="module")
+def long_trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Trained for 8192 tokens: unlike the tiny model's 4096 (also the
+    default context), a context that came from the file instead of from
+    LoadOptions is visible."""
+    return write_phi3_gguf(
+        tmp_path_factory.mktemp("long") / "long-phi3.gguf",
+        shape=ModelShape(n_embd=64, n_layer=2, n_head=4, n_ff=128, n_ctx_train=8192),
+    )
+
+
+def test_loads_with_explicit_context_and_threads(long_trained_model: Path) -> None:
+    # Neither the training context (8192), the default (4096) nor
+    # llama-cpp-python's own default (512).
+    loaded = load_model(long_trained_model, LoadOptions(context_tokens=2048, threads=1))
+    try:
+        assert loaded.context_tokens == 2048
+        assert loaded.threads == 1
+        assert loaded.llama.n_ctx() == 2048
+    finally:
+        loaded.close()
+
+
+def test_loads_the_tiny_model_with_phi3_stop_tokens(model: LocalModel) -> None:
     assert model.context_tokens == 4096
     assert model.threads >= 1
     assert model.backend in {"CPU", "CUDA", "Metal", "Vulkan", "ROCm", "SYCL", "GPU"}
@@ -27,10 +50,12 @@ def test_context_never_exceeds_what_the_model_was_trained_for(tiny_model: Path) 
         loaded.close()
 
 
-def test_context_zero_is_not_passed_to_llama_cpp(tiny_model: Path) -> None:
-    loaded = load_model(tiny_model, LoadOptions(context_tokens=0))
+def test_context_zero_is_not_passed_to_llama_cpp(long_trained_model: Path) -> None:
+    # llama.cpp reads n_ctx=0 as "the training context": 8192 here, and
+    # 128K (48 GiB of KV cache) for Phi-3-mini-128k.
+    loaded = load_model(long_trained_model, LoadOptions(context_tokens=0))
     try:
-        assert 0 < loaded.context_tokens <= 4096
+        assert loaded.context_tokens == MIN_CONTEXT_TOKENS
     finally:
         loaded.close()
 

@@ -346,18 +346,16 @@ def test_stop_interrupts_a_prompt_batch_in_progress(tmp_path: Path) -> None:
     build: the batch completes whole and is kept). Hence the CPU here."""
     from engine.synthetic_model import ModelShape, write_phi3_gguf
 
-    # Big enough that one ~480-token batch takes far longer than the 20 ms below.
     shape = ModelShape(n_embd=512, n_layer=6, n_head=8, n_ff=2048, n_ctx_train=4096)
     path = write_phi3_gguf(tmp_path / "slower.gguf", shape=shape, weights="random")
     loaded = load_model(path, LoadOptions(context_tokens=1024, gpu_layers=0))
-    cancel = threading.Event()
-    timer = threading.Timer(0.02, cancel.set)
+    cancel = StopDuringTheBatch()
     try:
         events = []
         for event in ChatSession(loaded).run(TurnRequest("", [], "word " * 470), cancel):
             events.append(event)
             if event == Status("Reading the prompt…"):
-                timer.start()
+                cancel.armed = True
         end = events[-1]
         assert isinstance(end, Finished) and end.reason == "cancelled"
         assert not any(isinstance(e, Token) for e in events)
@@ -366,6 +364,27 @@ def test_stop_interrupts_a_prompt_batch_in_progress(tmp_path: Path) -> None:
         again = list(ChatSession(loaded).run(TurnRequest("", [], "hi"), threading.Event()))
         assert isinstance(again[-1], Finished)
     finally:
-        timer.cancel()
-        timer.join()
         loaded.close()
+
+
+class StopDuringTheBatch(threading.Event):
+    """A user pressing Stop while llama.cpp evaluates the prompt, without a
+    timer's race (fire too early: the turn sees Stop before the batch; too
+    late on a fast machine: the batch is done): once armed, it reads as set
+    from its POLLS_BEFORE_STOP-th poll on. The turn itself polls once before
+    each batch; the rest are llama.cpp's abort callback, inside the batch,
+    once per graph node (hundreds per batch)."""
+
+    POLLS_BEFORE_STOP = 5
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+        self.polls = 0
+
+    def is_set(self) -> bool:
+        if self.armed and not super().is_set():
+            self.polls += 1
+            if self.polls >= self.POLLS_BEFORE_STOP:
+                self.set()
+        return super().is_set()
