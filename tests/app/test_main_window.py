@@ -6,6 +6,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from app.main_window import MainWindow
+from engine.events import Token
 from engine.hardware import detect_build
 from engine.synthetic_model import SCRIPTED_ANSWER
 from tests.app.conftest import close, wait_for_answer, wait_for_model
@@ -107,7 +108,13 @@ def test_the_answer_being_written_is_saved_and_follows_the_user_back(
     # Look elsewhere while it writes, then come back: the text so far is there.
     window.new_conversation()
     assert window.chat.bubbles() == []
-    qtbot.wait(200)
+    # More of the answer arrives while the user looks elsewhere.
+    with qtbot.waitSignal(
+        window.engine.turn_event,
+        check_params_cb=lambda _turn, event: isinstance(event, Token) and bool(event.text),
+        timeout=10_000,
+    ):
+        pass
     window.show_conversation(asked_in)
     shown = window.chat.streaming_text
     assert shown.startswith(draft.content.strip()[:20]) and len(shown) > len(draft.content)
