@@ -32,16 +32,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import importlib
 import multiprocessing
 import os
 import pickle
 import signal
-import sys
 import threading
-import time
-import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -50,17 +46,17 @@ from typing import Any
 from retrieval.discovery import display_path
 from retrieval.errors import ParseFailed, ParserUnavailable
 from retrieval.parsing.section import Section
+from retrieval.parsing.worker_process import Job, serve
 
 PARSE_TIMEOUT_S = 30.0  # longest wait for the next batch of sections
 PARSE_MEMORY_MB = 2048  # address space a worker may add on top of its start-up size
 WORKER_START_TIMEOUT_S = 120.0  # a cold start imports pdfium, lxml, trafilatura
 WORKER_STOP_TIMEOUT_S = 5.0
-BATCH_CHARS = 256 * 1024  # send a batch once it holds this much text
-BATCH_INTERVAL_S = 0.2  # ... or once this long has passed since the last one
 DEFAULT_POOL_SIZE = max(1, min(4, os.cpu_count() or 1))
 
 # Imported in the fork server, so every worker forked from it starts warm.
 _PRELOAD_MODULES = [
+    "retrieval.parsing.worker_process",
     "retrieval.parsing.parsers",
     "retrieval.parsing.pdf_pages",
     "retrieval.parsing.docx_file",
@@ -70,8 +66,6 @@ _PRELOAD_MODULES = [
     "trafilatura",
     "charset_normalizer",
 ]
-
-_Job = tuple[Path, int | None, str | None]  # path, memory cap in MB, parser override
 
 
 class ParserPool:
@@ -140,7 +134,7 @@ class ParserPool:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _acquire_ready(self, job: _Job) -> _Worker:
+    def _acquire_ready(self, job: Job) -> _Worker:
         """A worker that has accepted ``job``. An idle worker can die between
         the pool's liveness check and the send (killed, or parent-death
         races); then one fresh worker is tried before giving up."""
@@ -204,7 +198,7 @@ class _Worker:
     def start(cls, context: BaseContext) -> _Worker:
         parent_conn, child_conn = context.Pipe(duplex=True)
         process = context.Process(  # type: ignore[attr-defined]
-            target=_serve, args=(child_conn,), name="footnote-parser", daemon=True
+            target=serve, args=(child_conn,), name="footnote-parser", daemon=True
         )
         process.start()
         child_conn.close()
@@ -227,7 +221,7 @@ class _Worker:
     def alive(self) -> bool:
         return not self._killed and bool(self.process.is_alive())
 
-    def send(self, job: _Job) -> None:
+    def send(self, job: Job) -> None:
         self.conn.send(job)
 
     def receive(self, timeout_s: float, name: str) -> tuple[Any, ...]:
@@ -297,115 +291,6 @@ def _default_context() -> BaseContext:
         context.set_forkserver_preload(_PRELOAD_MODULES)
         return context
     return multiprocessing.get_context("spawn")
-
-
-# ----------------------------------------------------------------- in the worker
-
-
-def _serve(conn: Connection) -> None:
-    _die_with_parent()
-    # Ctrl+C in a terminal reaches the whole process group; the parent decides.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from retrieval.parsing import parsers  # noqa: F401  (warm start before "ready")
-
-    baseline_bytes = _address_space_bytes()
-    conn.send(("ready", os.getpid()))
-    while True:
-        try:
-            job: _Job | None = conn.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        path, memory_limit_mb, parser = job
-        _limit_memory(baseline_bytes, memory_limit_mb)
-        healthy = _run_job(conn, path, parser)
-        _limit_memory(baseline_bytes, None)
-        if not healthy:
-            return  # after MemoryError the interpreter's state is suspect: start afresh
-
-
-def _run_job(conn: Connection, path: Path, parser: str | None) -> bool:
-    batch: list[tuple[Any, ...]] = []
-    try:
-        size = 0
-        last_send = time.monotonic()
-        for section in _sections(path, parser):
-            batch.append(section.as_tuple())
-            size += len(section.text)
-            if size >= BATCH_CHARS or time.monotonic() - last_send >= BATCH_INTERVAL_S:
-                conn.send(("sections", batch))
-                batch, size, last_send = [], 0, time.monotonic()
-        if batch:
-            conn.send(("sections", batch))
-        conn.send(("done",))
-        return True
-    except ParseFailed as exc:
-        batch = []
-        healthy = exc.state != "too_large_memory"
-        conn.send(("failed", exc.state, exc.message, exc.detail, healthy))
-        return healthy
-
-
-def _sections(path: Path, parser: str | None) -> Iterable[Section]:
-    from retrieval.parsing.parsers import iter_sections
-
-    if parser is None:
-        yield from iter_sections(path)
-        return
-    name = display_path(path.name)
-    try:
-        module_name, _, function = parser.partition(":")
-        yield from getattr(importlib.import_module(module_name), function)(path)
-    except ParseFailed:
-        raise
-    except MemoryError as exc:
-        raise ParseFailed(
-            "too_large_memory",
-            f"{name}: reading it needs more memory than a document may use",
-            detail="MemoryError",
-        ) from exc
-    except Exception as exc:
-        raise ParseFailed(
-            "failed",
-            f"{name}: the parser failed on this file ({type(exc).__name__})",
-            detail="".join(traceback.format_exception(exc)),
-        ) from exc
-
-
-def _address_space_bytes() -> int:
-    try:
-        pages = Path("/proc/self/statm").read_text().split()[0]
-        return int(pages) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def _limit_memory(baseline_bytes: int, memory_limit_mb: int | None) -> None:
-    try:
-        import resource
-    except ImportError:  # Windows: no RLIMIT_AS; the timeout still applies
-        return
-    if not hasattr(resource, "RLIMIT_AS") or sys.platform == "darwin":
-        return  # macOS accepts RLIMIT_AS but does not enforce it; the timeout still applies
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    soft = hard if memory_limit_mb is None else baseline_bytes + memory_limit_mb * 1024 * 1024
-    if hard != resource.RLIM_INFINITY:
-        soft = min(soft, hard)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-
-
-def _die_with_parent() -> None:
-    """On Linux, have the kernel kill this worker when its parent dies, so a
-    worker stuck in a hung parse never outlives Footnote."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 # ----------------------------------------------------------------- shared pool
