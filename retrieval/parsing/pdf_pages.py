@@ -61,7 +61,7 @@ def pdf_sections(path: Path) -> Iterator[Section]:
                         textpage.close()
                 finally:
                     page.close()
-                text = _PDFIUM_JUNK.sub("", raw.replace("\r\n", "\n").replace("\r", "\n")).strip()
+                text = _clean(raw)
                 if text:
                     pages_with_text += 1
                     yield Section(text, page=index + 1, heading_path=headings(index))
@@ -75,6 +75,13 @@ def pdf_sections(path: Path) -> Iterator[Section]:
             f"{name}: no page has a text layer; it looks scanned, and Footnote does not do OCR",
             detail=f"{page_count} pages, none with text",
         )
+
+
+def _clean(raw: str) -> str:
+    # pdfium writes a word hyphenated at a line end as "docu\x02\r\nment":
+    # join it, then normalize line ends and drop the other marker characters.
+    text = raw.replace("\x02\r\n", "").replace("\r\n", "\n").replace("\r", "\n")
+    return _PDFIUM_JUNK.sub("", text).strip()
 
 
 def _outline_by_page(document: Any, page_count: int) -> Callable[[int], tuple[str, ...]]:
