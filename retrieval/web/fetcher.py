@@ -57,17 +57,24 @@ class _Slot:
         self.lock = threading.Lock()
         self.connection: http.client.HTTPConnection | None = None
         self.deadline = float("inf")
+        self.stopped = False  # a final cut: any later connection is cut on arrival
 
     def set(self, connection: http.client.HTTPConnection | None) -> None:
         with self.lock:
             self.connection = connection
+            if self.stopped:
+                self._shutdown()
 
-    def cut(self) -> None:
+    def cut(self, *, final: bool = False) -> None:
         with self.lock:
-            sock = self.connection.sock if self.connection is not None else None
-            if sock is not None:
-                with contextlib.suppress(OSError):  # already closed
-                    sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv() at once
+            self.stopped = self.stopped or final
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        sock = self.connection.sock if self.connection is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv() at once
 
 
 class Fetcher:
@@ -98,11 +105,14 @@ class Fetcher:
         limits = self._limits
         overall_deadline = time.monotonic() + limits.total_timeout_s
         slots: dict[str, _Slot] = {url: _Slot() for url in urls}
+        # The workers' own stop flag: set on the caller's cancel, and also when
+        # the caller abandons this generator, so no worker starts another hop.
+        stop = threading.Event()
         yield Fetching(0, len(urls))
         pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="web-fetch")
         try:
             futures: dict[Future[FetchOutcome], str] = {
-                pool.submit(self._fetch_one, url, slots[url], overall_deadline, cancel): url
+                pool.submit(self._fetch_one, url, slots[url], overall_deadline, stop): url
                 for url in urls
             }
             pending = set(futures)
@@ -112,12 +122,18 @@ class Fetcher:
                     outcomes[futures[future]] = future.result()
                 if done:
                     yield Fetching(len(outcomes), len(urls))
+                if cancel.is_set():
+                    stop.set()
                 now = time.monotonic()
                 for future in pending:
                     slot = slots[futures[future]]
-                    if cancel.is_set() or now >= min(slot.deadline, overall_deadline):
+                    if stop.is_set() or now >= min(slot.deadline, overall_deadline):
                         slot.cut()
         finally:
+            if len(outcomes) < len(urls):  # cancelled, or the generator was closed early
+                stop.set()
+                for slot in slots.values():
+                    slot.cut(final=True)
             pool.shutdown(wait=True, cancel_futures=True)
         return outcomes
 

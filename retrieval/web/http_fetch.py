@@ -93,10 +93,13 @@ def fetch_page(
         )
         _check_time(current, deadline, cancel)
         record(current)
-        conn = _connect(target, deadline)
-        on_connection(conn)
+        conn = _connection(target, deadline)
         try:
             try:
+                # Connect first, then hand over the connection: its socket exists
+                # now, so a cut from the coordinating thread cannot miss it.
+                conn.connect()
+                on_connection(conn)
                 conn.request("GET", target.path, headers=_request_headers())
                 response = conn.getresponse()
             except (OSError, http.client.HTTPException) as exc:
@@ -137,7 +140,7 @@ def _request_headers() -> dict[str, str]:
     }
 
 
-def _connect(target: Target, deadline: float) -> http.client.HTTPConnection:
+def _connection(target: Target, deadline: float) -> http.client.HTTPConnection:
     timeout_s = max(0.05, deadline - time.monotonic())
     if target.scheme == "https":
         return _PinnedHTTPSConnection(target, timeout_s)

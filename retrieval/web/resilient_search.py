@@ -106,9 +106,13 @@ class ResilientSearch:
                     timeout_s=timeout_s,
                 )
             except WebSearchError as exc:
+                if cancel.is_set():
+                    return []
                 failures.append(exc.message)
                 yield _provider_failed(exc)
                 continue
+            if cancel.is_set():
+                return []
             if results:
                 if self._cache:
                     self._cache.put(key, results)
@@ -153,7 +157,7 @@ class ResilientSearch:
                     retry_in_s=delay,
                 )
                 if cancel.wait(delay):
-                    raise WebSearchError("Search cancelled.", detail=exc.detail) from exc
+                    raise WebSearchError("Search stopped.", detail=exc.detail) from exc
         raise AssertionError("unreachable")  # the loop returns or raises
 
 

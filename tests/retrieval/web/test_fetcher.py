@@ -87,3 +87,12 @@ def test_the_size_cap_applies(site: Site, ledger: Ledger, cancel: threading.Even
     )
     page = outcomes[site.url("/huge")]
     assert isinstance(page, FetchedPage) and page.truncated and len(page.body) == 100_000
+
+
+def test_closing_the_generator_early_stops_the_workers(site: Site, ledger: Ledger) -> None:
+    fetcher = make_fetcher(ledger, page_timeout_s=30.0, total_timeout_s=30.0)
+    generator = fetcher.fetch_all([site.url("/slow"), site.url("/slow?b")], threading.Event())
+    next(generator)
+    started = time.monotonic()
+    generator.close()  # e.g. the app's turn was dropped
+    assert time.monotonic() - started < 3  # the pool is shut down, its sockets cut
