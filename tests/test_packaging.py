@@ -220,3 +220,8 @@ def test_workflow_agrees_with_pyproject_and_build_script(workflow: dict[str, Any
     wheel_env = next(s for s in steps if s.get("name") == "llama-cpp-python wheel (build)")["env"]
     assert wheel_env["MACOSX_DEPLOYMENT_TARGET"] == APP["macOS"]["min_os_version"]
     assert APP["macOS"]["universal_build"] is False  # llama.cpp is built for one arch
+
+
+def test_workflow_installs_a_cpu_only_torch(workflow: dict[str, Any]) -> None:
+    """PyPI's Linux and Windows torch wheels pull GBs of CUDA wheels."""
+    assert workflow["env"]["PIP_EXTRA_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
