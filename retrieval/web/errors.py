@@ -21,3 +21,7 @@ class ProviderMisconfigured(WebSearchError):
 class PageUnavailable(WebSearchError):
     """A result page could not be read (HTTP error, timeout, not a web page);
     its search snippet stands in for it."""
+
+
+class LedgerUnavailable(WebSearchError):
+    """The privacy ledger cannot be written, so nothing is sent."""

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from retrieval.web.errors import LedgerUnavailable
+
 LedgerKind = Literal["query", "fetch"]
 
 _SCHEMA = """
@@ -50,14 +52,21 @@ class Ledger:
         self._lock = threading.Lock()  # fetch workers record concurrently
 
     def record(self, kind: LedgerKind, provider: str, text: str) -> None:
-        """Write one entry. Raises ``sqlite3.Error`` if it cannot: the caller
-        must then not send (an unrecorded request is worse than none)."""
+        """Write one entry, or raise :class:`LedgerUnavailable`: the caller
+        then does not send (an unrecorded request is worse than none)."""
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
-        with self._lock, self._connect() as db:
-            db.execute(
-                "INSERT INTO ledger (time_utc, kind, provider, text) VALUES (?, ?, ?, ?)",
-                (stamp, kind, provider, text),
-            )
+        try:
+            with self._lock, self._connect() as db:
+                db.execute(
+                    "INSERT INTO ledger (time_utc, kind, provider, text) VALUES (?, ?, ?, ?)",
+                    (stamp, kind, provider, text),
+                )
+        except (sqlite3.Error, OSError) as exc:
+            raise LedgerUnavailable(
+                f"Footnote cannot write its privacy ledger ({self.path}), so it sent nothing "
+                "to the web. Check that the data folder is writable and the disk has space.",
+                detail=repr(exc),
+            ) from exc
 
     def entries(self, limit: int | None = None) -> list[LedgerEntry]:
         """Newest first."""

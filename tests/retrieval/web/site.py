@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -75,6 +75,7 @@ class Site:
     release_slow: threading.Event
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # path, headers
     pages: dict[str, tuple[int, str, bytes]] = field(default_factory=dict)  # extra routes
+    on_request: Callable[[str], None] = lambda _path: None  # called as each request arrives
 
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
@@ -107,6 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: PLR0912 - one branch per route
         site = self.site
         site.requests.append((self.path, dict(self.headers.items())))
+        site.on_request(self.path)
         path = self.path
         if path in site.pages:
             status, content_type, body = site.pages[path]

@@ -169,3 +169,40 @@ def test_cancel_while_fetching_returns_promptly(site: Site, embedder: Any, tmp_p
             next(generator)
     assert stop.value.value == []
     assert time.monotonic() - started < 3
+
+
+def test_the_ledger_has_each_entry_before_it_is_sent(
+    site: Site, embedder: Any, tmp_path: Path
+) -> None:
+    ledger = Ledger(tmp_path / "data" / "ledger.sqlite3")
+    seen_at_request: list[tuple[str, bool]] = []
+
+    class CheckingProvider(ScriptedProvider):
+        def search(self, query: str, **options: Any) -> list[SearchResult]:
+            seen_at_request.append((query, query in [e.text for e in ledger.entries()]))
+            return super().search(query, **options)
+
+    def check_fetch(path: str) -> None:
+        seen_at_request.append((path, site.url(path) in [e.text for e in ledger.entries()]))
+
+    site.on_request = check_fetch
+    results = [SearchResult("Lighthouse", site.url("/redirect-article"), "")]
+    run(build(CheckingProvider([results]), embedder, tmp_path), "velmora lighthouse")
+    assert [item for item, _ in seen_at_request] == [
+        "velmora lighthouse",
+        "/redirect-article",
+        "/article",
+    ]
+    assert all(logged for _, logged in seen_at_request)
+
+
+def test_without_a_writable_ledger_nothing_is_sent(
+    site: Site, embedder: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "ledger.sqlite3").mkdir()  # a folder where the file should be
+    provider = ScriptedProvider([[SearchResult("A", site.url("/article"), "")]])
+    events, passages = run(build(provider, embedder, tmp_path), "velmora")
+    assert passages == []
+    assert provider.calls == [] and site.requests == []
+    assert any("privacy ledger" in getattr(e, "text", "") for e in events)
