@@ -63,3 +63,14 @@ class PagesUnreadNotice(WebNotice):
 
 
 WebEvent = Searching | Fetching | Ranking | WebNotice
+
+
+def describe(event: WebEvent) -> str:
+    """The status-line text for an event, the same in the window and the CLI."""
+    if isinstance(event, Searching):
+        return f"Searching the web for “{event.query}” ({event.provider})…"
+    if isinstance(event, Fetching):
+        return f"Reading web pages… {event.done} of {event.total}"
+    if isinstance(event, Ranking):
+        return f"Choosing passages from {event.pages} web pages…"
+    return event.text
