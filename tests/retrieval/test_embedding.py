@@ -54,5 +54,5 @@ def test_damaged_weights_are_refused(tmp_path: Path) -> None:
 
 
 def test_missing_model_folder_says_so(tmp_path: Path) -> None:
-    with pytest.raises(EmbedderUnavailable, match="no model.safetensors"):
+    with pytest.raises(EmbedderUnavailable, match=r"no model\.safetensors"):
         Embedder(tmp_path / "nothing-here").load()

@@ -236,8 +236,7 @@ def test_collections_report_counts(library: DocumentLibrary, tmp_path: Path) -> 
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     library.add_collection("a", [tmp_path / "a"])
     library.add_collection("b", [tmp_path / "b"])
-    for event in library.index(None, threading.Event()):
-        pass
+    list(library.index(None, threading.Event()))
     infos = {i.name: i for i in library.collections()}
     assert infos["a"].files == infos["b"].files == 7
     assert infos["a"].states == {"indexed": 7}
