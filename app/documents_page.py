@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, SignalInstance
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -29,6 +30,8 @@ from retrieval.documents import CollectionInfo, FileHealth
 from retrieval.ingest_events import IngestProgress
 from retrieval.manifest import is_failure
 
+COLLECTIONS_MAX_HEIGHT_PX = 220
+PROBLEM_COLOR = QColor("#b42318")  # a red that stays readable on white and on the selection
 EMPTY_TEXT = "Drop folders here, or Add Folder…, to answer from your own files."
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
@@ -153,7 +156,8 @@ class DocumentsPage(QWidget):
         self.collections.setColumnWidth(2, 80)
         self.collections.setColumnWidth(3, 300)
         self.collections.itemSelectionChanged.connect(self._on_selection)
-        layout.addWidget(self.collections, 2)
+        self.collections.setMaximumHeight(COLLECTIONS_MAX_HEIGHT_PX)
+        layout.addWidget(self.collections, 1)
 
         actions = QHBoxLayout()
         self.remove_button = _secondary("Remove", "Remove this collection's index (files stay)")
@@ -190,6 +194,8 @@ class DocumentsPage(QWidget):
         self.files.setColumnWidth(1, 120)
         self.files.setToolTip("Double-click a file to open it")
         self.files.itemDoubleClicked.connect(self._on_file_double_clicked)
+        # Reasons are sentences: wrap them rather than cut them off.
+        self.files.setWordWrap(True)
         layout.addWidget(self.files, 3)
         self._collection_widgets = [
             self.collections,
@@ -232,9 +238,8 @@ class DocumentsPage(QWidget):
         for row, name in enumerate(names):
             info = self._infos.get(name)
             _set(table, row, 0, name)
-            right = Qt.AlignmentFlag.AlignRight
-            _set(table, row, 1, f"{indexed_files(info):,}" if info else "", right)
-            _set(table, row, 2, f"{info.chunks:,}" if info else "", right)
+            _set(table, row, 1, f"{indexed_files(info):,}" if info else "")
+            _set(table, row, 2, f"{info.chunks:,}" if info else "")
             self._show_state(row, info, activity.get(name))
             if name == selected:
                 table.selectRow(row)
@@ -282,9 +287,12 @@ class DocumentsPage(QWidget):
             item = _set(self.files, row, 0, _relative(health.path, roots))
             item.setData(PATH_ROLE, health.path)
             item.setToolTip(health.path)
-            _set(self.files, row, 1, state_label(health.state))
+            state = _set(self.files, row, 1, state_label(health.state))
             reason = _set(self.files, row, 2, health.reason)
             reason.setToolTip(health.reason)
+            if is_failure(health.state):
+                state.setForeground(PROBLEM_COLOR)
+        self.files.resizeRowsToContents()
 
     # ------------------------------------------------------------ for tests and the controller
 
@@ -378,6 +386,9 @@ def _table_style(table: QTableWidget) -> None:
     table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.verticalHeader().setVisible(False)
+    table.horizontalHeader().setDefaultAlignment(
+        Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+    )
     table.setShowGrid(False)
     table.setAlternatingRowColors(True)
     table.setWordWrap(False)

@@ -423,10 +423,13 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ opening files
 
     def open_path(self, path: Path) -> None:
-        """Open what the user pointed at: a GGUF model, or a Hugging Face folder
-        to convert (drag and drop, "Open With", the command line)."""
+        """Open what the user pointed at: a GGUF model, a Hugging Face folder
+        to convert, or any other folder as documents (drag and drop, "Open
+        With", the command line)."""
         if path.is_dir() and (path / "config.json").exists():
             self.convert_folder(path)
+        elif path.is_dir():
+            self.add_documents([path])
         else:
             self.open_model(str(path))
 

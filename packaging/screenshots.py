@@ -7,6 +7,7 @@ are real llama.cpp output of a model with scripted weights.
 
     sudo apt-get install xvfb xdotool imagemagick fonts-noto-core
     .venv/bin/python packaging/screenshots.py        # writes docs/*.png
+    .venv/bin/python packaging/screenshots.py documents   # only docs/screenshot-documents.png
 """
 
 from __future__ import annotations
@@ -151,6 +152,39 @@ def build_demo_checkpoint(folder: Path) -> Path:
     return folder
 
 
+def documents_scene(tmp: Path, env: dict[str, str]) -> None:
+    """The Documents page after a folder with a corrupt PDF was indexed."""
+    import sqlite3
+
+    from app.paths import AppPaths
+    from tests.retrieval.make_files import MARKDOWN, page_text, write_docx, write_text_pdf
+
+    folder = tmp / "Project notes"
+    (folder / "meetings").mkdir(parents=True)
+    write_text_pdf(folder / "annual-report.pdf", [page_text(n, words=60) for n in range(1, 4)])
+    write_docx(folder / "quarterly-review.docx")
+    (folder / "install-guide.md").write_text(MARKDOWN)
+    (folder / "meetings" / "2024-05-02.md").write_text("# Kick-off\n\nWe agreed on the plan.\n")
+    (folder / "scan-from-printer.pdf").write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Cat")
+    home = tmp / "documents-home"
+    app, window = start_app(home, env, open_path=folder)
+    db = AppPaths.from_environment({"FOOTNOTE_HOME": str(home)}).documents / "documents.sqlite3"
+    deadline = time.monotonic() + 180
+    settled = 0
+    while time.monotonic() < deadline and settled < 5:
+        time.sleep(1.0)
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                states = dict(conn.execute("SELECT state, COUNT(*) FROM files GROUP BY state"))
+        except sqlite3.Error:
+            continue
+        settled = settled + 1 if states.get("indexed") == 4 and states.get("failed") else 0
+    time.sleep(2.0)  # the page reads the index back
+    capture(window, "screenshot-documents.png", env)
+    app.terminate()
+    app.wait(30)
+
+
 def main() -> None:
     for tool in ("Xvfb", "xdotool", "import"):
         if not shutil.which(tool):
@@ -165,6 +199,9 @@ def main() -> None:
     try:
         time.sleep(1.0)
         with tempfile.TemporaryDirectory() as tmp:
+            if sys.argv[1:] == ["documents"]:  # only this one: screenshots.py documents
+                documents_scene(Path(tmp), env)
+                return
             home = Path(tmp) / "home"
             model = write_phi3_gguf(Path(tmp) / "Phi-3-mini-4k-instruct-tiny.gguf")
 
@@ -202,6 +239,9 @@ def main() -> None:
             capture(window, "screenshot-convert.png", env)
             app.terminate()
             app.wait(30)
+
+            # 5. The Documents page, with a file that could not be read.
+            documents_scene(Path(tmp), env)
     finally:
         xvfb.terminate()
         xvfb.wait(10)
