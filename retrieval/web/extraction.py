@@ -24,6 +24,9 @@ MAX_PDF_PAGES = 200  # a long PDF's first pages; ranking only needs a few passag
 PDF_PARSE_TIMEOUT_S = 10.0  # longest wait for the parser's next batch of pages
 _PDF_PARSER = "retrieval.parsing.pdf_pages:pdf_sections"
 _HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
+MAX_EXTRACT_HTML_CHARS = 600_000
+_NON_TEXT_OPEN = re.compile(r"<(script|style|svg|noscript|template)\b", re.I)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
 
 
 @dataclass(frozen=True)
@@ -71,22 +74,66 @@ def _decode(page: FetchedPage) -> str:
 def _extract_html(url: str, html: str) -> ExtractedPage:
     import trafilatura
 
-    markdown = trafilatura.extract(
+    # Scripts and styles are most of a heavy page's bytes and never text: drop
+    # them before parsing, then bound what the parser gets (3 MB of HTML takes
+    # trafilatura seconds, and ranking reads only a page's first chunks).
+    html = _strip_non_text(html)[:MAX_EXTRACT_HTML_CHARS]
+    document = trafilatura.extract(
         html,
         url=url,
         output_format="markdown",
+        with_metadata=True,  # a front matter with the title: one parse, not two
         include_comments=False,
         include_tables=True,
         include_links=False,
         include_images=False,
     )
+    title, markdown = _split_front_matter(document or "")
+    if markdown.strip():
+        return ExtractedPage(url, title or _html_title(html), tuple(_markdown_blocks(markdown)))
     fallback_title, fallback_text = html_to_text(html)
-    metadata = trafilatura.extract_metadata(html, default_url=url)
-    title = (metadata.title if metadata is not None and metadata.title else "") or fallback_title
-    if markdown and markdown.strip():
-        return ExtractedPage(url, title, tuple(_markdown_blocks(markdown)))
     blocks = [TextBlock(line) for line in fallback_text.split("\n") if line.strip()]
-    return ExtractedPage(url, title, tuple(blocks))
+    return ExtractedPage(url, title or fallback_title, tuple(blocks))
+
+
+def _strip_non_text(html: str) -> str:
+    """``html`` without script/style/svg/noscript/template elements, in one
+    linear pass (a regex with a lazy ``.*?`` would rescan the rest of the page
+    for every unclosed tag a hostile page opens). An unclosed one runs to the
+    end of the page, as it does in a browser."""
+    lower = html.lower()
+    kept: list[str] = []
+    position = 0
+    while match := _NON_TEXT_OPEN.search(html, position):
+        kept.append(html[position : match.start()])
+        end = lower.find(f"</{match.group(1).lower()}", match.end())
+        if end < 0:
+            return " ".join(kept)
+        close = lower.find(">", end)
+        position = len(html) if close < 0 else close + 1
+        kept.append(" ")
+    kept.append(html[position:])
+    return "".join(kept)
+
+
+def _split_front_matter(document: str) -> tuple[str, str]:
+    """``(title, markdown)`` from trafilatura's "---\\ntitle: …\\n---" header."""
+    if not document.startswith("---\n"):
+        return "", document
+    header, separator, body = document[4:].partition("\n---\n")
+    if not separator:
+        return "", document
+    title = ""
+    for line in header.split("\n"):
+        key, _, value = line.partition(": ")
+        if key == "title":
+            title = value.strip().strip("'\"")
+    return title, body
+
+
+def _html_title(html: str) -> str:
+    match = _TITLE.search(html)
+    return " ".join(match.group(1).split()) if match else ""
 
 
 def _markdown_blocks(markdown: str) -> list[TextBlock]:

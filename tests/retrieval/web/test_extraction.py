@@ -73,3 +73,18 @@ def test_plain_text_and_charsets() -> None:
     assert [b.text for b in extracted.blocks] == ["Première ligne.", "Deuxième."]
     guessed = extract(page("Ünïcödé text here, long enough to guess.".encode(), "text/plain", None))
     assert "Ünïcödé" in guessed.text
+
+
+def test_script_like_markup_in_any_case_or_unclosed_never_becomes_text() -> None:
+    html = (
+        "<html><head><title>T</title></head><body><article><h1>Soup</h1>"
+        "<p>Red lentils need twenty minutes of simmering before you blend them.</p>"
+        "<SCRIPT>var upper = 'UPPER SCRIPT';</SCRIPT >"
+        "<p>Season the soup with lemon juice and serve it with warm bread.</p>"
+        "<svg><text>SVG TEXT</text></svg>"
+        "<script>unclosed = 'UNCLOSED SCRIPT'; <p>swallowed</p>"
+    )
+    extracted = extract(page(html.encode()))
+    assert "lemon juice" in extracted.text
+    for payload in ("UPPER SCRIPT", "SVG TEXT", "UNCLOSED SCRIPT"):
+        assert payload not in extracted.text
