@@ -50,6 +50,7 @@ REFUSED = [
     "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
     "2002:7f00:1::1",  # 6to4 of 127.0.0.1
     "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+    "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, client 10.0.0.1 (stored inverted)
 ]
 
 
