@@ -111,7 +111,11 @@ class WebSearch:
             safesearch=settings.safesearch,
             max_results=settings.max_results,
         )
-        top = results[: settings.pages_to_fetch]
+        # One fetch per page: engines list the same URL twice (news + web results).
+        first_by_url: dict[str, SearchResult] = {}
+        for result in results:
+            first_by_url.setdefault(result.url, result)
+        top = list(first_by_url.values())[: settings.pages_to_fetch]
         if not top or cancel.is_set():
             return []
         outcomes = yield from self._fetcher.fetch_all([r.url for r in top], cancel)

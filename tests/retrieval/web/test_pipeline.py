@@ -103,6 +103,17 @@ def test_pages_are_fetched_read_ranked_and_logged(
     assert "http://10.0.0.1/admin" not in fetched  # refused, so never sent
 
 
+def test_a_url_listed_twice_is_fetched_once(site: Site, embedder: Any, tmp_path: Path) -> None:
+    results = [
+        SearchResult("Lighthouse", site.url("/article"), "first"),
+        SearchResult("Lighthouse again", site.url("/article"), "second"),
+    ]
+    events, passages = run(build(ScriptedProvider([results]), embedder, tmp_path), "lighthouse")
+    assert site.paths() == ["/article"]
+    assert [e for e in events if isinstance(e, Fetching)][-1] == Fetching(1, 1)
+    assert passages and all(p.locator.url == site.url("/article") for p in passages)
+
+
 def test_an_unreadable_page_is_replaced_by_its_snippet(
     site: Site, embedder: Any, tmp_path: Path
 ) -> None:
