@@ -35,8 +35,8 @@ import numpy.typing as npt
 from bench.generation import write_results
 from retrieval.documents import CANDIDATES_PER_RETRIEVER, DocumentLibrary
 from retrieval.embedding import Embedder
+from retrieval.file_reader import EmbedderLike
 from retrieval.hybrid import DEFAULT_FUSION, PLAIN_RRF, Fusion
-from retrieval.indexer import EmbedderLike
 from retrieval.ingest_events import IngestFinished
 from retrieval.locator import Locator
 

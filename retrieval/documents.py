@@ -24,14 +24,9 @@ from retrieval import lexical_index, manifest
 from retrieval.collections import Collection
 from retrieval.discovery import display_path
 from retrieval.document_db import DocumentDB
+from retrieval.file_reader import EmbedderLike, FileChunker, parse_and_chunk
 from retrieval.hybrid import DEFAULT_FUSION, Fusion
-from retrieval.indexer import (
-    FLUSH_CHUNKS,
-    EmbedderLike,
-    FileChunker,
-    index_collection,
-    parse_and_chunk,
-)
+from retrieval.indexer import FLUSH_CHUNKS, index_collection
 from retrieval.ingest_events import IngestEvent
 from retrieval.passage import RetrievedPassage
 from retrieval.vector_index import VectorIndex

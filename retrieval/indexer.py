@@ -32,20 +32,27 @@ processes) while this thread embeds chunks of several files in one batch.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from retrieval import lexical_index, manifest
 from retrieval.collections import Collection, update_collection
-from retrieval.discovery import ExcludeRules, FoundFile, SkippedFile, discover, display_path
+from retrieval.discovery import ExcludeRules, SkippedFile, discover, display_path
 from retrieval.document_db import DocumentDB
+from retrieval.file_reader import (
+    ChunkLike,
+    EmbedderLike,
+    FileChunker,
+    ReadItem,
+    Work,
+    parse_and_chunk,
+    path_key,
+    read_file,
+    storable,
+)
 from retrieval.ingest_events import (
     FileFailed,
     FileIndexed,
@@ -67,90 +74,13 @@ if TYPE_CHECKING:
 # SQLite's per-call cost; smaller ones report progress (and lose less to a
 # crash) more often. At ~20 chunks/s, 128 chunks is a write every ~6 s.
 FLUSH_CHUNKS = 128
-# A huge file is handed from the parser thread to the embedder in parts of
-# this many chunks, so it streams instead of sitting in memory whole.
-PART_CHUNKS = 512
 QUEUE_PARTS = 4  # parsed parts waiting for the embedder (bounds memory)
 PROGRESS_INTERVAL_S = 0.25
 _QUEUE_POLL_S = 0.1
 NO_TEXT_REASON = "no text found in the file (empty, or only whitespace)"
-_HASH_BLOCK_BYTES = 1 << 20
-
-
-class ChunkLike(Protocol):
-    @property
-    def text(self) -> str: ...
-    @property
-    def locator(self) -> Locator: ...
-    @property
-    def content_hash(self) -> str: ...
-    @property
-    def id(self) -> str: ...
-
-
-class EmbedderLike(Protocol):
-    @property
-    def model_id(self) -> str: ...
-    @property
-    def max_tokens(self) -> int: ...
-    def count_tokens(self, text: str) -> int: ...
-    def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
-
-
-class FileParseError(Exception):
-    """A file could not be read into chunks; ``state`` and ``reason`` go to the manifest."""
-
-    def __init__(self, state: str, reason: str) -> None:
-        super().__init__(reason)
-        self.state = state
-        self.reason = reason
-
-
-# path, embedder -> the file's chunks; raises FileParseError.
-FileChunker = Callable[[Path, EmbedderLike], Iterator[ChunkLike]]
-
-
-def parse_and_chunk(path: Path, embedder: EmbedderLike) -> Iterator[ChunkLike]:
-    """The product's chunker: parse in a worker process, split by structure
-    within the embedder's token limit."""
-    from retrieval.chunking import CHUNK_MAX_TOKENS, CHUNK_OVERLAP_TOKENS, chunk_sections
-    from retrieval.errors import ParseFailed
-    from retrieval.parsing.worker import parse_file
-
-    try:
-        # the parser's own defaults: a timeout for progress, a memory cap
-        sections = parse_file(path)
-        # The chunker's limit keeps a margin below the model's own (256 for MiniLM).
-        max_tokens = min(CHUNK_MAX_TOKENS, embedder.max_tokens)
-        yield from chunk_sections(
-            path, sections, embedder.count_tokens, max_tokens, CHUNK_OVERLAP_TOKENS
-        )
-    except ParseFailed as exc:
-        raise FileParseError(exc.state, exc.message) from exc
 
 
 # ----------------------------------------------------------------- the run
-
-
-@dataclass
-class _Work:
-    found: FoundFile
-    old: FileRecord | None
-
-
-@dataclass
-class _Item:
-    """One message from the parser thread to the embedder."""
-
-    work: _Work
-    sha256: str | None = None
-    chunks: list[ChunkLike] = field(default_factory=list)
-    first: bool = True
-    last: bool = True
-    touched: bool = False  # same content, new mtime: no re-index
-    vanished: bool = False  # deleted before it could be read
-    failure: FileParseError | None = None
-
 
 _END = object()
 # States in which a file's chunks may be in the indexes.
@@ -195,9 +125,9 @@ class _Run:
         self.last_progress = 0.0
         self.current = ""
         # the embedder's batch: (work, chunk) pairs, and which files start/end in it
-        self.batch: list[tuple[_Work, ChunkLike]] = []
+        self.batch: list[tuple[Work, ChunkLike]] = []
         self.batch_first: set[str] = set()
-        self.batch_done: dict[str, _Item] = {}
+        self.batch_done: dict[str, ReadItem] = {}
         self.file_chunks: dict[str, int] = {}
 
     # --------------------------------------------------------- orchestration
@@ -266,11 +196,11 @@ class _Run:
                     [(self.cid, p) for p in stuck],
                 )
 
-    def _plan(self) -> tuple[list[_Work], list[SkippedFile], list[str]]:
+    def _plan(self) -> tuple[list[Work], list[SkippedFile], list[str]]:
         with self.db.transaction() as db:
             known = manifest.records(db, self.cid)
         rules = ExcludeRules.with_defaults(self.collection.excludes)
-        work: list[_Work] = []
+        work: list[Work] = []
         skipped: list[SkippedFile] = []
         seen: set[str] = set()
         for entry in discover(self.collection.roots, rules):
@@ -288,7 +218,7 @@ class _Run:
             ):
                 self.unchanged += 1
                 continue
-            work.append(_Work(entry, old))
+            work.append(Work(entry, old))
         with self.db.transaction() as db:
             manifest.set_state(
                 db,
@@ -338,8 +268,8 @@ class _Run:
 
     # --------------------------------------------------------- the pipeline
 
-    def _process(self, work: list[_Work]) -> Iterator[IngestEvent]:
-        parts: queue.Queue[_Item | object] = queue.Queue(maxsize=QUEUE_PARTS)
+    def _process(self, work: list[Work]) -> Iterator[IngestEvent]:
+        parts: queue.Queue[ReadItem | object] = queue.Queue(maxsize=QUEUE_PARTS)
         stop = threading.Event()
         producer = threading.Thread(
             target=self._produce, args=(work, parts, stop), name="footnote-index-parse", daemon=True
@@ -357,7 +287,7 @@ class _Run:
                     break
                 if isinstance(item, BaseException):
                     raise item
-                assert isinstance(item, _Item)
+                assert isinstance(item, ReadItem)
                 yield from self._receive(item)
                 if len(self.batch) >= self.flush_chunks:
                     yield from self._flush()
@@ -371,7 +301,7 @@ class _Run:
             producer.join()
 
     def _produce(
-        self, work: list[_Work], parts: queue.Queue[_Item | object], stop: threading.Event
+        self, work: list[Work], parts: queue.Queue[ReadItem | object], stop: threading.Event
     ) -> None:
         def put(message: object) -> bool:
             while not stop.is_set():
@@ -393,37 +323,14 @@ class _Run:
         except BaseException as exc:  # noqa: BLE001 (a bug: the consumer re-raises it)
             put(exc)
 
-    def _read(self, unit: _Work, stop: threading.Event) -> Iterator[_Item]:
-        path = unit.found.path
-        try:
-            sha = file_sha256(path)
-        except FileNotFoundError:
-            yield _Item(unit, vanished=True)
-            return
-        except OSError as exc:
-            yield _Item(unit, failure=FileParseError("unreadable", _os_reason(exc)))
-            return
-        if unit.old is not None and unit.old.sha256 == sha and unit.old.state == "indexed":
-            yield _Item(unit, sha, touched=True)
-            return
-        part: list[ChunkLike] = []
-        first = True
-        try:
-            for chunk in self.chunker(path, self.embedder):
-                part.append(chunk)
-                if len(part) >= PART_CHUNKS:
-                    yield _Item(unit, sha, part, first=first, last=False)
-                    part, first = [], False
-                    if stop.is_set() or self.cancel.is_set():
-                        return
-        except FileParseError as exc:
-            yield _Item(unit, sha, first=first, failure=exc)
-            return
-        yield _Item(unit, sha, part, first=first, last=True)
+    def _read(self, unit: Work, stop: threading.Event) -> Iterator[ReadItem]:
+        yield from read_file(
+            unit, self.chunker, self.embedder, lambda: stop.is_set() or self.cancel.is_set()
+        )
 
     # --------------------------------------------------------- consumer side
 
-    def _receive(self, item: _Item) -> Iterator[IngestEvent]:
+    def _receive(self, item: ReadItem) -> Iterator[IngestEvent]:
         key = path_key(item.work.found.path)
         self.current = display_path(key)
         if item.touched or item.vanished or item.failure is not None:
@@ -486,7 +393,7 @@ class _Run:
         with self.db.transaction() as db:
             manifest.set_state(db, self.cid, sorted(first | set(done)), FileState.INDEXING)
         # Unique ids: the same text at the same locator twice is one chunk.
-        unique: dict[str, tuple[_Work, ChunkLike]] = {}
+        unique: dict[str, tuple[Work, ChunkLike]] = {}
         for work, chunk in batch:
             unique.setdefault(chunk.id, (work, chunk))
         rows = list(unique.values())
@@ -583,7 +490,7 @@ class _Run:
                     [(self.cid, p) for p in paths],
                 )
 
-    def _file_done(self, work: _Work) -> None:
+    def _file_done(self, work: Work) -> None:
         self.files_done += 1
         self.bytes_done += work.found.size
 
@@ -610,33 +517,3 @@ def _metadata(collection: str, path: str, locator: Locator) -> dict[str, str | i
     if locator.line_start is not None:
         meta["lines"] = f"{locator.line_start}-{locator.line_end or locator.line_start}"
     return meta
-
-
-def path_key(path: Path) -> str:
-    """A file's path as stored (manifest, chunks, vector metadata). SQLite and
-    chroma take only valid UTF-8, and a file name need not be (Python keeps
-    undecodable bytes as lone surrogates): those bytes are written as \\xNN."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
-def storable(text: str) -> str:
-    """``text`` without lone surrogates (from a damaged file), which SQLite refuses."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_HASH_BLOCK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _os_reason(exc: OSError) -> str:
-    if isinstance(exc, PermissionError):
-        return "permission denied: Footnote may not read it"
-    return f"cannot be read ({exc.strerror or exc.__class__.__name__})"

@@ -1,0 +1,165 @@
+"""Reading one file for the indexer: hash it, parse it, chunk it.
+
+Runs on the indexer's parser thread (the parsing itself runs in the parser's
+worker processes), and hands the embedder ``ReadItem``s: parts of a file's
+chunks, or word that it was only touched, vanished, or failed with a reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from retrieval.discovery import FoundFile
+from retrieval.locator import Locator
+from retrieval.manifest import FileRecord
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+# A huge file is handed from the parser thread to the embedder in parts of
+# this many chunks, so it streams instead of sitting in memory whole.
+PART_CHUNKS = 512
+_HASH_BLOCK_BYTES = 1 << 20
+
+
+class ChunkLike(Protocol):
+    @property
+    def text(self) -> str: ...
+    @property
+    def locator(self) -> Locator: ...
+    @property
+    def content_hash(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+
+
+class EmbedderLike(Protocol):
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def max_tokens(self) -> int: ...
+    def count_tokens(self, text: str) -> int: ...
+    def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
+
+
+class FileParseError(Exception):
+    """A file could not be read into chunks; ``state`` and ``reason`` go to the manifest."""
+
+    def __init__(self, state: str, reason: str) -> None:
+        super().__init__(reason)
+        self.state = state
+        self.reason = reason
+
+
+# path, embedder -> the file's chunks; raises FileParseError.
+FileChunker = Callable[[Path, EmbedderLike], Iterator[ChunkLike]]
+
+
+def parse_and_chunk(path: Path, embedder: EmbedderLike) -> Iterator[ChunkLike]:
+    """The product's chunker: parse in a worker process, split by structure
+    within the embedder's token limit."""
+    from retrieval.chunking import CHUNK_MAX_TOKENS, CHUNK_OVERLAP_TOKENS, chunk_sections
+    from retrieval.errors import ParseFailed
+    from retrieval.parsing.worker import parse_file
+
+    try:
+        # the parser's own defaults: a timeout for progress, a memory cap
+        sections = parse_file(path)
+        # The chunker's limit keeps a margin below the model's own (256 for MiniLM).
+        max_tokens = min(CHUNK_MAX_TOKENS, embedder.max_tokens)
+        yield from chunk_sections(
+            path, sections, embedder.count_tokens, max_tokens, CHUNK_OVERLAP_TOKENS
+        )
+    except ParseFailed as exc:
+        raise FileParseError(exc.state, exc.message) from exc
+
+
+@dataclass
+class Work:
+    """A file this run must look at, and its manifest row if it had one."""
+
+    found: FoundFile
+    old: FileRecord | None
+
+
+@dataclass
+class ReadItem:
+    """One message from the parser thread to the embedder."""
+
+    work: Work
+    sha256: str | None = None
+    chunks: list[ChunkLike] = field(default_factory=list)
+    first: bool = True
+    last: bool = True
+    touched: bool = False  # same content, new mtime: no re-index
+    vanished: bool = False  # deleted before it could be read
+    failure: FileParseError | None = None
+
+
+def read_file(
+    unit: Work, chunker: FileChunker, embedder: EmbedderLike, stopped: Callable[[], bool]
+) -> Iterator[ReadItem]:
+    """Hash ``unit``'s file, then (unless only touched) parse it into parts of
+    chunks; a failure or a vanished file is an item too, never an exception."""
+    path = unit.found.path
+    try:
+        sha = file_sha256(path)
+    except FileNotFoundError:
+        yield ReadItem(unit, vanished=True)
+        return
+    except OSError as exc:
+        yield ReadItem(unit, failure=FileParseError("unreadable", _os_reason(exc)))
+        return
+    if unit.old is not None and unit.old.sha256 == sha and unit.old.state == "indexed":
+        yield ReadItem(unit, sha, touched=True)
+        return
+    part: list[ChunkLike] = []
+    first = True
+    try:
+        for chunk in chunker(path, embedder):
+            part.append(chunk)
+            if len(part) >= PART_CHUNKS:
+                yield ReadItem(unit, sha, part, first=first, last=False)
+                part, first = [], False
+                if stopped():
+                    return
+    except FileParseError as exc:
+        yield ReadItem(unit, sha, first=first, failure=exc)
+        return
+    yield ReadItem(unit, sha, part, first=first, last=True)
+
+
+def path_key(path: Path) -> str:
+    """A file's path as stored (manifest, chunks, vector metadata). SQLite and
+    chroma take only valid UTF-8, and a file name need not be (Python keeps
+    undecodable bytes as lone surrogates): those bytes are written as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def storable(text: str) -> str:
+    """``text`` without lone surrogates (from a damaged file), which SQLite refuses."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_HASH_BLOCK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied: Footnote may not read it"
+    return f"cannot be read ({exc.strerror or exc.__class__.__name__})"
