@@ -175,3 +175,16 @@ def test_ddgs_no_results_is_an_empty_list(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(ddgs.ddgs.DDGS, "text", nothing)
     assert ask(DdgsProvider()) == []
+
+
+def test_provider_order_from_settings() -> None:
+    from retrieval.web.providers import make_providers
+
+    assert [p.name for p in make_providers()] == ["DuckDuckGo"]
+    assert [p.name for p in make_providers(searxng_url="  ")] == ["DuckDuckGo"]
+    both = make_providers(searxng_url="https://searx.example/search")
+    assert [p.name for p in both] == ["DuckDuckGo", "SearXNG (searx.example)"]
+    preferred = make_providers(searxng_url="https://searx.example", prefer="searxng")
+    assert [p.name for p in preferred] == ["SearXNG (searx.example)", "DuckDuckGo"]
+    with pytest.raises(ProviderMisconfigured):
+        make_providers(searxng_url="not a url")
