@@ -18,7 +18,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
 from retrieval.errors import WebSearchError
-from retrieval.web.errors import RateLimited
+from retrieval.web.errors import LedgerUnavailable, RateLimited
 from retrieval.web.events import (
     FallbackNotice,
     NoResultsNotice,
@@ -95,6 +95,7 @@ class ResilientSearch:
             if cached:
                 return cached
             yield Searching(query, provider.name)
+            error: WebSearchError | None = None
             try:
                 results = yield from self._with_backoff(
                     provider=provider,
@@ -105,14 +106,17 @@ class ResilientSearch:
                     max_results=max_results,
                     timeout_s=timeout_s,
                 )
+            except LedgerUnavailable as exc:
+                yield SearchFailedNotice(exc.message)  # no provider may be asked now
+                return []
             except WebSearchError as exc:
-                if cancel.is_set():
-                    return []
-                failures.append(exc.message)
-                yield _provider_failed(exc)
-                continue
+                results, error = [], exc
             if cancel.is_set():
                 return []
+            if error is not None:
+                failures.append(error.message)
+                yield _provider_failed(error)
+                continue
             if results:
                 if self._cache:
                     self._cache.put(key, results)
@@ -158,6 +162,13 @@ class ResilientSearch:
                 )
                 if cancel.wait(delay):
                     raise WebSearchError("Search stopped.", detail=exc.detail) from exc
+            except WebSearchError:
+                raise
+            except Exception as exc:  # a provider's bug must not end the answer
+                raise WebSearchError(
+                    f"{provider.name} failed unexpectedly; this answer does not use the web.",
+                    detail=f"{type(exc).__name__}: {exc}",
+                ) from exc
         raise AssertionError("unreachable")  # the loop returns or raises
 
 

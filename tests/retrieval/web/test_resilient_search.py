@@ -136,3 +136,16 @@ def test_every_event_has_words_for_the_status_line() -> None:
     assert describe(RateLimitedNotice("DuckDuckGo is limiting requests.")) == (
         "DuckDuckGo is limiting requests."
     )
+
+
+def test_a_provider_bug_becomes_a_notice_and_the_fallback_answers(ledger: Ledger) -> None:
+    class Broken:
+        name = "Broken"
+
+        def search(self, query: str, **options: object) -> list[SearchResult]:
+            raise KeyError("href")  # e.g. the engine changed its page layout
+
+    searx = ScriptedProvider([RESULTS], name="SearXNG (x)")
+    events, results = run(ResilientSearch([Broken(), searx], ledger, backoff=QUICK))
+    assert results == RESULTS
+    assert any("Broken failed unexpectedly" in getattr(e, "text", "") for e in events)
