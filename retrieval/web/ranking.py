@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -151,3 +151,17 @@ def rank_pages(
         if len(kept) >= limits.top_passages:
             break
     return [_passage(candidates[i], float(scores[i])) for i in kept]
+
+
+def cosine_rescored(
+    query: str, passages: Sequence[RetrievedPassage], embedder: Embedder
+) -> list[RetrievedPassage]:
+    """``passages`` with their score replaced by the cosine similarity of their
+    text to ``query`` (same order). Document search returns fused rank scores
+    (RRF, ~0.01-0.03, comparable only within one call); this puts them on the
+    web passages' scale, for the Auto rule and for weighing the two together."""
+    if not passages:
+        return []
+    vectors = embedder.embed_documents([p.text for p in passages])
+    scores = vectors @ embedder.embed_query(query)
+    return [replace(p, score=float(s)) for p, s in zip(passages, scores, strict=True)]

@@ -104,3 +104,25 @@ def test_cancel_and_empty_input(embedder: Any) -> None:
     cancelled.set()
     assert rank_pages("q", [LIGHTHOUSE], embedder, cancelled) == []
     assert rank_pages("q", [], embedder, threading.Event()) == []
+
+
+def test_cosine_rescored_puts_document_passages_on_the_web_scale(embedder: Any) -> None:
+    from retrieval.locator import Locator
+    from retrieval.passage import RetrievedPassage
+    from retrieval.web.ranking import cosine_rescored
+
+    passages = [
+        RetrievedPassage(
+            "Rye bread needs a hot oven.", Locator(kind="document", path="/a"), "a", 0.03
+        ),
+        RetrievedPassage(
+            "Ada Brightwater built the Velmora lighthouse.",
+            Locator(kind="document", path="/b"),
+            "b",
+            0.02,
+        ),
+    ]
+    rescored = cosine_rescored("Who built the Velmora lighthouse?", passages, embedder)
+    assert [p.id for p in rescored] == ["a", "b"]  # order kept
+    assert rescored[1].score > 0.5 > rescored[0].score
+    assert rescored[1].text == passages[1].text and rescored[1].locator == passages[1].locator
