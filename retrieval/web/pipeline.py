@@ -18,9 +18,10 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from retrieval.errors import RetrievalError
 from retrieval.passage import RetrievedPassage
 from retrieval.web.address_guard import IPNetwork, Resolver, system_resolver
-from retrieval.web.events import PagesUnreadNotice, Ranking, WebEvent
+from retrieval.web.events import PagesUnreadNotice, Ranking, SearchFailedNotice, WebEvent
 from retrieval.web.extraction import ExtractedPage, TextBlock, extract
 from retrieval.web.fetcher import Fetcher, FetchFailure, FetchLimits, FetchOutcome
 from retrieval.web.http_fetch import FetchedPage
@@ -129,7 +130,9 @@ class WebSearch:
         outcomes = yield from self._fetcher.fetch_all([r.url for r in top], cancel)
         if cancel.is_set():
             return []
-        pages, unread = self._readable_pages(top, outcomes)
+        pages, unread = self._readable_pages(top, outcomes, cancel)
+        if cancel.is_set():
+            return []
         if unread:
             yield PagesUnreadNotice(
                 f"{len(unread)} of {len(top)} result pages could not be read; "
@@ -137,14 +140,23 @@ class WebSearch:
                 reasons=tuple(unread),
             )
         yield Ranking(len(pages))
-        return rank_pages(query, pages, self._embedder, cancel, self._rank_limits)
+        try:
+            return rank_pages(query, pages, self._embedder, cancel, self._rank_limits)
+        except RetrievalError as exc:  # the embedding model cannot be loaded
+            yield SearchFailedNotice(f"Web pages could not be ranked: {exc.message}")
+            return []
 
     def _readable_pages(
-        self, results: Sequence[SearchResult], outcomes: Mapping[str, FetchOutcome]
+        self,
+        results: Sequence[SearchResult],
+        outcomes: Mapping[str, FetchOutcome],
+        cancel: threading.Event,
     ) -> tuple[list[ExtractedPage], list[tuple[str, str]]]:
         pages: list[ExtractedPage] = []
         unread: list[tuple[str, str]] = []
         for result in results:
+            if cancel.is_set():  # extraction takes up to a second or two per page
+                break
             outcome = outcomes.get(result.url)
             page: ExtractedPage | None = None
             reason = "not fetched"

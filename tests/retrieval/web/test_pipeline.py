@@ -240,3 +240,14 @@ def test_auto_judges_documents_by_their_text_not_their_fused_rank_score(
         [document("Rye sourdough needs a long, cool fermentation and a hot oven.")],
     )
     assert unrelated.search and "poorly" in unrelated.reason
+
+
+def test_an_embedder_that_cannot_load_ends_in_a_notice(site: Site, tmp_path: Path) -> None:
+    from retrieval.embedding import Embedder
+
+    broken = Embedder(tmp_path / "no-such-model")
+    provider = ScriptedProvider([[SearchResult("Lighthouse", site.url("/article"), "")]])
+    events, passages = run(build(provider, broken, tmp_path), "velmora lighthouse")
+    assert passages == []
+    assert isinstance(events[-1], SearchFailedNotice)
+    assert events[-1].text.startswith("Web pages could not be ranked")
