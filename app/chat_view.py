@@ -1,13 +1,18 @@
 """The conversation: a scrolling column of message bubbles.
 
 While an answer streams, tokens are appended to a buffer and only the
-streaming bubble is re-rendered, on a ~50 ms timer: rendering Markdown on
-every token would cost O(n^2) and make long answers stutter.
+streaming bubble is re-rendered, on a ~50 ms timer, and within it only the
+Markdown block still being written (``app.streaming_markdown``): finished
+blocks become labels of their own that are laid out once. So a tick costs
+the size of the last paragraph, not of the answer, and a 1,500-token
+answer streams as smoothly at its end as at its start (``bench/ui_stream.py``).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
+from collections.abc import Callable
+
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -21,11 +26,74 @@ from PySide6.QtWidgets import (
 )
 
 from app.markdown_render import markdown_to_html
+from app.streaming_markdown import StreamedHtml, StreamingMarkdown
 
 RENDER_INTERVAL_MS = 50
 TYPING_INDICATOR = "●  ●  ●"
 MAX_USER_BUBBLE_FRACTION = 0.78
 CONTENT_MAX_WIDTH_PX = 860
+
+
+class WrappedLabel(QLabel):
+    """A word-wrapped label as tall as its text at the width it really has.
+
+    QLabel's own size hints guess a width for wrapped text; in the chat's
+    scroll area that guess set the column's minimum height, and a long
+    answer ended in hundreds of pixels of blank space below it. Its hints
+    are also recomputed (a full rich-text layout) on every layout pass: with
+    a streaming answer's many labels that made each tick cost the whole
+    answer, so they are cached until the text or the font changes."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._hint_cache: dict[tuple[str, int], int] = {}
+
+    def setText(self, text: str) -> None:
+        self._hint_cache.clear()
+        super().setText(text)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._hint_cache.clear()
+        super().changeEvent(event)
+
+    def _cached(self, key: tuple[str, int], compute: Callable[[], int]) -> int:
+        value = self._hint_cache.get(key)
+        if value is None:
+            value = self._hint_cache[key] = compute()
+        return value
+
+    def heightForWidth(self, width: int) -> int:
+        return self._cached(
+            ("height", width), lambda: super(WrappedLabel, self).heightForWidth(width)
+        )
+
+    def minimumSizeHint(self) -> QSize:
+        width = self._cached(
+            ("min-width", 0), lambda: super(WrappedLabel, self).minimumSizeHint().width()
+        )
+        if self.wordWrap() and self.width() > 0:
+            return QSize(width, self.heightForWidth(self.width()))
+        return QSize(
+            width,
+            self._cached(
+                ("min-height", 0), lambda: super(WrappedLabel, self).minimumSizeHint().height()
+            ),
+        )
+
+    def sizeHint(self) -> QSize:
+        width = self._cached(("width", 0), lambda: super(WrappedLabel, self).sizeHint().width())
+        if self.wordWrap() and self.width() > 0:
+            return QSize(width, self.heightForWidth(self.width()))
+        return QSize(
+            width,
+            self._cached(("height-hint", 0), lambda: super(WrappedLabel, self).sizeHint().height()),
+        )
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self.updateGeometry()  # a new width means a new height
 
 
 class MessageBubble(QFrame):
@@ -45,17 +113,9 @@ class MessageBubble(QFrame):
         self.author.setObjectName("author")
         layout.addWidget(self.author)
 
-        self.body = QLabel()
-        self.body.setObjectName("messageBody")
-        self.body.setWordWrap(True)
-        self.body.setTextFormat(Qt.TextFormat.RichText)
-        self.body.setTextInteractionFlags(
-            Qt.TextInteractionFlag.TextSelectableByMouse
-            | Qt.TextInteractionFlag.LinksAccessibleByMouse
-        )
-        self.body.setOpenExternalLinks(False)
-        self.body.linkActivated.connect(lambda url: QDesktopServices.openUrl(QUrl(url)))
-        self.body.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        # While streaming: the answer's finished blocks, one label each, above body.
+        self._frozen: list[WrappedLabel] = []
+        self.body = self._text_label()
         layout.addWidget(self.body)
 
         footer = QHBoxLayout()
@@ -74,12 +134,51 @@ class MessageBubble(QFrame):
         self.set_text(text)
         self.set_footer("")
 
+    def _text_label(self) -> WrappedLabel:
+        label = WrappedLabel()
+        label.setObjectName("messageBody")
+        label.setWordWrap(True)
+        label.setTextFormat(Qt.TextFormat.RichText)
+        label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByMouse
+        )
+        label.setOpenExternalLinks(False)
+        label.linkActivated.connect(lambda url: QDesktopServices.openUrl(QUrl(url)))
+        label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        return label
+
     @property
     def text(self) -> str:
         return self._text
 
+    def show_streamed(self, text: str, update: StreamedHtml) -> None:
+        """The answer so far: newly finished blocks get their own label (laid
+        out once); only the block still being written is re-rendered."""
+        self._text = text
+        for html_block in update.frozen:
+            # One label per block: set once, its size hints cached, so a layout
+            # pass over a long answer's labels costs microseconds each.
+            # (Merging blocks into fewer labels measured slower: each merge
+            # lays the grown label out again.)
+            label = self._text_label()
+            label.setText(html_block)
+            self._layout.insertWidget(self._layout.indexOf(self.body), label)
+            self._frozen.append(label)
+        if update.tail or self._frozen:
+            self.body.setText(update.tail)
+            self.body.setVisible(bool(update.tail))
+        else:
+            self.body.setText(f'<span style="color:#9aa1ab;">{TYPING_INDICATOR}</span>')
+        self.copy_button.setVisible(False)
+
     def set_text(self, text: str, *, streaming: bool = False) -> None:
         self._text = text
+        for label in self._frozen:  # one label again, so a selection spans the answer
+            self._layout.removeWidget(label)
+            label.deleteLater()
+        self._frozen = []
+        self.body.show()
         if streaming and not text:
             self.body.setText(f'<span style="color:#9aa1ab;">{TYPING_INDICATOR}</span>')
         elif self.role == "user":
@@ -145,6 +244,7 @@ class ChatView(QScrollArea):
 
         self._streaming: MessageBubble | None = None
         self._buffer: list[str] = []
+        self._markdown = StreamingMarkdown()
         self._dirty = False
         self._timer = QTimer(self)
         self._timer.setInterval(RENDER_INTERVAL_MS)
@@ -197,6 +297,7 @@ class ChatView(QScrollArea):
         self._streaming = self.add_message("assistant", "")
         self._streaming.set_text("", streaming=True)
         self._buffer = []
+        self._markdown.reset()
         self._timer.start()
         return self._streaming
 
@@ -224,6 +325,12 @@ class ChatView(QScrollArea):
     def streaming_text(self) -> str:
         return "".join(self._buffer)
 
+    @property
+    def streaming_tail_chars(self) -> int:
+        """How much of the answer being written each tick re-renders: its last
+        Markdown block (the rest is rendered once). For tests and bench/."""
+        return len(self.streaming_text) - self._markdown.frozen_chars
+
     def _stop_streaming(self) -> None:
         self._timer.stop()
         self._streaming = None
@@ -234,7 +341,8 @@ class ChatView(QScrollArea):
         if not self._dirty or self._streaming is None:
             return
         self._dirty = False
-        self._streaming.set_text(self.streaming_text, streaming=True)
+        text = self.streaming_text
+        self._streaming.show_streamed(text, self._markdown.update(text))
         self.streaming_rendered.emit()
 
     # ----------------------------------------------------------------- scrolling

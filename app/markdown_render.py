@@ -36,6 +36,17 @@ def markdown_to_html(text: str) -> str:
     return str(_parser().render(text))
 
 
+def parse_blocks(text: str) -> list[int]:
+    """The first line of each top-level block of ``text``, in order."""
+    return [
+        token.map[0]
+        for token in _parser().parse(text)
+        # Openings (paragraph_open, bullet_list_open, ...) and self-contained
+        # blocks (fence, hr); closings carry no line map.
+        if token.level == 0 and token.nesting in (0, 1) and token.map is not None
+    ]
+
+
 def _render_fence(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:  # noqa: ARG001
     token = tokens[idx]
     language = (token.info or "").strip().split(" ")[0]
