@@ -27,7 +27,7 @@ import ipaddress
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from retrieval.errors import FetchRefused
 
@@ -36,6 +36,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # host, port -> the addresses it resolves to (as strings)
 Resolver = Callable[[str, int], list[str]]
 
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~?"
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _IPV4_COMPAT = ipaddress.ip_network("::/96")
@@ -119,7 +120,13 @@ def check_url(
     resolve: Resolver = system_resolver,
 ) -> Target:
     """Resolve and check ``url``; raise :class:`FetchRefused` with the reason."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:  # "Invalid IPv6 URL" and the like
+        raise FetchRefused(
+            f"Not opening {url}: it is not a valid address.", detail=str(exc)
+        ) from exc
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise FetchRefused(
@@ -128,9 +135,10 @@ def check_url(
         )
     if parts.username is not None or parts.password is not None:
         raise FetchRefused(f"Not opening {url}: it carries a user name or password.")
-    host = parts.hostname
     if not host:
         raise FetchRefused(f"Not opening {url}: it has no host name.")
+    if any(c.isspace() or ord(c) < 32 or c == "\x7f" for c in host):
+        raise FetchRefused(f"Not opening {url}: its host name is not valid.")
     try:
         port = parts.port or (443 if scheme == "https" else 80)
     except ValueError as exc:
@@ -155,7 +163,9 @@ def check_url(
                 f"Not opening {url}: {host} is {problem}{hint}.",
                 detail=f"{host} -> {', '.join(map(str, addresses))}",
             )
-    path = parts.path or "/"
+    # Spaces and other characters a request line cannot carry are
+    # percent-encoded, as browsers do; existing escapes are kept.
+    path = quote(parts.path or "/", safe=_PATH_SAFE)
     if parts.query:
-        path += "?" + parts.query
+        path += "?" + quote(parts.query, safe=_PATH_SAFE)
     return Target(url, scheme, host, port, str(addresses[0]), path)

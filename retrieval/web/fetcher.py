@@ -159,3 +159,5 @@ class Fetcher:
             )
         except RetrievalError as exc:
             return FetchFailure(url, exc.message)
+        except Exception as exc:  # noqa: BLE001 - one odd page must not end the search
+            return FetchFailure(url, f"Could not read {url} ({type(exc).__name__}).")

@@ -93,7 +93,10 @@ def fetch_page(
         )
         _check_time(current, deadline, cancel)
         record(current)
-        conn = _connection(target, deadline)
+        try:
+            conn = _connection(target, deadline)
+        except http.client.InvalidURL as exc:
+            raise FetchRefused(f"Not opening {current}: it is not a valid address.") from exc
         try:
             try:
                 # Connect first, then hand over the connection: its socket exists

@@ -158,3 +158,19 @@ def test_allow_local_lets_loopback_and_private_through_but_not_unspecified_or_mu
         assert address_problem(ipaddress.ip_address(address), allow_local=True) is not None
     target = check_url("http://127.0.0.1:8080/x", allow_local=True)
     assert target.address == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1/", "http://exa mple.com/", "http://ex\x00ample.com/", "http://:80/"]
+)
+def test_malformed_urls_are_refused_with_a_reason(url: str) -> None:
+    with pytest.raises(FetchRefused, match="Not opening"):
+        check_url(url, resolve=resolver({}))
+
+
+def test_request_paths_are_percent_encoded_once() -> None:
+    target = check_url(
+        "https://news.example/a b/c%20d?q=x y",
+        resolve=resolver({"news.example": ["93.184.216.34"]}),
+    )
+    assert target.path == "/a%20b/c%20d?q=x%20y"
