@@ -330,7 +330,8 @@ def _ask(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     try:
         for event in ChatSession(model).run(request, cancel, source, budget=budget):
             if isinstance(event, Status):
-                print(f"footnote: {event.text}", file=sys.stderr)
+                if source is not None:  # progress worth showing: documents, the web
+                    print(f"footnote: {event.text}", file=sys.stderr)
             elif isinstance(event, Token):
                 out.write(event.text)
                 out.flush()
