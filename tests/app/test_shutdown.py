@@ -81,3 +81,37 @@ def test_closing_while_the_models_folder_is_scanned_joins_the_scan(
     window.show_models()  # starts the scan thread; close at once
     close(window)
     assert window.jobs.keys() == []
+
+
+def test_closing_while_the_engine_is_busy_waits_for_it_visibly(
+    qtbot, window_with, tiny_model, monkeypatch
+) -> None:
+    import threading
+
+    from app import jobs
+    from engine.context import ContextProgress, ContextRequest
+
+    monkeypatch.setattr(jobs, "QUIET_WAIT_MS", 10)
+    window = window_with(tiny_model)
+    entered, released = threading.Event(), threading.Event()
+
+    def slow_source(_request: ContextRequest, _cancel: threading.Event) -> ContextProgress:
+        # A step that does not look at the cancel flag (a model load, a
+        # prompt batch on a GPU): the engine thread cannot stop at once.
+        entered.set()
+        released.wait(30)
+        yield from ()
+        return []
+
+    window.chat_controller.context_source = slow_source
+    window.send("A question")
+    qtbot.waitUntil(entered.is_set, timeout=10_000)
+    said: list[str] = []
+
+    def on_message(text: str) -> None:
+        said.append(text)
+        released.set()
+
+    window.statusBar().messageChanged.connect(on_message)
+    close(window)  # asserts the engine thread has stopped
+    assert said and said[-1] == "Finishing the model's work before closing…"
