@@ -204,7 +204,15 @@ class DocumentLibrary:
         self, query: str, collections: Sequence[str] | None = None, k: int = DEFAULT_RESULTS
     ) -> list[RetrievedPassage]:
         """The ``k`` best passages for ``query`` in these collections (all by
-        default), with locators; scores are fused, higher is better."""
+        default), with locators, in fused order.
+
+        Each passage's ``score`` is its MiniLM cosine similarity to the query,
+        not the fused score: RRF scores only rank within one call, while the
+        chat turn compares document scores with web passages' (the same
+        model's cosine) and the Auto web-search rule asks whether the best
+        document is relevant at all. A BM25-only hit (outside the dense
+        candidates) gets the lowest dense candidate's cosine, an upper bound
+        of its own."""
         query = query.strip()
         if not query or k <= 0:
             return []
@@ -217,7 +225,9 @@ class DocumentLibrary:
             return []
         dense, lexical = self.rankings(query, targets, CANDIDATES_PER_RETRIEVER)
         fused = self._fusion.fuse(dense, lexical)[:k]
-        return self.passages(targets, fused)
+        cosine = dict(dense)
+        floor = min(cosine.values(), default=0.0)
+        return self.passages(targets, [(i, cosine.get(i, floor)) for i, _ in fused])
 
     def rankings(
         self, query: str, targets: Sequence[Collection], candidates: int

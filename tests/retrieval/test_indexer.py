@@ -72,7 +72,28 @@ def test_indexes_every_kind_and_finds_pdf_pages(library: DocumentLibrary, tmp_pa
     assert top[0].citation == "report.pdf, p. 2"
     assert top[0].locator.page == 2 and top[0].kind == "document"
     assert top[0].location["path"].endswith("report.pdf")
-    assert [p.score for p in top] == sorted((p.score for p in top), reverse=True)
+    # Scores are the query's cosine similarity (comparable with web passages').
+    assert all(-1.0 <= p.score <= 1.0 for p in top)
+    assert top[0].score > 0.2
+
+
+def test_an_unrelated_question_scores_low_and_a_matching_one_high(
+    library: DocumentLibrary, tmp_path: Path
+) -> None:
+    """What the Auto web-search rule relies on: document scores mean relevance."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "harbour.md").write_text(
+        "# Lighthouse\n\nThe Velmora harbour lighthouse was built in 1873 by the engineer "
+        "Ada Brightwater.\n"
+    )
+    (folder / "soup.md").write_text("# Soup\n\nSimmer red lentils with onion and cumin.\n")
+    library.add_collection("docs", [folder])
+    run_index(library)
+    related = library.search("Velmora harbour lighthouse engineer", k=1)
+    unrelated = library.search("price of bitcoin futures in Tokyo", k=1)
+    assert related and unrelated
+    assert related[0].score > unrelated[0].score
 
 
 def test_second_run_reads_nothing_and_touch_is_not_a_change(
