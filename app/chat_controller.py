@@ -3,16 +3,15 @@ answer's saved draft, and how a turn ends (finished or failed).
 
 It also shows a conversation's messages in the chat view, because showing
 the conversation being answered means showing the answer so far. This is the
-one place that starts turns: a context source (documents, the web) is handed
-to ``EngineController.start_turn`` here, and the sources an answer used are
-kept with its turn until the answer is saved.
+one place that starts turns and saves answers: a context source (documents,
+the web) is handed to ``EngineController.start_turn`` here, and the answer's
+sources (``Finished.sources``) belong where the answer is saved.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -24,9 +23,9 @@ from app.composer import Composer
 from app.engine_worker import EngineController
 from app.models_controller import ModelsController
 from app.settings import Settings
-from engine.context import ContextSource, Passage
+from engine.context import ContextSource
 from engine.errors import EngineError
-from engine.events import Failed, Finished, Notice, PromptProgress, Sources, Status, Token
+from engine.events import Failed, Finished, Notice, PromptProgress, Status, Token
 from engine.history import INTERRUPTED, ConversationStore, StoredMessage
 from engine.turn import SamplingParams, TurnRequest
 
@@ -53,7 +52,6 @@ class _Turn:
     pieces: list[str] = field(default_factory=list)  # joined only when saved or re-shown
     draft: StoredMessage | None = None  # its saved copy, rewritten every DRAFT_SAVE_S
     draft_saved_at: float = -math.inf
-    sources: Sequence[Passage] = ()
 
 
 class ChatController(QObject):
@@ -194,8 +192,6 @@ class ChatController(QObject):
         elif isinstance(event, PromptProgress):
             percent = 100 * event.done_tokens // max(event.total_tokens, 1)
             self.activity.setText(f"Reading the prompt… {percent}%")
-        elif isinstance(event, Sources):
-            turn.sources = tuple(event.passages)
         elif isinstance(event, Notice):
             self.banner.show_message(event.text, level="info")
         elif isinstance(event, Finished):
