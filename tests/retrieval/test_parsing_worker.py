@@ -259,3 +259,14 @@ def test_an_idle_worker_that_died_is_replaced_before_the_next_file(
     os.kill(idle_pid, signal.SIGKILL)  # dies while waiting in the pool
     assert wait_until_gone(idle_pid)
     assert [s.page for s in pool.parse(good_files["pdf"])] == [1, 2, 3]
+
+
+def test_the_spawn_start_method_works_too(good_files: dict[str, Path], target: Path) -> None:
+    """macOS and Windows have no forkserver: workers are spawned afresh."""
+    import multiprocessing
+
+    with ParserPool(size=1, context=multiprocessing.get_context("spawn")) as spawned:
+        assert list(spawned.parse(good_files["pdf"])) == list(iter_sections(good_files["pdf"]))
+        _, error = failed(spawned, target, parser=f"{HOSTILE}:segfault")
+        assert error.state == "failed"
+        assert list(spawned.parse(good_files["markdown"])) != []
