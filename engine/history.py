@@ -72,8 +72,15 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN sources TEXT")
 
 
+def _v3(db: sqlite3.Connection) -> None:
+    # Per-conversation choices (which document collections, web search mode),
+    # as a JSON object the app reads; kept here, not in settings, so they go
+    # when the conversation is deleted.
+    db.execute("ALTER TABLE conversations ADD COLUMN options TEXT")
+
+
 # Append only; never edit a released migration. user_version = len(applied).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 
 
 @dataclass(frozen=True)
@@ -271,6 +278,25 @@ class ConversationStore:
         title = " ".join(title.split())[:TITLE_MAX_CHARS] or DEFAULT_TITLE
         with self._writing("the new title") as db:
             db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+
+    def conversation_options(self, conversation_id: int) -> dict[str, Any]:
+        """The app's choices for this conversation ({} if none, or unreadable)."""
+        rows = self._reading("SELECT options FROM conversations WHERE id = ?", (conversation_id,))
+        if not rows or not rows[0][0]:
+            return {}
+        try:
+            options = json.loads(str(rows[0][0]))
+        except ValueError:
+            log.warning("unreadable options of conversation %s", conversation_id)
+            return {}
+        return options if isinstance(options, dict) else {}
+
+    def set_conversation_options(self, conversation_id: int, options: Mapping[str, Any]) -> None:
+        with self._writing("this conversation's choices") as db:
+            db.execute(
+                "UPDATE conversations SET options = ? WHERE id = ?",
+                (json.dumps(dict(options), ensure_ascii=False), conversation_id),
+            )
 
     def delete_conversation(self, conversation_id: int) -> None:
         with self._writing("the deletion") as db:
