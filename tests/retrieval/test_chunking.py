@@ -18,7 +18,7 @@ from retrieval.chunking import (
     content_hash,
 )
 from retrieval.parsing import Section, iter_sections
-from tests.retrieval.make_files import code_text
+from tests.retrieval.make_files import code_text, write_non_utf8_name
 
 Counter = Callable[[str], int]
 
@@ -209,3 +209,13 @@ def test_chunks_stream_from_an_endless_run_of_sections(minilm_count_tokens: Coun
     )
     assert len(first) == 10
     assert [c.locator.line_start for c in first] == sorted(c.locator.line_start for c in first)
+
+
+def test_a_file_name_that_is_not_utf8_still_gives_ids(
+    tmp_path: Path, minilm_count_tokens: Counter
+) -> None:
+    path = write_non_utf8_name(tmp_path)
+    (chunk,) = chunks_of(path, minilm_count_tokens)
+    assert chunk.locator.path == str(path.absolute())  # the real name, to open it
+    assert len(chunk.id) == 32
+    assert chunk.locator.citation().encode("utf-8", "surrogateescape")
