@@ -12,9 +12,10 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -26,7 +27,8 @@ from engine.events import Failed, Finished
 from engine.gguf_info import inspect_gguf
 from engine.hardware import detect_build
 from engine.model import LoadOptions, LocalModel, load_model
-from engine.turn import ChatSession, TurnRequest
+from engine.prompt_speed import PromptSpeed
+from engine.turn import ChatSession, TurnBudget, TurnRequest
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,12 @@ class TurnJob:
     request: TurnRequest
     cancel: threading.Event
     context_source: ContextSource | None = None
+    budget: TurnBudget | None = None
+
+
+def speed_key(path: str | Path) -> str:
+    """How a model file is named in ``Settings.prompt_speeds``."""
+    return str(Path(path))
 
 
 class EngineWorker(QObject):
@@ -73,11 +81,17 @@ class EngineWorker(QObject):
     model_unloaded = Signal()  # the model in use was freed (a new one is coming, or failed)
     turn_event = Signal(int, object)  # turn id, engine event
     devices_found = Signal(object)  # tuple[ComputeDevice, ...]: the build's GPUs
+    # Model file, PromptSpeed.to_dict(): after a load and after each turn that
+    # learnt something, so the app can save it with the settings.
+    prompt_speed_changed = Signal(str, object)
 
     def __init__(self) -> None:
         super().__init__()
         self._model: LocalModel | None = None
         self._session: ChatSession | None = None
+        # One estimate per model file for this run, so the previous model's
+        # quiet reload (after a failed load) keeps what it had learnt.
+        self._speeds: dict[str, PromptSpeed] = {}
 
     @Slot()
     def probe_devices(self) -> None:
@@ -91,8 +105,10 @@ class EngineWorker(QObject):
             gpus = ()
         self.devices_found.emit(gpus)
 
-    @Slot(str, object)
-    def load(self, path: str, options: LoadOptions) -> None:
+    @Slot(str, object, object)
+    def load(self, path: str, options: LoadOptions, saved_speed: object = None) -> None:
+        """``saved_speed``: the PromptSpeed.to_dict() the settings hold for
+        this file, or None."""
         self.model_loading.emit(path)
         try:
             # Validate first (cheap): a bad file must not unload a good model.
@@ -116,7 +132,7 @@ class EngineWorker(QObject):
             )
             return
         self._model = model
-        self._session = ChatSession(model)
+        self._start_session(model, saved_speed)
         self.model_loaded.emit(ModelSummary.of(model))
 
     @Slot(object)
@@ -131,8 +147,15 @@ class EngineWorker(QObject):
                 ),
             )
             return
+        session = self._session
+        samples = list(session.prompt_speed.samples)
         try:
-            for event in self._session.run(job.request, job.cancel, job.context_source):
+            for event in session.run(
+                job.request, job.cancel, job.context_source, budget=job.budget
+            ):
+                if isinstance(event, Finished) and session.prompt_speed.samples != samples:
+                    # Before Finished, so the speed is saved when the answer is.
+                    self._say_speed(session)
                 self.turn_event.emit(job.turn_id, event)
         except Exception as exc:
             log.exception("turn %s crashed", job.turn_id)
@@ -146,6 +169,28 @@ class EngineWorker(QObject):
                     )
                 ),
             )
+
+    def _start_session(self, model: LocalModel, saved_speed: object) -> None:
+        """One ChatSession per loaded model, with this file's prompt speed:
+        learnt in this run, else saved in the settings, else a guess from the
+        model's size (the guess always follows the current threads/GPU)."""
+        key = speed_key(model.info.path)
+        guess = PromptSpeed.for_model(model).default_tokens_per_s
+        speed = self._speeds.get(key)
+        if speed is not None:
+            speed.default_tokens_per_s = guess
+        elif isinstance(saved_speed, Mapping):
+            speed = PromptSpeed.from_dict(saved_speed, default_tokens_per_s=guess)
+        else:
+            speed = PromptSpeed(default_tokens_per_s=guess)
+        self._speeds[key] = speed
+        self._session = ChatSession(model, speed)
+        self._say_speed(self._session)
+
+    def _say_speed(self, session: ChatSession) -> None:
+        self.prompt_speed_changed.emit(
+            speed_key(session.model.info.path), session.prompt_speed.to_dict()
+        )
 
     def close(self) -> None:
         """Free the model. Call only once the engine thread has stopped."""
@@ -163,7 +208,7 @@ class EngineWorker(QObject):
     def _reload_quietly(self, path: Path, options: LoadOptions) -> None:
         try:
             self._model = load_model(path, options)
-            self._session = ChatSession(self._model)
+            self._start_session(self._model, None)
             self.model_loaded.emit(ModelSummary.of(self._model))
         except EngineError:
             log.exception("could not reload the previous model %s", path)
@@ -178,9 +223,10 @@ class EngineController(QObject):
     model_unloaded = Signal()
     turn_event = Signal(int, object)
     devices_found = Signal(object)
+    prompt_speed_changed = Signal(str, object)  # model file, PromptSpeed.to_dict()
 
     _request_probe = Signal()
-    _request_load = Signal(str, object)
+    _request_load = Signal(str, object, object)
     _request_turn = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -198,6 +244,7 @@ class EngineController(QObject):
         self._worker.model_unloaded.connect(self._on_unloaded)
         self._worker.turn_event.connect(self._on_turn_event)
         self._worker.devices_found.connect(self._on_devices_found)
+        self._worker.prompt_speed_changed.connect(self._on_prompt_speed)
         self._ids = itertools.count(1)
         self._pending: dict[int, threading.Event] = {}
         self.model: ModelSummary | None = None
@@ -207,17 +254,32 @@ class EngineController(QObject):
         # The build's GPUs as found at startup, before any model took their
         # memory; None until the engine thread has looked.
         self.gpus: tuple[ComputeDevice, ...] | None = None
+        # PromptSpeed.to_dict() per model file (speed_key): what a load
+        # starts from. The app points this at its settings' dict.
+        self.saved_prompt_speeds: dict[str, Any] = {}
+        # The loaded model's prompt speed as last reported (tokens/s, and
+        # whether it was measured on this machine or is still a guess).
+        self.prompt_tokens_per_s: float | None = None
+        self.prompt_speed_measured = False
         self._thread.start()
         self._request_probe.emit()
 
     def load_model(self, path: str | Path, options: LoadOptions) -> None:
-        self._request_load.emit(str(path), options)
+        saved = self.saved_prompt_speeds.get(speed_key(path))
+        self._request_load.emit(str(path), options, dict(saved) if saved else None)
 
-    def start_turn(self, request: TurnRequest, context_source: ContextSource | None = None) -> int:
+    def start_turn(
+        self,
+        request: TurnRequest,
+        context_source: ContextSource | None = None,
+        budget: TurnBudget | None = None,
+    ) -> int:
+        """Queue a turn; ``context_source`` supplies its passages, ``budget``
+        the first-word target they must fit (see ChatSession.run)."""
         turn_id = next(self._ids)
         cancel = threading.Event()
         self._pending[turn_id] = cancel
-        self._request_turn.emit(TurnJob(turn_id, request, cancel, context_source))
+        self._request_turn.emit(TurnJob(turn_id, request, cancel, context_source, budget))
         return turn_id
 
     def cancel(self, turn_id: int | None = None) -> None:
@@ -253,6 +315,14 @@ class EngineController(QObject):
             self.lost_model = self.model
         self.model = None
         self.model_unloaded.emit()
+
+    @Slot(str, object)
+    def _on_prompt_speed(self, path: str, data: Mapping[str, Any]) -> None:
+        self.saved_prompt_speeds[path] = dict(data)
+        speed = PromptSpeed.from_dict(data)
+        self.prompt_tokens_per_s = speed.tokens_per_s
+        self.prompt_speed_measured = speed.measured
+        self.prompt_speed_changed.emit(path, dict(data))
 
     @Slot(object)
     def _on_devices_found(self, gpus: tuple[ComputeDevice, ...]) -> None:

@@ -41,6 +41,18 @@ class Settings:
     window_state: str = ""
     last_conversation_id: int = 0
     recent_models: list[str] = field(default_factory=list)
+    # Answer speed: engine.budget.FirstWordTarget's value (fast/balanced/thorough).
+    answer_speed: str = "balanced"
+    # This machine's measured prompt speed per model file (PromptSpeed.to_dict()).
+    prompt_speeds: dict[str, Any] = field(default_factory=dict)
+    # The web mode a new conversation starts with (WebMode's value): "off"
+    # until the user turns web search on once, then what they chose last.
+    default_web_mode: str = "off"
+    # Web search (app.grounding.WebOptions).
+    web_searxng_url: str = ""
+    web_region: str = "wt-wt"  # retrieval.web.results.NO_REGION: no region
+    web_safesearch: str = "moderate"  # off | moderate | strict
+    web_allow_local_fetch: bool = False  # loopback/intranet pages; off by default
 
     def remember_model(self, path: str) -> None:
         self.model_path = path
