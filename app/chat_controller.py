@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QAbstractButton, QLabel
 
 from app.banner import Banner
 from app.chat_view import ChatView
@@ -23,15 +24,20 @@ from app.composer import Composer
 from app.engine_worker import EngineController
 from app.models_controller import ModelsController
 from app.settings import Settings
-from engine.context import ContextSource
+from engine.context import ContextSource, Passage
 from engine.errors import EngineError
-from engine.events import Failed, Finished, Notice, PromptProgress, Status, Token
+from engine.events import Failed, Finished, Notice, PromptProgress, Sources, Status, Token
 from engine.history import INTERRUPTED, ConversationStore, StoredMessage
 from engine.turn import SamplingParams, TurnRequest
+
+if TYPE_CHECKING:
+    from app.grounding_controller import GroundingController
+    from app.turn_grounding import TurnGrounding
 
 DRAFT_SAVE_S = 1.0  # how often the answer being written is saved
 STOPPING_TEXT = "Stopping…"
 OPEN_A_MODEL_TEXT = "Open a model first: File → Open Model…"
+SEARCHING_WEB_PREFIX = "Searching the web for"  # app.grounding.web_event_to_engine
 
 # Footers of answers read back from the conversation database.
 STORED_FOOTERS = {
@@ -52,11 +58,29 @@ class _Turn:
     pieces: list[str] = field(default_factory=list)  # joined only when saved or re-shown
     draft: StoredMessage | None = None  # its saved copy, rewritten every DRAFT_SAVE_S
     draft_saved_at: float = -math.inf
+    grounding: TurnGrounding | None = None  # its context source, when it has one
+    # From the Sources event: shown while the answer is written, also when its
+    # conversation is opened again mid-answer (saved from Finished.sources).
+    sources: tuple[Passage, ...] = ()
+    status: str = ""  # the last Status, which PromptProgress adds a percentage to
+
+
+@dataclass(frozen=True)
+class WebSearched:
+    """The last answer that searched the web: what "Edit query" re-asks."""
+
+    conversation: int
+    question: str
+    query: str
+    user_message_id: int
+    answer_id: int | None
 
 
 class ChatController(QObject):
     # A message was added to this conversation (its title and place in the list may change).
     conversation_changed = Signal(int)
+    # A turn that searched the web ended (the privacy ledger has new entries).
+    web_turn_finished = Signal()
 
     def __init__(
         self,
@@ -87,6 +111,11 @@ class ChatController(QObject):
         # model answers from what it knows.
         self.context_source: ContextSource | None = None
         self._turn: _Turn | None = None
+        # Documents and web search per conversation (main window attaches it).
+        self.grounding: GroundingController | None = None
+        self.edit_query_button: QAbstractButton | None = None
+        self.last_web_search: WebSearched | None = None
+        self._rerun_query: str | None = None  # "Edit query" while a turn was still running
         composer.send_requested.connect(self.send)
         composer.stop_requested.connect(self.stop)
         engine.turn_event.connect(self._on_turn_event)
@@ -95,6 +124,14 @@ class ChatController(QObject):
     def generating(self) -> bool:
         return self.composer.generating
 
+    def attach_grounding(
+        self, grounding: GroundingController, edit_query_button: QAbstractButton
+    ) -> None:
+        self.grounding = grounding
+        self.edit_query_button = edit_query_button
+        edit_query_button.hide()
+        grounding.show(self.conversation_id)
+
     # ------------------------------------------------------------------ showing
 
     def show(self, conversation_id: int | None) -> None:
@@ -102,6 +139,9 @@ class ChatController(QObject):
         if conversation_id == self.conversation_id and self.chat.bubbles():
             return
         self.conversation_id = conversation_id
+        if self.grounding is not None:
+            self.grounding.show(conversation_id)
+        self._show_edit_query()
         self.chat.clear()
         if conversation_id is None:
             return
@@ -113,10 +153,12 @@ class ChatController(QObject):
             if streaming_here and message.id == draft_id:
                 continue  # shown below as the answer being written
             footer = STORED_FOOTERS.get(message.finish_reason or "", "")
-            self.chat.add_message(message.role, message.content, footer)
+            self.chat.add_message(message.role, message.content, footer, message.sources)
         if turn is not None and streaming_here:
             self.chat.begin_answer()
             self.chat.append_answer("".join(turn.pieces))
+            if turn.sources:
+                self.chat.set_streaming_sources(turn.sources)
 
     def forget_conversation(self, conversation_id: int) -> None:
         """The conversation is being deleted: stop its turn, which must write nowhere."""
@@ -131,7 +173,9 @@ class ChatController(QObject):
     # ------------------------------------------------------------------ turns
 
     @Slot(str)
-    def send(self, text: str) -> None:
+    def send(self, text: str, *, web_query: str | None = None) -> None:
+        """Ask ``text`` in the shown conversation. ``web_query``: search the
+        web for this instead of the query the model would write."""
         if self._turn is not None:
             return
         if not self.models.has_model:
@@ -144,6 +188,8 @@ class ChatController(QObject):
                 self.composer.set_text(text)
                 return
             self.conversation_id = conv.id
+            if self.grounding is not None:
+                self.grounding.conversation_created(conv.id)
         conversation = self.conversation_id
         history = [
             m.as_chat_message()
@@ -162,8 +208,17 @@ class ChatController(QObject):
             user_message=text,
             sampling=SamplingParams(temperature=self.settings.temperature),
         )
-        turn_id = self.engine.start_turn(request, self.context_source)
-        self._turn = _Turn(turn_id, conversation, user_message)
+        source: ContextSource | None = self.context_source
+        grounding = None
+        budget = None
+        if source is None and self.grounding is not None:
+            grounding = self.grounding.source(web_query)
+            source = grounding
+            budget = self.grounding.budget()
+        self.last_web_search = None
+        self._show_edit_query()
+        turn_id = self.engine.start_turn(request, source, budget)
+        self._turn = _Turn(turn_id, conversation, user_message, grounding=grounding)
         self.chat.begin_answer()
         self.composer.set_generating(True)
         self.activity.setText("Thinking…")
@@ -187,17 +242,35 @@ class ChatController(QObject):
                 self.chat.append_answer(event.text)
             if self.activity.text() != STOPPING_TEXT:
                 self.activity.setText("Writing…")
-        elif isinstance(event, Status):
-            self.activity.setText(event.text)
-        elif isinstance(event, PromptProgress):
-            percent = 100 * event.done_tokens // max(event.total_tokens, 1)
-            self.activity.setText(f"Reading the prompt… {percent}%")
+        elif isinstance(event, (Status, PromptProgress, Sources)):
+            self._on_progress(turn, event, visible)
         elif isinstance(event, Notice):
             self.banner.show_message(event.text, level="info")
         elif isinstance(event, Finished):
             self._finish_turn(turn, event, visible)
         elif isinstance(event, Failed):
             self._fail_turn(turn, event.error, visible)
+
+    def _on_progress(
+        self, turn: _Turn, event: Status | PromptProgress | Sources, visible: bool
+    ) -> None:
+        """The status line ("Looking in your documents…", "Searching the web
+        for “…”", "Reading 5 sources… 40%") and the sources, before the answer."""
+        if isinstance(event, Status):
+            turn.status = event.text
+            if self.activity.text() != STOPPING_TEXT:
+                self.activity.setText(event.text)
+            if event.text.startswith(SEARCHING_WEB_PREFIX) and self.edit_query_button and visible:
+                self.edit_query_button.show()  # the query is known: it can be edited now
+        elif isinstance(event, PromptProgress):
+            if self.activity.text() != STOPPING_TEXT:
+                percent = 100 * event.done_tokens // max(event.total_tokens, 1)
+                base = turn.status if turn.status.startswith("Reading") else "Reading the prompt…"
+                self.activity.setText(f"{base} {percent}%")
+        else:
+            turn.sources = tuple(event.passages)
+            if visible:
+                self.chat.set_streaming_sources(turn.sources)
 
     def _save_draft(self, turn: _Turn) -> None:
         """Keep the answer being written on disk: on the first token, then at
@@ -223,21 +296,27 @@ class ChatController(QObject):
     def _finish_turn(self, turn: _Turn, event: Finished, visible: bool) -> None:
         self._end_turn()
         footer = answer_footer(event)
+        answer_id: int | None = None
         if turn.draft is not None:
             if event.text:
+                answer_id = turn.draft.id
                 self.banner.attempt(
                     self.store.update_message, turn.draft.id, event.text, event.reason
                 )
+                if event.sources:
+                    self.banner.attempt(self.store.set_sources, turn.draft.id, event.sources)
             else:
                 self.banner.attempt(self.store.delete_message, turn.draft.id)
         elif event.text and turn.conversation is not None:
-            self.banner.attempt(
+            saved = self.banner.attempt(
                 self.store.add_message,
                 turn.conversation,
                 "assistant",
                 event.text,
                 finish_reason=event.reason,
+                sources=event.sources,
             )
+            answer_id = saved.id if saved is not None else None
         if turn.conversation is not None and (
             event.user_content_as_sent != turn.user_message.content
         ):
@@ -245,7 +324,8 @@ class ChatController(QObject):
                 self.store.set_model_content, turn.user_message.id, event.user_content_as_sent
             )
         if visible:
-            self.chat.end_answer(event.text, footer)
+            self.chat.end_answer(event.text, footer, event.sources)
+        self._remember_web_search(turn, answer_id)
         if event.stats.generated_tokens:
             self.speed_label.setText(f"{event.stats.tokens_per_second:.1f} tok/s")
         if event.notes:
@@ -253,6 +333,7 @@ class ChatController(QObject):
 
     def _fail_turn(self, turn: _Turn, error: EngineError, visible: bool) -> None:
         self._end_turn()
+        self._remember_web_search(turn, None)
         if turn.draft is not None:  # errors never stay in the conversation as an answer
             self.banner.attempt(self.store.delete_message, turn.draft.id)
         if visible:
@@ -264,6 +345,62 @@ class ChatController(QObject):
         self._turn = None
         self.composer.set_generating(False)
         self.activity.setText("")
+
+    # ------------------------------------------------------------------ edit query
+
+    def _remember_web_search(self, turn: _Turn, answer_id: int | None) -> None:
+        """After a turn that searched the web: keep what "Edit query" needs,
+        say what was searched, and let the ledger page refresh."""
+        searched = turn.grounding.last_search.query if turn.grounding is not None else ""
+        if not searched or turn.conversation is None:
+            return
+        self.last_web_search = WebSearched(
+            turn.conversation,
+            turn.user_message.content,
+            searched,
+            turn.user_message.id,
+            answer_id,
+        )
+        self._show_edit_query()
+        self.web_turn_finished.emit()
+        if self._rerun_query is not None:
+            query, self._rerun_query = self._rerun_query, None
+            self.rerun_with_query(query)
+
+    def _show_edit_query(self) -> None:
+        last = self.last_web_search
+        shown = last is not None and last.conversation == self.conversation_id
+        if self.edit_query_button is not None:
+            self.edit_query_button.setVisible(shown)
+        if shown and last is not None and self._turn is None:
+            self.activity.setText(f"Searched the web for “{last.query}”")
+
+    def current_web_query(self) -> str:
+        """The query of the turn searching now, else of the last one that did."""
+        turn = self._turn
+        if turn is not None and turn.grounding is not None and turn.grounding.last_search.query:
+            return turn.grounding.last_search.query
+        return self.last_web_search.query if self.last_web_search is not None else ""
+
+    def rerun_with_query(self, query: str) -> None:
+        """Ask the last web-searched question again, searching for ``query``:
+        its answer (and question) are replaced by the new ones. While that
+        turn is still running, it is stopped first."""
+        query = " ".join(query.split())
+        if self._turn is not None:  # re-asked once it has stopped
+            self._rerun_query = query or None
+            self.stop()
+            return
+        last = self.last_web_search
+        if last is None or not query:
+            return
+        self.last_web_search = None
+        for message_id in (last.answer_id, last.user_message_id):
+            if message_id is not None:
+                self.banner.attempt(self.store.delete_message, message_id)
+        self.conversation_id = None  # shown again without the replaced exchange
+        self.show(last.conversation)
+        self.send(last.question, web_query=query)
 
 
 def answer_footer(event: Finished) -> str:

@@ -10,10 +10,10 @@ answer streams as smoothly at its end as at its start (``bench/ui_stream.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QEvent, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QResizeEvent
+from PySide6.QtGui import QCursor, QDesktopServices, QGuiApplication, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -21,17 +21,23 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
 
-from app.markdown_render import markdown_to_html
+from app.markdown_render import cite_number, markdown_to_html
+from app.sources_panel import SourcesPanel, source_url
 from app.streaming_markdown import StreamedHtml, StreamingMarkdown
+from engine.context import Passage
 
 RENDER_INTERVAL_MS = 50
 TYPING_INDICATOR = "●  ●  ●"
 MAX_USER_BUBBLE_FRACTION = 0.78
 CONTENT_MAX_WIDTH_PX = 860
+# Links in answers the system may open: the model's text (and web pages it
+# echoes) must not launch file:, javascript: or custom-protocol handlers.
+OPENABLE_LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 
 
 class WrappedLabel(QLabel):
@@ -99,10 +105,21 @@ class WrappedLabel(QLabel):
 class MessageBubble(QFrame):
     """One message. Users' in a tinted bubble on the right, answers full width."""
 
-    def __init__(self, role: str, text: str = "", parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        role: str,
+        text: str = "",
+        parent: QWidget | None = None,
+        *,
+        sources: Sequence[Passage] = (),
+    ) -> None:
         super().__init__(parent)
         self.role = role
         self._text = text
+        # The answer's sources, numbered as it cites them; shown in a panel
+        # above the footer, and what its cite:N links open.
+        self.sources: list[Passage] = list(sources)
+        self.sources_panel: SourcesPanel | None = None
         self.setObjectName("userBubble" if role == "user" else "assistantBubble")
         layout = QVBoxLayout(self)
         self._layout = layout
@@ -131,6 +148,7 @@ class MessageBubble(QFrame):
         self.copy_button.clicked.connect(self._copy)
         footer.addWidget(self.copy_button)
         layout.addLayout(footer)
+        self._show_sources_panel()
         self.set_text(text)
         self.set_footer("")
 
@@ -144,13 +162,57 @@ class MessageBubble(QFrame):
             | Qt.TextInteractionFlag.LinksAccessibleByMouse
         )
         label.setOpenExternalLinks(False)
-        label.linkActivated.connect(lambda url: QDesktopServices.openUrl(QUrl(url)))
+        label.linkActivated.connect(self.open_link)
+        label.linkHovered.connect(self._show_link_target)
         label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         return label
 
     @property
     def text(self) -> str:
         return self._text
+
+    def set_sources(self, sources: Sequence[Passage], *, rerender: bool = True) -> None:
+        """Show the answer's sources (and make its [n] citations links, unless
+        the answer is still streaming: its final render does that)."""
+        self.sources = list(sources)
+        self._show_sources_panel()
+        if rerender and self.role != "user" and self._text:
+            self.set_text(self._text)
+
+    def _show_sources_panel(self) -> None:
+        if self.sources_panel is not None:
+            self._layout.removeWidget(self.sources_panel)
+            self.sources_panel.deleteLater()
+            self.sources_panel = None
+        if self.sources:
+            self.sources_panel = SourcesPanel(self.sources)
+            # Above the footer (the layout's last item).
+            self._layout.insertWidget(self._layout.count() - 1, self.sources_panel)
+
+    def open_link(self, url: str) -> bool:
+        """A link in the message was clicked: a citation opens its source; web
+        and mail links open in the system's browser/mail app; nothing else."""
+        number = cite_number(url)
+        if number is not None:
+            return self.sources_panel is not None and self.sources_panel.open(number)
+        target = QUrl(url)
+        if target.scheme().lower() not in OPENABLE_LINK_SCHEMES:
+            return False
+        return bool(QDesktopServices.openUrl(target))
+
+    def _show_link_target(self, url: str) -> None:
+        """Where a link really goes, on hover (the text may say otherwise)."""
+        if not url:
+            QToolTip.hideText()
+            return
+        number = cite_number(url)
+        if number is not None and 1 <= number <= len(self.sources):
+            source = self.sources[number - 1]
+            target = source_url(source.kind, source.location)
+            where = target.toDisplayString() if target is not None else ""
+            QToolTip.showText(QCursor.pos(), f"[{number}] {source.citation}\n{where}".strip())
+        else:
+            QToolTip.showText(QCursor.pos(), url)
 
     def show_streamed(self, text: str, update: StreamedHtml) -> None:
         """The answer so far: newly finished blocks get their own label (laid
@@ -187,7 +249,7 @@ class MessageBubble(QFrame):
 
             self.body.setText(html.escape(text).replace("\n", "<br>"))
         else:
-            self.body.setText(markdown_to_html(text))
+            self.body.setText(markdown_to_html(text, citations=len(self.sources)))
         # Copy is for answers; the user's own words are a selection away.
         self.copy_button.setVisible(self.role != "user" and bool(text) and not streaming)
 
@@ -274,8 +336,10 @@ class ChatView(QScrollArea):
                 found.append(row)
         return found
 
-    def add_message(self, role: str, text: str, footer: str = "") -> MessageBubble:
-        bubble = MessageBubble(role, text)
+    def add_message(
+        self, role: str, text: str, footer: str = "", sources: Sequence[Passage] = ()
+    ) -> MessageBubble:
+        bubble = MessageBubble(role, text, sources=sources)
         bubble.set_footer(footer)
         row = QWidget()
         row_layout = QHBoxLayout(row)
@@ -307,11 +371,20 @@ class ChatView(QScrollArea):
         self._buffer.append(text)
         self._dirty = True
 
-    def end_answer(self, final_text: str, footer: str = "") -> None:
+    def set_streaming_sources(self, sources: Sequence[Passage]) -> None:
+        """The answer being written was given these sources (before its first word)."""
+        if self._streaming is not None:
+            self._streaming.set_sources(sources, rerender=False)
+
+    def end_answer(
+        self, final_text: str, footer: str = "", sources: Sequence[Passage] | None = None
+    ) -> None:
         bubble = self._streaming
         self._stop_streaming()
         if bubble is None:
             return
+        if sources is not None:
+            bubble.set_sources(sources, rerender=False)
         if final_text:
             bubble.set_text(final_text)
             bubble.set_footer(footer)

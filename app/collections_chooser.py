@@ -51,7 +51,7 @@ class CollectionsChooser(QToolButton):
             return None
         return tuple(n for n in self._chosen if n in self._names)
 
-    def toggle(self, name: str) -> None:
+    def toggle_collection(self, name: str) -> None:
         """Include or leave out one collection (as its menu entry does)."""
         current = list(self._names if self._chosen is None else self.effective() or ())
         if name in current:
@@ -80,7 +80,7 @@ class CollectionsChooser(QToolButton):
         for name in self._names:
             action = QAction(name, self._menu, checkable=True)
             action.setChecked(effective is None or name in effective)
-            action.triggered.connect(lambda _checked=False, n=name: self.toggle(n))
+            action.triggered.connect(lambda _checked=False, n=name: self.toggle_collection(n))
             self._menu.addAction(action)
         if effective is None:
             text = ALL_TEXT

@@ -1,11 +1,15 @@
 """Where the user writes: Enter sends, Shift+Enter starts a new line, and the
-Send button turns into Stop while an answer is being written."""
+Send button turns into Stop while an answer is being written. Beside it: the
+globe (web search Off/Auto/Always) and the documents the conversation uses."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QPlainTextEdit, QPushButton, QWidget
+
+from app.collections_chooser import CollectionsChooser
+from app.web_toggle import WebToggle
 
 MIN_LINES = 1
 MAX_LINES = 8
@@ -43,6 +47,11 @@ class Composer(QFrame):
         self.edit.submitted.connect(self._on_submit)
         self.edit.textChanged.connect(self._fit_height)
         layout.addWidget(self.edit, 1)
+
+        self.collections_chooser = CollectionsChooser()
+        layout.addWidget(self.collections_chooser, 0, Qt.AlignmentFlag.AlignBottom)
+        self.web_toggle = WebToggle()
+        layout.addWidget(self.web_toggle, 0, Qt.AlignmentFlag.AlignBottom)
 
         self.button = QPushButton("Send")
         self.button.setObjectName("sendButton")

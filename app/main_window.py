@@ -27,6 +27,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
+    QHBoxLayout,
     QInputDialog,
     QLabel,
     QMainWindow,
@@ -48,18 +49,23 @@ from app.conversations_controller import ConversationsController
 from app.documents_controller import DocumentsController, name_for
 from app.documents_page import DocumentsPage
 from app.engine_worker import EngineController
+from app.grounding import ledger_path
+from app.grounding_controller import GroundingController
 from app.jobs import JobRegistry
+from app.ledger_page import LedgerPage
 from app.model_manager import ModelManagerPage
 from app.models_controller import NO_MODEL_TEXT, ModelsController
 from app.paths import AppPaths
 from app.settings import Settings, save_settings
 from app.settings_dialog import GGUF_FILTER, SettingsDialog
 from app.theme import app_icon
+from app.turn_grounding import GroundingService
 from app.welcome import WelcomePage
 from engine.catalog import CatalogEntry
 from engine.history import ConversationStore
 from engine.quantize import DEFAULT_QUANT
 from retrieval.documents import DocumentLibrary
+from retrieval.web.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +92,10 @@ class MainWindow(QMainWindow):
         self.engine = engine
         self.jobs = JobRegistry(self)
         self._shut_down = False
+        # What each model file's loads start from; the engine updates it in
+        # place (it is the settings' own dict) and says so, and it is saved.
+        engine.saved_prompt_speeds = settings.prompt_speeds
+        engine.prompt_speed_changed.connect(lambda *_: self._save_settings())
 
         self.setWindowTitle(WINDOW_TITLE)
         self.setWindowIcon(app_icon())
@@ -147,6 +157,25 @@ class MainWindow(QMainWindow):
         )
         self.documents_page.back_requested.connect(self._show_home_page)
         self.documents_page.add_folder_requested.connect(self.choose_documents_folder)
+        documents = self.documents_controller
+        self.grounding_controller = GroundingController(
+            settings=settings,
+            store=store,
+            composer=self.composer,
+            banner=self.banner,
+            # The engine thread opens the library on a turn's first use.
+            service=GroundingService(
+                lambda: documents.library, data_dir=paths.data, cache_dir=paths.cache
+            ),
+            collection_names=documents.collection_names,
+            save_settings=self._save_settings,
+            parent=self,
+        )
+        documents.collections_changed.connect(self.grounding_controller.collections_changed)
+        self.chat_controller.attach_grounding(self.grounding_controller, self.edit_query_button)
+        self.chat_controller.web_turn_finished.connect(self.ledger_page.refresh)
+        self.edit_query_button.clicked.connect(self.edit_web_query)
+        self.ledger_page.back_requested.connect(self._show_home_page)
         models = self.models_controller
         models.model_state_changed.connect(self._update_pages)
         models.models_page_requested.connect(self.show_models)
@@ -206,6 +235,11 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(self.models_page)
         self.documents_page = DocumentsPage()
         self.pages.addWidget(self.documents_page)
+        self.ledger_page = LedgerPage(
+            Ledger(ledger_path(self.paths.data)),
+            confirm=lambda title, text: self.confirm(title, text),  # noqa: PLW0108
+        )
+        self.pages.addWidget(self.ledger_page)
 
         chat_page = QWidget()
         chat_layout = QVBoxLayout(chat_page)
@@ -219,9 +253,19 @@ class MainWindow(QMainWindow):
         area_layout.setContentsMargins(24, 8, 24, 14)
         self.composer = Composer()
         area_layout.addWidget(self.composer)
+        status_row = QHBoxLayout()
+        status_row.setContentsMargins(0, 0, 0, 0)
         self.activity = QLabel()
         self.activity.setObjectName("welcomeHint")
-        area_layout.addWidget(self.activity)
+        status_row.addWidget(self.activity)
+        # Shown while and after a turn searched the web: search for other words.
+        self.edit_query_button = QPushButton("Edit query")
+        self.edit_query_button.setObjectName("linkButton")
+        self.edit_query_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.edit_query_button.setToolTip("Search the web for other words and ask again")
+        status_row.addWidget(self.edit_query_button)
+        status_row.addStretch(1)
+        area_layout.addLayout(status_row)
         chat_layout.addWidget(composer_area)
         self.pages.addWidget(chat_page)
         self.chat_page = chat_page
@@ -265,6 +309,11 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
+        view_menu = self.menuBar().addMenu("&View")
+        ledger = QAction("Privacy &Ledger", self)
+        ledger.setShortcut(QKeySequence("Ctrl+Shift+L"))
+        ledger.triggered.connect(self.show_ledger)
+        view_menu.addAction(ledger)
         stop = QAction("Stop", self)
         stop.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         stop.triggered.connect(self.stop)
@@ -372,8 +421,26 @@ class MainWindow(QMainWindow):
         return added
 
     @Slot()
+    def edit_web_query(self) -> None:
+        """Edit query: search the web for other words, and ask again."""
+        query, ok = QInputDialog.getText(
+            self,
+            "Edit the web search",
+            "Search the web for:",
+            text=self.chat_controller.current_web_query(),
+        )
+        if ok and query.strip():
+            self.chat_controller.rerun_with_query(query)
+
+    @Slot()
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self, gpus=self.engine.gpus or ())
+        dialog = SettingsDialog(
+            self.settings,
+            self,
+            gpus=self.engine.gpus or (),
+            prompt_tokens_per_s=self.engine.prompt_tokens_per_s if self.engine.model else None,
+            prompt_speed_measured=self.engine.prompt_speed_measured,
+        )
         if dialog.exec() != SettingsDialog.DialogCode.Accepted:
             return
 
@@ -410,8 +477,17 @@ class MainWindow(QMainWindow):
         self.documents_controller.refresh()
         self.pages.setCurrentWidget(self.documents_page)
 
+    @Slot()
+    def show_ledger(self) -> None:
+        self.ledger_page.refresh()
+        self.pages.setCurrentWidget(self.ledger_page)
+
     def _update_pages(self) -> None:
-        if self.pages.currentWidget() not in (self.models_page, self.documents_page):
+        if self.pages.currentWidget() not in (
+            self.models_page,
+            self.documents_page,
+            self.ledger_page,
+        ):
             self._show_home_page()
 
     @Slot()

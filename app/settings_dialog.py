@@ -1,4 +1,5 @@
-"""Settings: model, context size, threads, KV cache, GPU layers, temperature, system prompt."""
+"""Settings: model, context size, threads, KV cache, GPU layers, temperature,
+system prompt, answer speed (the first-word target) and web search."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from collections.abc import Sequence
 
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -21,10 +24,26 @@ from PySide6.QtWidgets import (
 )
 
 from app.settings import DEFAULT_SYSTEM_PROMPT, Settings
+from engine.budget import FirstWordTarget
 from engine.devices import ComputeDevice
 from engine.hardware import physical_cores
 
 GGUF_FILTER = "GGUF models (*.gguf);;All files (*)"
+SAFESEARCH_LABELS = {"off": "Off", "moderate": "Moderate", "strict": "Strict"}
+
+
+def speed_explanation(tokens_per_s: float | None, measured: bool, target: FirstWordTarget) -> str:
+    """ "this computer reads ~20 tokens/s: Balanced ≈ 500 tokens of sources"."""
+    if not tokens_per_s:
+        return "Load a model to see how much each choice reads on this computer."
+    rate = f"~{tokens_per_s:,.0f}" if tokens_per_s >= 10 else f"~{tokens_per_s:.1f}"
+    tokens = target.seconds * tokens_per_s
+    rounded = int(round(tokens, -1 if tokens < 1000 else -2))
+    how = "reads" if measured else "should read (an estimate until the first long answer)"
+    return (
+        f"This computer {how} {rate} tokens/s: {target.name.capitalize()} ≈ {rounded:,} tokens "
+        f"of sources before the first word (about {target.seconds:.0f} s)."
+    )
 
 
 class SettingsDialog(QDialog):
@@ -34,6 +53,8 @@ class SettingsDialog(QDialog):
         parent: QWidget | None = None,
         *,
         gpus: Sequence[ComputeDevice] = (),
+        prompt_tokens_per_s: float | None = None,
+        prompt_speed_measured: bool = False,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
@@ -109,6 +130,50 @@ class SettingsDialog(QDialog):
         reset.clicked.connect(lambda: self.system_prompt.setPlainText(DEFAULT_SYSTEM_PROMPT))
         form.addRow("System prompt", self.system_prompt)
         form.addRow("", reset)
+
+        self.answer_speed = QComboBox()
+        for target in FirstWordTarget:
+            self.answer_speed.addItem(
+                f"{target.name.capitalize()} (first word within ~{target.seconds:.0f} s)",
+                target.value,
+            )
+        self.answer_speed.setCurrentIndex(max(self.answer_speed.findData(settings.answer_speed), 0))
+        self.answer_speed.setToolTip(
+            "How long you are willing to wait for the first word of a cited answer: "
+            "a longer wait lets the model read more of your documents and web pages."
+        )
+        self.speed_note = QLabel()
+        self.speed_note.setWordWrap(True)
+        self.speed_note.setObjectName("welcomeHint")
+        self._speed = (prompt_tokens_per_s, prompt_speed_measured)
+        self.answer_speed.currentIndexChanged.connect(self._explain_speed)
+        self._explain_speed()
+        form.addRow("Answer speed", self.answer_speed)
+        form.addRow("", self.speed_note)
+
+        self.searxng_url = QLineEdit(settings.web_searxng_url)
+        self.searxng_url.setPlaceholderText("optional, e.g. https://searx.example.org")
+        self.searxng_url.setToolTip(
+            "A SearXNG instance to search with first (DuckDuckGo is the fallback). "
+            "Leave empty to use DuckDuckGo."
+        )
+        form.addRow("SearXNG URL", self.searxng_url)
+        self.region = QLineEdit(settings.web_region)
+        self.region.setPlaceholderText("wt-wt (no region)")
+        self.region.setToolTip("Search region, as DuckDuckGo names them: us-en, de-de, fr-fr…")
+        form.addRow("Search region", self.region)
+        self.safesearch = QComboBox()
+        for value, label in SAFESEARCH_LABELS.items():
+            self.safesearch.addItem(label, value)
+        self.safesearch.setCurrentIndex(max(self.safesearch.findData(settings.web_safesearch), 0))
+        form.addRow("Safe search", self.safesearch)
+        self.allow_local_fetch = QCheckBox("Allow fetching local/intranet addresses")
+        self.allow_local_fetch.setChecked(settings.web_allow_local_fetch)
+        self.allow_local_fetch.setToolTip(
+            "Off: a search result pointing at this computer or your local network (a router, "
+            "an intranet page) is never fetched, so a web page cannot make Footnote probe it."
+        )
+        form.addRow("", self.allow_local_fetch)
         layout.addLayout(form)
 
         buttons = QDialogButtonBox(
@@ -125,8 +190,17 @@ class SettingsDialog(QDialog):
         settings.kv_cache_8bit = self.kv_cache_8bit.isChecked()
         settings.gpu_layers = self.gpu_layers.value()
         settings.system_prompt = self.system_prompt.toPlainText().strip()
+        settings.answer_speed = str(self.answer_speed.currentData())
+        settings.web_searxng_url = self.searxng_url.text().strip()
+        settings.web_region = self.region.text().strip() or "wt-wt"
+        settings.web_safesearch = str(self.safesearch.currentData())
+        settings.web_allow_local_fetch = self.allow_local_fetch.isChecked()
         if self.model_path.text().strip():
             settings.model_path = self.model_path.text().strip()
+
+    def _explain_speed(self) -> None:
+        target = FirstWordTarget(self.answer_speed.currentData())
+        self.speed_note.setText(speed_explanation(*self._speed, target))
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a model", "", GGUF_FILTER)

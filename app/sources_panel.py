@@ -58,11 +58,11 @@ def source_url(kind: str, location: Mapping[str, Any], platform: str = sys.platf
     path = str(location.get("path") or "")
     if not path:
         return None
-    url = QUrl.fromLocalFile(path)
+    file_url = QUrl.fromLocalFile(path)
     page = location.get("page")
     if page is not None and path.lower().endswith(".pdf") and platform in PAGE_FRAGMENT_PLATFORMS:
-        url.setFragment(f"page={int(page)}")
-    return url
+        file_url.setFragment(f"page={int(page)}")
+    return file_url
 
 
 def open_source(source: Passage) -> bool:
