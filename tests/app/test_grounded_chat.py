@@ -226,7 +226,10 @@ def test_web_search_always_numbers_pages_and_documents_together_and_fills_the_le
     # The mode is the conversation's, and new conversations now start with it.
     assert window.store.conversation_options(conversation)["web"] == "always"
     assert load_settings(window.paths.settings_file).settings.default_web_mode == "always"
+    asked: list[str] = []
+    window.confirm = lambda title, _text: asked.append(title) or True  # type: ignore[method-assign]
     window.ledger_page.clear()
+    assert asked == ["Clear the privacy ledger?"]
     assert window.ledger_page.rows() == []
     assert window.ledger_page.empty.text() == "Nothing has left this computer."
 
