@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -97,7 +98,7 @@ class LedgerPage(QWidget):
         view.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.table.setColumnWidth(0, 160)
         self.table.setColumnWidth(1, 70)
-        self.table.setColumnWidth(2, 110)
+        self.table.setColumnWidth(2, 220)
         layout.addWidget(self.table, 1)
         self.refresh()
 
@@ -139,7 +140,14 @@ class LedgerPage(QWidget):
         self.table.setRowCount(len(entries))
         for row, entry in enumerate(entries):
             when = entry.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-            cells = (when, KIND_LABELS.get(entry.kind, entry.kind), entry.provider, entry.text)
+            # A page request goes to the page's own server: name it, not "fetch".
+            to = (urlsplit(entry.text).hostname or entry.text) if entry.kind == "fetch" else None
+            cells = (
+                when,
+                KIND_LABELS.get(entry.kind, entry.kind),
+                to or entry.provider,
+                entry.text,
+            )
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)

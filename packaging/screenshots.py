@@ -8,6 +8,7 @@ are real llama.cpp output of a model with scripted weights.
     sudo apt-get install xvfb xdotool imagemagick fonts-noto-core
     .venv/bin/python packaging/screenshots.py        # writes docs/*.png
     .venv/bin/python packaging/screenshots.py documents   # only docs/screenshot-documents.png
+    .venv/bin/python packaging/screenshots.py cited   # the cited answer and the ledger
 """
 
 from __future__ import annotations
@@ -185,6 +186,113 @@ def documents_scene(tmp: Path, env: dict[str, str]) -> None:
     app.wait(30)
 
 
+# The cited scene's model answers this (pieces as in engine.synthetic_model:
+# each unique, "▁" a space), citing both sources the turn is given.
+CITED_PIECES = (
+    "The▁harbour▁lighthouse",
+    "▁was▁built▁in▁1873",
+    "▁by▁the▁engineer",
+    "▁**Ada▁Brightwater**",
+    "▁[1].",
+    "\n\nYour▁council▁notes",
+    "▁put▁its▁restoration",
+    "▁at▁**12,400▁euros**,",
+    "▁approved▁in▁March",
+    "▁[2].",
+)
+CITED_ARTICLE = """<!doctype html><html><head><title>Velmora harbour lighthouse</title></head>
+<body><article><h1>Velmora harbour lighthouse</h1>
+<p>The harbour lighthouse of Velmora was built in 1873 by the engineer Ada Brightwater.
+It stands 41 metres tall on the northern breakwater.</p></article></body></html>"""
+
+
+class _Searxng(BaseHTTPRequestHandler):
+    """Stands in for a SearXNG instance (its JSON API) and the page it finds."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if self.path.startswith("/search"):
+            result = {
+                "title": "Velmora harbour lighthouse",
+                "url": f"{base}/velmora-lighthouse",
+                "content": "Built in 1873 by Ada Brightwater.",
+            }
+            body, kind = json.dumps({"results": [result]}).encode(), "application/json"
+        else:
+            body, kind = CITED_ARTICLE.encode(), "text/html; charset=utf-8"
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def cited_scene(tmp: Path, env: dict[str, str]) -> None:
+    """An answer citing a local document and a web page; then the ledger."""
+    import sqlite3
+
+    from app.paths import AppPaths
+    from app.settings import load_settings, save_settings
+    from engine import synthetic_model
+    from tests.retrieval.make_files import write_text_pdf
+
+    original = synthetic_model.SCRIPTED_PIECES
+    synthetic_model.SCRIPTED_PIECES = CITED_PIECES
+    try:
+        model = synthetic_model.write_phi3_gguf(tmp / "Phi-3-mini-4k-instruct-tiny-cited.gguf")
+    finally:
+        synthetic_model.SCRIPTED_PIECES = original
+    folder = tmp / "Council notes"
+    folder.mkdir()
+    write_text_pdf(
+        folder / "council-minutes-2025.pdf",
+        [
+            "Council minutes, February 2025. The harbour committee met to discuss parking.",
+            "Council minutes, March 2025. The council approved 12,400 euros for the restoration "
+            "of the harbour lighthouse, to be completed over the summer.",
+        ],
+    )
+    home = tmp / "cited-home"
+    app_env = {**env, "FOOTNOTE_HOME": str(home)}
+    subprocess.run(
+        [sys.executable, "-m", "app", "index", "add", str(folder), "--collection", "Council"],
+        cwd=ROOT,
+        env=app_env,
+        check=True,
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Searxng)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    paths = AppPaths.from_environment({"FOOTNOTE_HOME": str(home)})
+    settings = load_settings(paths.settings_file).settings
+    settings.remember_model(str(model))
+    settings.web_searxng_url = f"http://127.0.0.1:{server.server_port}"
+    settings.web_allow_local_fetch = True  # the stand-in engine runs on this machine
+    settings.default_web_mode = "always"
+    save_settings(paths.settings_file, settings)
+    app, window = start_app(home, env)
+    type_and_send(window, "Who built the Velmora lighthouse, and what will its repair cost?", env)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        with sqlite3.connect(f"file:{paths.history_db}?mode=ro", uri=True) as db:
+            done = db.execute(
+                "SELECT COUNT(*) FROM messages WHERE role = 'assistant' AND finish_reason = 'stop'"
+            ).fetchone()[0]
+        if done:
+            break
+    time.sleep(1.5)
+    capture(window, "screenshot-cited-answer.png", env)
+    sh("xdotool", "key", "--window", window, "ctrl+shift+l", env=env)
+    time.sleep(1.5)
+    capture(window, "screenshot-ledger.png", env)
+    app.terminate()
+    app.wait(30)
+    server.shutdown()
+
+
 def main() -> None:
     for tool in ("Xvfb", "xdotool", "import"):
         if not shutil.which(tool):
@@ -201,6 +309,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             if sys.argv[1:] == ["documents"]:  # only this one: screenshots.py documents
                 documents_scene(Path(tmp), env)
+                return
+            if sys.argv[1:] == ["cited"]:  # only these: screenshots.py cited
+                cited_scene(Path(tmp), env)
                 return
             home = Path(tmp) / "home"
             model = write_phi3_gguf(Path(tmp) / "Phi-3-mini-4k-instruct-tiny.gguf")
@@ -242,6 +353,9 @@ def main() -> None:
 
             # 5. The Documents page, with a file that could not be read.
             documents_scene(Path(tmp), env)
+
+            # 6. An answer citing a document and a web page; the privacy ledger.
+            cited_scene(Path(tmp), env)
     finally:
         xvfb.terminate()
         xvfb.wait(10)
