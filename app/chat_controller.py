@@ -166,6 +166,12 @@ class ChatController(QObject):
             self.stop()
             self._turn.conversation = None
             self._turn.draft = None
+        if (
+            self.last_web_search is not None
+            and self.last_web_search.conversation == conversation_id
+        ):
+            self.last_web_search = None  # nothing left to ask again
+            self._show_edit_query()
         if self.conversation_id == conversation_id:
             self.conversation_id = None
             self.chat.clear()  # the next one, if any, is shown by the list's refresh
@@ -352,6 +358,7 @@ class ChatController(QObject):
         """After a turn that searched the web: keep what "Edit query" needs,
         say what was searched, and let the ledger page refresh."""
         searched = turn.grounding.last_search.query if turn.grounding is not None else ""
+        rerun, self._rerun_query = self._rerun_query, None
         if not searched or turn.conversation is None:
             return
         self.last_web_search = WebSearched(
@@ -363,9 +370,8 @@ class ChatController(QObject):
         )
         self._show_edit_query()
         self.web_turn_finished.emit()
-        if self._rerun_query is not None:
-            query, self._rerun_query = self._rerun_query, None
-            self.rerun_with_query(query)
+        if rerun:
+            self.rerun_with_query(rerun)
 
     def _show_edit_query(self) -> None:
         last = self.last_web_search
