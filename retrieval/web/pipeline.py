@@ -26,8 +26,8 @@ from retrieval.web.extraction import ExtractedPage, TextBlock, extract
 from retrieval.web.fetcher import Fetcher, FetchFailure, FetchLimits, FetchOutcome
 from retrieval.web.http_fetch import FetchedPage
 from retrieval.web.ledger import Ledger
-from retrieval.web.need_search import ScoredText, SearchDecision, WebMode, need_search
-from retrieval.web.ranking import Embedder, RankLimits, cosine_rescored, rank_pages
+from retrieval.web.need_search import SearchDecision, WebMode, need_search
+from retrieval.web.ranking import Embedder, RankLimits, rank_pages
 from retrieval.web.resilient_search import Backoff, ResilientSearch
 from retrieval.web.result_cache import ResultCache
 from retrieval.web.results import NO_REGION, SafeSearch, SearchProvider, SearchResult
@@ -99,13 +99,11 @@ class WebSearch:
         self, question: str, document_passages: Sequence[RetrievedPassage]
     ) -> SearchDecision:
         """The Auto rule (:func:`~retrieval.web.need_search.need_search`) for
-        this mode. Its threshold is a cosine similarity, and document search
-        scores are fused ranks, so in Auto mode the document passages are
-        first re-scored against the question with the shared embedder."""
-        passages: Sequence[ScoredText] = document_passages
-        if self.settings.mode is WebMode.AUTO and document_passages:
-            passages = cosine_rescored(question, document_passages, self._embedder)
-        return need_search(question, self.settings.mode, passages)
+        this mode. Its threshold is a cosine similarity: document passages
+        must carry the shared embedder's cosine to the question as their score
+        (``DocumentLibrary.search`` does; :func:`cosine_rescored` makes any
+        passages so)."""
+        return need_search(question, self.settings.mode, document_passages)
 
     def run(
         self, query: str, cancel: threading.Event

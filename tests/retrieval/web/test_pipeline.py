@@ -219,25 +219,28 @@ def test_without_a_writable_ledger_nothing_is_sent(
     assert any("privacy ledger" in getattr(e, "text", "") for e in events)
 
 
-def test_auto_judges_documents_by_their_text_not_their_fused_rank_score(
+def test_auto_judges_documents_by_their_cosine_to_the_question(
     embedder: Any, tmp_path: Path
 ) -> None:
     from retrieval.locator import Locator
     from retrieval.passage import RetrievedPassage
+    from retrieval.web.ranking import cosine_rescored
 
-    def document(text: str) -> RetrievedPassage:
-        # Document search returns fused (RRF) scores like this, not cosines.
-        return RetrievedPassage(text, Locator(kind="document", path="/notes.md"), "d1", 0.0328)
+    question = "How tall is the harbour lighthouse?"
+
+    def document(text: str) -> list[RetrievedPassage]:
+        # As DocumentLibrary.search returns them: scored by MiniLM cosine.
+        found = RetrievedPassage(text, Locator(kind="document", path="/notes.md"), "d1", 0.0)
+        return cosine_rescored(question, [found], embedder)
 
     search = build(ForbiddenProvider(), embedder, tmp_path, mode=WebMode.AUTO)
     covered = search.decide(
-        "How tall is the harbour lighthouse?",
-        [document("The harbour lighthouse stands 41 metres tall on the northern breakwater.")],
+        question,
+        document("The harbour lighthouse stands 41 metres tall on the northern breakwater."),
     )
     assert not covered.search, covered.reason
     unrelated = search.decide(
-        "How tall is the harbour lighthouse?",
-        [document("Rye sourdough needs a long, cool fermentation and a hot oven.")],
+        question, document("Rye sourdough needs a long, cool fermentation and a hot oven.")
     )
     assert unrelated.search and "poorly" in unrelated.reason
 
