@@ -30,7 +30,7 @@ from retrieval.documents import DocumentLibrary
 from retrieval.errors import RetrievalError
 from retrieval.passage import RetrievedPassage
 from retrieval.web.ddgs_provider import DdgsProvider
-from retrieval.web.events import Fetching, Ranking, Searching, WebEvent, WebNotice
+from retrieval.web.events import WebEvent, WebNotice, describe
 from retrieval.web.need_search import WebMode
 from retrieval.web.pipeline import WebSearch, WebSearchSettings
 from retrieval.web.ranking import Embedder
@@ -141,22 +141,15 @@ class GroundingSource:
                 event = next(events)
             except StopIteration as done:
                 return list(done.value or [])
-            translated = web_event_to_engine(event)
-            if translated is not None:
-                yield translated
+            yield web_event_to_engine(event)
 
 
-def web_event_to_engine(event: WebEvent) -> Status | Notice | None:
-    """Retrieval's web progress as the engine's turn events."""
-    if isinstance(event, Searching):
-        return Status(f"Searching the web for “{event.query}” ({event.provider})…")
-    if isinstance(event, Fetching):
-        return Status(f"Reading web pages… {event.done} of {event.total}")
-    if isinstance(event, Ranking):
-        return Status(f"Choosing passages from {event.pages} web pages…")
+def web_event_to_engine(event: WebEvent) -> Status | Notice:
+    """Retrieval's web progress as the engine's turn events (one wording,
+    :func:`retrieval.web.events.describe`, for the window and the CLI)."""
     if isinstance(event, WebNotice):
         return Notice(event.text)
-    return None
+    return Status(describe(event))
 
 
 @dataclass(frozen=True)
