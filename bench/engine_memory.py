@@ -126,9 +126,17 @@ def _child(mode: str, model_path: Path) -> dict[str, object]:
 
 
 def _peak_rss_gib() -> float:
-    # ru_maxrss is in KiB on Linux (bytes on macOS).
-    scale = 1 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / GIB
+    """This process's peak resident memory. On Linux from VmHWM: ru_maxrss
+    carries the parent's peak across fork + exec (the parent held a 1 GiB
+    bandwidth buffer), VmHWM belongs to this address space alone."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / GIB
+    except OSError:
+        pass
+    # ru_maxrss is in bytes on macOS.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / GIB
 
 
 def measure_in_subprocess(mode: str, model_path: Path) -> dict[str, object]:

@@ -13,9 +13,8 @@
 * **Event-loop stalls**: in this process, the real window (offscreen) with
   the model loaded; a 5 ms ``QTimer`` heartbeat on the GUI thread records
   every gap between its ticks while (1) the window answers a ~300-token
-  question, and (2) the real ``retrieval.documents.DocumentLibrary`` indexes a
-  folder on the app's own ``GeneratorJob`` thread (the window has no
-  Documents page yet, so the job is started here the way a page would).
+  question, and (2) it indexes a folder of Markdown notes through its own
+  Documents wiring (``MainWindow.add_documents``, as File → Add Documents…).
   The longest gap is the longest the window was frozen.
 
 Prints a table and writes ``bench/results/ui.json``.
@@ -24,6 +23,7 @@ Prints a table and writes ``bench/results/ui.json``.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import re
@@ -33,7 +33,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,17 @@ def run_until(condition: Callable[[], bool], timeout_s: float) -> bool:
 
 
 class Heartbeat:
-    """A precise GUI-thread timer; the gaps between its ticks are the stalls."""
+    """A precise GUI-thread timer; the gaps between its ticks are the stalls.
+
+    A sampler thread looks every SAMPLE_S; when the GUI thread has missed its
+    tick for longer than STALL_SAMPLE_MS it records where the GUI thread is
+    (its Python stack), so a stall comes with the code that caused it. (If
+    another thread holds the GIL, the sample lands where the GUI thread
+    waits for it: then the other threads' stacks are recorded too.)
+    """
+
+    SAMPLE_S = 0.02
+    STALL_SAMPLE_MS = 100.0
 
     def __init__(self) -> None:
         from PySide6.QtCore import Qt, QTimer
@@ -152,6 +163,31 @@ class Heartbeat:
         self._timer.timeout.connect(self._tick)
         self._last = 0.0
         self.gaps_ms: list[float] = []
+        self._gui_thread = threading.get_ident()
+        self._stop = threading.Event()
+        self._sampler: threading.Thread | None = None
+        self.stall_stacks: collections.Counter[str] = collections.Counter()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.SAMPLE_S):
+            last = self._last
+            if not last or (time.perf_counter() - last) * 1000 < self.STALL_SAMPLE_MS:
+                continue
+            frames = sys._current_frames()
+            gui = frames.get(self._gui_thread)
+            if gui is None:
+                continue
+            where = " <- ".join(
+                f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                for f in reversed(traceback.extract_stack(gui)[-14:])
+            )
+            others = [
+                f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                for ident, frame in frames.items()
+                if ident not in (self._gui_thread, threading.get_ident())
+                for f in traceback.extract_stack(frame)[-3:]
+            ]
+            self.stall_stacks[f"GUI: {where} | others: {'; '.join(sorted(others))}"] += 1
 
     def _tick(self) -> None:
         now = time.perf_counter()
@@ -162,11 +198,18 @@ class Heartbeat:
     def __enter__(self) -> Heartbeat:
         self._last = 0.0
         self.gaps_ms = []
+        self.stall_stacks.clear()
+        self._stop.clear()
+        self._sampler = threading.Thread(target=self._sample, name="stall-sampler", daemon=True)
+        self._sampler.start()
         self._timer.start(HEARTBEAT_MS)
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self._timer.stop()
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.join()
 
     def summary(self) -> dict[str, Any]:
         gaps = sorted(self.gaps_ms) or [0.0]
@@ -176,6 +219,10 @@ class Heartbeat:
             "p99_gap_ms": gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))],
             "median_gap_ms": statistics.median(gaps),
             "gaps_over_goal": sum(1 for g in gaps if g > STALL_GOAL_MS),
+            # (samples of 20 ms each, where the GUI thread was while stalled)
+            "stall_samples": [
+                {"samples": n, "where": where} for where, n in self.stall_stacks.most_common(5)
+            ],
         }
 
 
@@ -184,15 +231,27 @@ def question(words: int) -> str:
     return " ".join(text.split()[:words]) + "\n\nWhat does it conclude?"
 
 
-def measure_generation(window: Any, answer_s: float, words: int) -> dict[str, Any]:
-    """The window answers; Stop is pressed after ``answer_s`` seconds."""
-    from PySide6.QtCore import QTimer
+def measure_generation(window: Any, answer_tokens: int, words: int) -> dict[str, Any]:
+    """The window answers a ``words``-word question; Stop is pressed (as the
+    button does) once ``answer_tokens`` answer pieces have arrived."""
+    from engine.events import Token
 
+    pieces: list[float] = []
+
+    def on_event(_turn: int, event: object) -> None:
+        if isinstance(event, Token):
+            pieces.append(time.perf_counter())
+            if len(pieces) == answer_tokens:
+                window.stop()
+
+    window.engine.turn_event.connect(on_event)
     started = time.perf_counter()
-    with Heartbeat() as beat:
-        window.send(question(words))
-        QTimer.singleShot(int(answer_s * 1000), window.stop)
-        done = run_until(lambda: not window.composer.generating, answer_s + 300)
+    try:
+        with Heartbeat() as beat:
+            window.send(question(words))
+            done = run_until(lambda: not window.composer.generating, 900)
+    finally:
+        window.engine.turn_event.disconnect(on_event)
     seconds = time.perf_counter() - started
     speed = window.speed_label.text()
     return {
@@ -200,7 +259,10 @@ def measure_generation(window: Any, answer_s: float, words: int) -> dict[str, An
         "finished": done,
         "seconds": seconds,
         "question_words": words,
+        "answer_pieces": len(pieces),
+        "first_piece_s": pieces[0] - started if pieces else None,
         "window_tokens_per_s": float(speed.split()[0]) if speed else None,
+        "banner": window.banner.text(),
     }
 
 
@@ -218,43 +280,34 @@ def write_documents(folder: Path, files: int) -> None:
         (folder / f"note-{i:03d}.md").write_text(f"# Note {i}\n\n" + "\n\n".join(sections))
 
 
-def measure_indexing(window: Any, folder: Path, library_dir: Path) -> dict[str, Any]:
-    """Index ``folder`` with the real DocumentLibrary on the app's GeneratorJob."""
-    from app.generator_worker import GeneratorJob
-
-    events: list[object] = []
-    failures: list[object] = []
-
-    def make(cancel: threading.Event) -> Iterator[object]:
-        from retrieval.documents import DocumentLibrary
-        from retrieval.embedding import Embedder
-
-        # SQLite connections belong to the thread that opens them: open here.
-        library = DocumentLibrary(library_dir, Embedder)
-        try:
-            library.add_collection("bench", [folder])
-            yield from library.index("bench", cancel)
-        finally:
-            library.close()
-
-    job = GeneratorJob(make, "bench-indexing", window, what="indexing")
-    job.yielded.connect(events.append)
-    job.failed.connect(failures.append)
-    finished: list[bool] = []
-    job.finished.connect(lambda: finished.append(True))
+def measure_indexing(window: Any, folder: Path) -> dict[str, Any]:
+    """Index ``folder`` the way File → Add Documents… does (the window's
+    DocumentsController: library, parser pool and embedder on its worker
+    threads), showing the Documents page with its progress."""
+    controller = window.documents_controller
     started = time.perf_counter()
     with Heartbeat() as beat:
-        job.start()
-        run_until(lambda: bool(finished), 900)
+        name = window.add_documents([folder], "bench")
+        # busy covers the queued task too, so this cannot return before it starts.
+        done = run_until(lambda: not controller.busy, 900)
     seconds = time.perf_counter() - started
-    if failures:
-        raise RuntimeError(f"indexing failed: {failures[0]}")
+
+    def indexed() -> bool:
+        infos = {info.name: info for info in controller.collections}
+        return name in infos and "pending" not in infos[name].states
+
+    controller.refresh()
+    run_until(indexed, 60)
+    infos = {info.name: info for info in controller.collections}
+    info = infos.get(name)
     return {
         **beat.summary(),
+        "finished": done,
         "seconds": seconds,
         "files": len(list(folder.iterdir())),
-        "events": len(events),
-        "last_event": repr(events[-1])[:200] if events else None,
+        "chunks": info.chunks if info else None,
+        "states": dict(info.states) if info else None,
+        "banner": window.banner.text(),
     }
 
 
@@ -264,7 +317,7 @@ def rss_gib() -> float:
     return float(psutil.Process().memory_info().rss) / GIB
 
 
-def measure_window(model: Path, answer_s: float, words: int, files: int) -> dict[str, Any]:
+def measure_window(model: Path, answer_tokens: int, words: int, files: int) -> dict[str, Any]:
     from PySide6.QtWidgets import QApplication
 
     from app.application import build_main_window, configure_application
@@ -289,11 +342,11 @@ def measure_window(model: Path, answer_s: float, words: int, files: int) -> dict
         results["model_loading"] = beat.summary()
         results["rss_gib_window_with_model"] = rss_gib()
         print("  generation…", flush=True)
-        results["generation"] = measure_generation(window, answer_s, words)
+        results["generation"] = measure_generation(window, answer_tokens, words)
         print("  indexing…", flush=True)
         docs = paths.data / "bench-docs"
         write_documents(docs, files)
-        results["indexing"] = measure_indexing(window, docs, paths.data / "bench-library")
+        results["indexing"] = measure_indexing(window, docs)
         results["rss_gib_window_with_model_and_index"] = rss_gib()
     finally:
         window.close()
@@ -328,8 +381,8 @@ def main() -> None:
         os.environ["FOOTNOTE_HOME"] = home
         window = measure_window(
             model,
-            answer_s=4 if args.quick else 45,
-            words=40 if args.quick else 300,
+            answer_tokens=16 if args.quick else 48,
+            words=40 if args.quick else 150,
             files=5 if args.quick else 40,
         )
     results = {
@@ -371,7 +424,7 @@ def print_table(r: dict[str, Any]) -> None:
     gen = r["generation"]
     print(f"| tokens/s shown by the window | {gen['window_tokens_per_s']} | |")
     idx = r["indexing"]
-    print(f"| indexing {idx['files']} files | {idx['seconds']:.1f} s | |")
+    print(f"| indexing {idx['files']} files ({idx['chunks']} chunks) | {idx['seconds']:.1f} s | |")
     print(
         f"| RSS: window + model / + embedder and index | {r['rss_gib_window_with_model']:.2f} / "
         f"{r['rss_gib_window_with_model_and_index']:.2f} GiB | |"
