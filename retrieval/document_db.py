@@ -95,7 +95,14 @@ class DocumentDB:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             try:
-                db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+                # check_same_thread=False only so close() may close every
+                # thread's connection; each connection is still used by one thread.
+                db = sqlite3.connect(
+                    self.path,
+                    timeout=BUSY_TIMEOUT_S,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
                 db.execute("PRAGMA journal_mode=WAL")
                 # NORMAL in WAL mode: a power cut may lose the last commits but
                 # never corrupts; a killed process loses nothing committed.

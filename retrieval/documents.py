@@ -236,19 +236,43 @@ class DocumentLibrary:
         scores are cosine similarities of one model, so they merge across
         collections; a collection built by another model (not rebuilt yet)
         is searched lexically only."""
-        cids = [c.id for c in targets]
-        lexical = lexical_index.search(self._db.connection(), cids, query, candidates)
+        # The dense half (query embedding + chroma) runs on a short-lived
+        # thread while this one runs BM25: torch, chroma and SQLite all release
+        # the GIL, so the halves overlap instead of adding up. The thread ends
+        # within this call (nothing to shut down; this thread keeps its own
+        # SQLite connection).
+        result: list[list[tuple[str, float]]] = []
+        failure: list[BaseException] = []
+
+        def dense_half() -> None:
+            try:
+                result.append(self._dense(query, targets, candidates))
+            except BaseException as exc:  # noqa: BLE001 (re-raised below, on the caller's thread)
+                failure.append(exc)
+
+        worker = threading.Thread(target=dense_half, name="footnote-dense-search")
+        worker.start()
+        try:
+            cids = [c.id for c in targets]
+            lexical = lexical_index.search(self._db.connection(), cids, query, candidates)
+        finally:
+            worker.join()
+        if failure:
+            raise failure[0]
+        return result[0], lexical
+
+    def _dense(
+        self, query: str, targets: Sequence[Collection], candidates: int
+    ) -> list[tuple[str, float]]:
         embedder = self.embedder
-        model_id = embedder.model_id
-        bound = [c for c in targets if c.model_id == model_id]
+        bound = [c for c in targets if c.model_id == embedder.model_id]
         dense: dict[str, float] = {}
         if bound:
             vector = embedder.embed_documents([query])[0]
             for c in bound:
                 for chunk_id, score in self._vectors.query(c.vector_name, vector, candidates):
                     dense[chunk_id] = max(score, dense.get(chunk_id, score))
-        ranked = sorted(dense.items(), key=lambda kv: kv[1], reverse=True)[:candidates]
-        return ranked, lexical
+        return sorted(dense.items(), key=lambda kv: kv[1], reverse=True)[:candidates]
 
     def passages(
         self, targets: Sequence[Collection], ranked: Sequence[tuple[str, float]]
