@@ -22,7 +22,8 @@ class Locator:
     # Documents
     path: str | None = None  # absolute path of the file
     page: int | None = None  # 1-based PDF page
-    heading_path: tuple[str, ...] = field(default=())  # Markdown/DOCX/HTML headings, outermost first
+    # Markdown/DOCX/HTML headings (PDF bookmarks), outermost first
+    heading_path: tuple[str, ...] = field(default=())
     line_start: int | None = None  # 1-based, inclusive (code and plain text)
     line_end: int | None = None
     # Web
