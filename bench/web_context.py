@@ -14,10 +14,19 @@ duplicate and per-site limits, and the ledger.
 Measures, per question, whether a final passage from the right page contains
 the answer (``answer_in_context``; also at rank 1 and within the top 3) and
 the time from the question to the passages, excluding the search engine's
-own latency (here ~0; on the internet, DuckDuckGo takes 0.5-2 s). The
-model's query writing and prompt evaluation are not included (see
-``bench.generation`` for those). Prints a table and writes
-``bench/results/web_context.json`` (or ``--json OUT``).
+own latency (here ~0; on the internet, DuckDuckGo takes 0.5-2 s).
+
+Then, per question, the whole grounded turn as the window runs it
+(``engine.turn.ChatSession`` with ``app.grounding.GroundingSource`` in Always
+mode, the budget planner at "balanced"): the model writes the query, the
+pipeline runs, the planner keeps what fits, llama.cpp reads the prompt, and
+the clock stops at the first answer token (``first_token_seconds``, engine
+latency again excluded). ``--model GGUF`` times a real model (e.g. the
+benchmark's Phi-3-mini-shaped Q4_K_M; ``--turns N`` limits how many
+questions, since prompt reading costs ~5 s per 100 source tokens on 2
+cores); without it a tiny generated Phi-3 measures the pipeline's own share.
+Prints a table and writes ``bench/results/web_context.json`` (or ``--json
+OUT``).
 """
 
 from __future__ import annotations
@@ -193,6 +202,78 @@ def measure(folder: Path) -> dict[str, Any]:
     return summarize(rows, len(pages))
 
 
+def measure_first_token(folder: Path, model_path: Path | None, turns: int | None) -> dict[str, Any]:
+    """Question → first answer token through the real chat turn."""
+    from app.grounding import GroundingChoice, GroundingSource
+    from engine.budget import FirstWordTarget
+    from engine.events import Finished, Token
+    from engine.model import LoadOptions, load_model
+    from engine.synthetic_model import write_phi3_gguf
+    from engine.turn import ChatSession, SamplingParams, TurnBudget, TurnRequest
+
+    pages, questions = load_corpus(folder)
+    questions = questions[:turns] if turns else questions
+    handler = functools.partial(_QuietHandler, directory=str(folder / "pages"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="bench-site", daemon=True)
+    thread.start()
+    engine = KeywordEngine(pages, f"http://127.0.0.1:{server.server_port}")
+    embedder = Embedder()
+    embedder.load()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        path = model_path or write_phi3_gguf(Path(scratch) / "tiny.gguf")
+        model = load_model(path, LoadOptions(context_tokens=4096))
+        try:
+            session = ChatSession(model)
+            search = WebSearch.build(
+                [engine],
+                embedder,
+                WebSearchSettings(allow_local_fetch=True),
+                ledger_path=Path(scratch) / "ledger.sqlite3",
+                cache_path=None,
+                local_networks=[ipaddress.ip_network("127.0.0.0/8")],
+            )
+            source = GroundingSource(None, search, GroundingChoice(web=WebMode.ALWAYS))
+            budget = TurnBudget(FirstWordTarget.BALANCED)
+            for question in questions:
+                engine.seconds = 0.0
+                request = TurnRequest("", [], question.question, SamplingParams(temperature=0))
+                started = time.perf_counter()
+                first: float | None = None
+                sources = prompt_tokens = 0
+                cancel = threading.Event()
+                for event in session.run(request, cancel, source, budget=budget):
+                    if isinstance(event, Token) and first is None:
+                        first = time.perf_counter() - started - engine.seconds
+                        cancel.set()  # the first word is what this measures
+                    elif isinstance(event, Finished):
+                        sources = len(event.sources)
+                        prompt_tokens = event.stats.prompt_tokens
+                rows.append(
+                    {
+                        "question": question.question,
+                        "first_token_seconds": round(first or 0.0, 3),
+                        "sources": sources,
+                        "prompt_tokens": prompt_tokens,
+                    }
+                )
+        finally:
+            model.close()
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+    times = sorted(r["first_token_seconds"] for r in rows)
+    return {
+        "model": model_path.name if model_path else "tiny generated Phi-3 (pipeline share)",
+        "turns": len(rows),
+        "first_token_seconds_median": round(statistics.median(times), 3),
+        "first_token_seconds_max": round(times[-1], 3),
+        "prompt_tokens_median": statistics.median(r["prompt_tokens"] for r in rows),
+        "per_turn": rows,
+    }
+
+
 def summarize(rows: list[dict[str, Any]], page_count: int) -> dict[str, Any]:
     n = len(rows)
     ranks = [r["rank"] for r in rows]
@@ -243,14 +324,25 @@ def print_table(results: dict[str, Any]) -> None:
     misses = [r["question"] for r in results["per_question"] if r["rank"] is None]
     if misses:
         print("\nnot in context:\n" + "\n".join(f"- {q}" for q in misses))
+    turn = results.get("first_token")
+    if turn:
+        print(
+            f"\nquestion → first token, whole grounded turn ({turn['model']}, "
+            f"{turn['turns']} turns): median {turn['first_token_seconds_median']:.2f} s, "
+            f"max {turn['first_token_seconds_max']:.2f} s, "
+            f"median prompt {turn['prompt_tokens_median']:.0f} tokens"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--json", type=Path, help="write the results here instead")
+    parser.add_argument("--model", type=Path, help="a GGUF for the first-token timing")
+    parser.add_argument("--turns", type=int, help="first-token timing on this many questions")
     args = parser.parse_args()
     results = measure(args.corpus)
+    results["first_token"] = measure_first_token(args.corpus, args.model, args.turns)
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
