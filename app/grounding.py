@@ -19,9 +19,7 @@ import threading
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from engine.context import ContextRequest, Passage
 from engine.events import Notice, Status
@@ -36,6 +34,10 @@ from retrieval.web.pipeline import WebSearch, WebSearchSettings
 from retrieval.web.ranking import Embedder
 from retrieval.web.results import NO_REGION, SafeSearch, SearchProvider
 from retrieval.web.searxng_provider import SearxngProvider
+
+if TYPE_CHECKING:  # numpy arrives with the embedder, not with the window
+    import numpy as np
+    import numpy.typing as npt
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from typing import Literal
 
 from engine.errors import ChatTemplateFailed, ModelLoadFailed
 from engine.gguf_info import ModelInfo
-from engine.synthetic_model import PHI3_CHAT_TEMPLATE
 
 Role = Literal["system", "user", "assistant"]
 
@@ -24,6 +23,17 @@ GENERIC_CHAT_TEMPLATE = (
     "{{ message['role'] | capitalize }}: {{ message['content'] }}\n\n"
     "{% endfor %}"
     "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+# Phi-3's chat template as published in Microsoft's tokenizer_config.json.
+PHI3_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{'<|system|>\n' + message['content'] + '<|end|>\n'}}"
+    "{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}"
+    "{% elif message['role'] == 'assistant' %}"
+    "{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}"
 )
 
 

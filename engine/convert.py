@@ -20,9 +20,7 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from engine.checkpoint_vocab import (
     TokenizerBehaviour,
@@ -35,6 +33,9 @@ from engine.checkpoint_vocab import (
 )
 from engine.errors import EngineError
 from engine.quantize import QUANT_TYPES, QUANTIZING_SUFFIX, quantize_gguf
+
+if TYPE_CHECKING:  # numpy loads with the first conversion, not with the window
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +230,7 @@ def _write_gguf(
     ck: Checkpoint, path: Path, dtype: str, cancel: threading.Event
 ) -> Generator[ConvertProgress, None, None]:
     import gguf
+    import numpy as np
 
     c = ck.get
     n_embd, n_head = int(c("hidden_size")), int(c("num_attention_heads"))
@@ -276,7 +278,7 @@ def _write_gguf(
         writer.close()
 
 
-TensorPlan = tuple[str, tuple[int, ...], type, Callable[[], np.ndarray]]
+TensorPlan = tuple[str, tuple[int, ...], type, Callable[[], "np.ndarray"]]
 
 
 def _tensor_plan(
@@ -285,6 +287,7 @@ def _tensor_plan(
     """(gguf name, numpy shape, dtype, loader) for every tensor, in file order.
     Loaders read one tensor when called: nothing is kept in memory."""
     import gguf
+    import numpy as np
     from safetensors import safe_open
 
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.PHI3, n_layer)

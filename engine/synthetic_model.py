@@ -30,16 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-# Phi-3's chat template as published in Microsoft's tokenizer_config.json.
-PHI3_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'system' %}{{'<|system|>\n' + message['content'] + '<|end|>\n'}}"
-    "{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}"
-    "{% elif message['role'] == 'assistant' %}"
-    "{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}"
-    "{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}"
-)
+# Re-exported: Phi-3's template lives with the chat formats, so the window's
+# start-up does not import this module (and numpy) for one string.
+from engine.chat_template import PHI3_CHAT_TEMPLATE
 
 # Phi-3's added tokens, in the order of their ids (32000..32010 in the real vocab).
 PHI3_SPECIAL_TOKENS = (
