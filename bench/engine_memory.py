@@ -102,7 +102,9 @@ def _child(mode: str, model_path: Path) -> dict[str, object]:
     result["load_s"] = time.perf_counter() - started
     result["context_tokens"] = model.context_tokens
     session = ChatSession(model)
-    request = TurnRequest("You are a helpful assistant.", [], "Hello!", SamplingParams(4))
+    request = TurnRequest(
+        "You are a helpful assistant.", [], "Hello!", SamplingParams(max_answer_tokens=4)
+    )
     first = 0.0
     for event in session.run(request, threading.Event()):
         if isinstance(event, Token) and not first:

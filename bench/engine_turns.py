@@ -203,7 +203,9 @@ def sourced_ttft(model: LocalModel, sizes: TurnSizes, speed: PromptSpeed) -> lis
         ChatMessage("user", "What is in my reports folder?"),
         ChatMessage("assistant", "Reports about local assistants and their speed on laptops."),
     ]
-    _run_timed(session, TurnRequest(SYSTEM, history, "Thanks.", SamplingParams(1)))
+    _run_timed(
+        session, TurnRequest(SYSTEM, history, "Thanks.", SamplingParams(max_answer_tokens=1))
+    )
     cases = [(tokens, FirstWordTarget.BALANCED) for tokens in sizes.source_tokens]
     cases.append((sizes.source_tokens[-1], FirstWordTarget.FAST))
     rows = []
