@@ -94,6 +94,9 @@ class PromptSizes:
     question_tokens: int
     # Tokens at the start of system + full history that llama.cpp has cached.
     cached_prefix_tokens: int = 0
+    # Whether leaving out the oldest history keeps the rest cached (llama.cpp
+    # shifts it into place: engine.prompt_cache) rather than making it be read again.
+    cache_shifts: bool = False
 
     @property
     def available_tokens(self) -> int:
@@ -164,12 +167,17 @@ def _keep_newest(units: list[int], room: int) -> tuple[int, int]:
 
 def _prefix_cost(sizes: PromptSizes, dropped: int, kept: int) -> int:
     """Tokens of system + kept history llama.cpp must evaluate. Dropping any
-    history shifts every later token, so then only the system prompt's part of
-    the cache still matches."""
+    history moves every later token: if the cache can be shifted, what was
+    cached after the dropped units still is; otherwise only the system
+    prompt's part of the cache still matches."""
     prefix = sizes.system_tokens + kept
+    cached = sizes.cached_prefix_tokens
     if dropped == 0:
-        return prefix - min(sizes.cached_prefix_tokens, prefix)
-    return prefix - min(sizes.cached_prefix_tokens, sizes.system_tokens)
+        return prefix - min(cached, prefix)
+    dropped_tokens = sum(sizes.history_tokens[:dropped])
+    if sizes.cache_shifts and cached >= sizes.system_tokens + dropped_tokens:
+        return prefix - min(cached - dropped_tokens, prefix)
+    return prefix - min(cached, sizes.system_tokens)
 
 
 def select_passages(

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import InvalidModelFile, ModelNotFound, UnsupportedModel
+from engine.gguf_header import GGUFHeader, HeaderError, read_header
 
 GGUF_MAGIC = b"GGUF"
 
@@ -28,6 +30,8 @@ PHI3_CHAT_TOKENS = ("<|user|>", "<|assistant|>", "<|end|>")
 _CHAT_MARKER = re.compile(r"<\|[A-Za-z0-9_]+\|>")
 # gguf.TokenType CONTROL and USER_DEFINED: what llama.cpp parses as one token.
 _SPECIAL_TOKEN_TYPES = frozenset({3, 4})
+# The only arrays of the header we read (the rest, such as BPE merges, are skipped).
+_ARRAYS_USED = ("tokenizer.ggml.tokens", "tokenizer.ggml.token_type")
 
 _SUPPORTED_SUMMARY = (
     "Footnote runs Phi-2, Phi-3 and Phi-3.5 (mini, medium, MoE), Phi-4 and Phi-4-mini GGUF files."
@@ -96,12 +100,8 @@ def inspect_gguf(path: str | Path) -> ModelInfo:
     """Validate ``path`` and describe the model, or raise a typed, readable error."""
     path = Path(path).expanduser()
     _check_file(path)
-    reader = _open_reader(path)
-    try:
-        return _describe(path, reader)
-    finally:
-        # GGUFReader keeps a memory map open; drop it before the file is used again.
-        del reader
+    header, sizes = _read_header(path)
+    return _describe(path, header, sizes)
 
 
 def _check_file(path: Path) -> None:
@@ -133,41 +133,44 @@ def _check_file(path: Path) -> None:
         )
 
 
-def _open_reader(path: Path):  # type: ignore[no-untyped-def]  # gguf has no stubs for it
+def _read_header(path: Path) -> tuple[GGUFHeader, list[tuple[str, int]]]:
+    """The header, and each tensor's (type name, bytes); damage is a typed error."""
     import gguf
 
     size = path.stat().st_size
     try:
-        reader = gguf.GGUFReader(str(path), "r")
-    except Exception as exc:
+        header = read_header(path, arrays=_ARRAYS_USED)
+        types = [gguf.GGMLQuantizationType(t.type_id) for t in header.tensors]
+    except (HeaderError, ValueError, OSError) as exc:
         raise InvalidModelFile(
             f"{path.name} is damaged or incomplete ({size:,} bytes): its GGUF header cannot be "
             "read. Download or copy it again.",
             detail=f"{type(exc).__name__}: {exc}",
         ) from exc
-    data_end = max(
-        (int(t.data_offset) + int(t.n_bytes) for t in reader.tensors),
-        default=int(reader.data_offset),
-    )
+    sizes: list[tuple[str, int]] = []
+    data_end = header.data_offset
+    for tensor, kind in zip(header.tensors, types, strict=True):
+        block, block_bytes = gguf.GGML_QUANT_SIZES[kind]
+        n_bytes = tensor.n_elements * block_bytes // block
+        sizes.append((kind.name, n_bytes))
+        data_end = max(data_end, header.data_offset + tensor.offset + n_bytes)
     if data_end > size:
         raise InvalidModelFile(
             f"{path.name} is truncated: it holds {size:,} bytes but its header describes "
             f"{data_end:,}. The download or copy did not finish; download it again."
         )
-    return reader
+    return header, sizes
 
 
-def _describe(path: Path, reader) -> ModelInfo:  # type: ignore[no-untyped-def]
-    def value(key: str) -> object:
-        fld = reader.get_field(key)
-        return None if fld is None else fld.contents()
+def _describe(path: Path, header: GGUFHeader, sizes: list[tuple[str, int]]) -> ModelInfo:
+    value = header.fields.get
 
     arch = str(value("general.architecture") or "")
     name = str(value("general.name") or "")
     _refuse_known_unsupported(path, arch, name)
 
     tokens = value("tokenizer.ggml.tokens")
-    token_list: list[str] = list(tokens) if isinstance(tokens, list) else []
+    token_list: list[str] = [str(t) for t in tokens] if isinstance(tokens, list) else []
 
     def token_at(key: str) -> str | None:
         idx = value(key)
@@ -188,23 +191,27 @@ def _describe(path: Path, reader) -> ModelInfo:  # type: ignore[no-untyped-def]
     types = value("tokenizer.ggml.token_type")
     add_bos = value("tokenizer.ggml.add_bos_token")
     ctx = value(f"{arch}.context_length")
+    layers = value(f"{arch}.block_count")
     return ModelInfo(
         kv_bytes_per_token=_kv_bytes_per_token(value, arch),
-        layer_count=layers if isinstance(layers := value(f"{arch}.block_count"), int) else 0,
+        layer_count=layers if isinstance(layers, int) else 0,
         path=path,
         file_size_bytes=path.stat().st_size,
         architecture=arch,
         name=name,
         context_length=int(ctx) if isinstance(ctx, int) else 0,
-        parameter_count=sum(int(t.n_elements) for t in reader.tensors),
-        quantization=_quantization(reader, value("general.file_type")),
+        parameter_count=sum(t.n_elements for t in header.tensors),
+        quantization=_quantization(sizes, value("general.file_type")),
         chat_template=str(template) if template else None,
         bos_token=bos,
         eos_token=eos,
         add_bos_token=bool(add_bos) if add_bos is not None else True,
         stop_tokens=tuple(stops),
         missing_chat_tokens=_missing_chat_tokens(
-            arch, token_list, types if isinstance(types, list) else [], template
+            arch,
+            token_list,
+            [int(t) for t in types if isinstance(t, int)] if isinstance(types, list) else [],
+            template,
         ),
     )
 
@@ -225,7 +232,7 @@ def _missing_chat_tokens(
     return tuple(dict.fromkeys(t for t in needed if t not in special))
 
 
-def _kv_bytes_per_token(value, arch: str) -> int:  # type: ignore[no-untyped-def]
+def _kv_bytes_per_token(value: Callable[[str], object], arch: str) -> int:
     def number(key: str) -> int:
         v = value(f"{arch}.{key}")
         return int(v) if isinstance(v, int) else 0
@@ -251,7 +258,7 @@ def _refuse_known_unsupported(path: Path, arch: str, name: str) -> None:
         raise UnsupportedModel(f"{path.name}: {reason}")
 
 
-def _quantization(reader, file_type: object) -> str:  # type: ignore[no-untyped-def]
+def _quantization(sizes: list[tuple[str, int]], file_type: object) -> str:
     import gguf
 
     if isinstance(file_type, int):
@@ -261,8 +268,8 @@ def _quantization(reader, file_type: object) -> str:  # type: ignore[no-untyped-
             pass
     # No (or unknown) file type: report the type most of the weight bytes use.
     by_type: Counter[str] = Counter()
-    for tensor in reader.tensors:
-        by_type[tensor.tensor_type.name] += int(tensor.n_bytes)
+    for type_name, n_bytes in sizes:
+        by_type[type_name] += n_bytes
     return by_type.most_common(1)[0][0] if by_type else "unknown"
 
 

@@ -12,7 +12,7 @@ cached tokens. llama.cpp keeps the shared prefix in its KV cache, so writing a
 query evaluates only the short query turn and the query itself, and the answer
 turn afterwards again finds system prompt + history cached (only the query
 turn is replaced). The session's own record of its last answer
-(``_cached_text``/``_cached_tokens``) is left as it is for the same reason.
+(``ChatSession._cache``) is left as it is for the same reason.
 
 The output is untrusted text from a small model: it is cut to one line,
 cleaned, capped, and replaced by the question's key words when it looks like

@@ -2,11 +2,10 @@
 
 Why the care with tokens: llama.cpp keeps the KV cache of the longest token
 prefix shared with the previous call, so a follow-up turn costs only its new
-tokens *if* the new prompt starts with exactly the tokens evaluated before.
-Re-tokenizing the model's own answer rarely gives back the tokens it sampled,
-so :class:`ChatSession` remembers the text and tokens of the last turn and,
-when the new prompt text extends it, reuses those tokens verbatim and
-tokenizes only the new suffix.
+tokens *if* the new prompt repeats exactly the tokens evaluated before.
+:class:`~engine.prompt_cache.PromptCache` keeps the last turn's text and
+tokens so they are reused verbatim (also after the oldest history is left out,
+when the cache is shifted instead of read again).
 """
 
 from __future__ import annotations
@@ -46,6 +45,14 @@ from engine.events import (
     TurnStats,
 )
 from engine.model import PROMPT_BATCH_TOKENS, LocalModel
+from engine.prompt_cache import (
+    PromptCache,
+    Segment,
+    Tokenized,
+    can_shift,
+    shared_prefix,
+    shift_out_gap,
+)
 from engine.prompt_speed import CALIBRATION_TOKENS, PromptSpeed, measure_prompt_speed
 from engine.query_writer import write_search_query
 
@@ -98,6 +105,7 @@ class _Prompt:
     reused_tokens: int = 0
     seconds: float = 0.0
     sources: tuple[Passage, ...] = ()
+    segments: tuple[Segment, ...] = ()  # how tokens map to text (engine.prompt_cache)
 
 
 @dataclass(frozen=True)
@@ -120,8 +128,7 @@ class ChatSession:
         self.model = model
         self.prompt_speed = prompt_speed or PromptSpeed.for_model(model)
         # Text and tokens of the last prompt + answer the model evaluated.
-        self._cached_text = ""
-        self._cached_tokens: list[int] = []
+        self._cache = PromptCache(model)
         # llama.cpp polls this between graph nodes, so Stop also interrupts a
         # prompt batch in progress (seconds on a laptop), not only between tokens.
         self._cancel = threading.Event()
@@ -164,7 +171,7 @@ class ChatSession:
         so the first sourced turn plans with this machine's speed. Clears
         llama.cpp's KV cache (the next turn re-reads its prompt)."""
         self._cancel = threading.Event()  # a Stop left from a turn must not abort it
-        self._cached_text, self._cached_tokens = "", []
+        self._cache.clear()
         started = time.perf_counter()
         rate = measure_prompt_speed(self.model)
         if rate > 0:
@@ -302,7 +309,7 @@ class ChatSession:
         bare = render([*system, *history, ChatMessage("user", request.user_message)])
         tokens = self._tokenize_reusing_cache(bare)
         llama = model.llama
-        cached = _shared_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
+        cached = shared_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
         return PromptSizes(
             context_tokens=n_ctx,
             answer_reserve_tokens=min(ANSWER_RESERVE_TOKENS, n_ctx // 4),
@@ -310,6 +317,7 @@ class ChatSession:
             history_tokens=[count(unit) for unit in units],
             question_tokens=question,
             cached_prefix_tokens=cached,
+            cache_shifts=can_shift(model),
         )
 
     def _count_block_tokens(self, passage: Passage) -> int:
@@ -336,9 +344,13 @@ class ChatSession:
             history = [m for unit in units[dropped_units:] for m in unit]
             messages = [*system, *history, ChatMessage("user", user_content)]
             text = self.model.chat_format.render(messages)
-            tokens = self._tokenize_reusing_cache(text)
+            tokenized = self._cache.tokenize(text)
+            tokens = tokenized.tokens
             if len(tokens) + reserve <= n_ctx:
-                return _Prompt(text, tokens, user_content, sources=tuple(sources)), dropped_units
+                prompt = _Prompt(
+                    text, tokens, user_content, sources=tuple(sources), segments=tokenized.segments
+                )
+                return prompt, dropped_units
             if len(sources) > 1:
                 sources.pop()  # best first: the last is the lowest-scored
             elif dropped_units < len(units):
@@ -356,14 +368,7 @@ class ChatSession:
                 )
 
     def _tokenize_reusing_cache(self, text: str) -> list[int]:
-        cached = self._cached_text
-        if cached and text.startswith(cached):
-            suffix = text[len(cached) :]
-            # Splice only at a special token (e.g. "<|end|>"): a plain-text
-            # suffix would be tokenized with a spurious leading space.
-            if any(suffix.startswith(stop) for stop in self.model.info.stop_tokens):
-                return self._cached_tokens + self.model.tokenize(suffix, add_bos=False)
-        return self.model.tokenize(text, add_bos=self.model.chat_format.add_bos)
+        return self._cache.tokenize(text).tokens
 
     def _evaluate_prompt(
         self, tokens: list[int], cancel: threading.Event
@@ -376,7 +381,9 @@ class ChatSession:
         token cached and evaluates just that one, which yields the logits.
         """
         llama = self.model.llama
-        reused = _shared_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens[:-1])
+        # History left out since the last turn: move the rest of the cache up.
+        shift_out_gap(self.model, tokens[:-1])
+        reused = shared_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens[:-1])
         # Drop whatever of the cache this prompt does not share.
         llama.n_tokens = reused
         llama._ctx.kv_cache_seq_rm(-1, reused, -1)
@@ -462,8 +469,7 @@ class ChatSession:
             yield Token(tail)
         answer = "".join(pieces).rstrip()
         # What the model now has in its KV cache, as text and as tokens.
-        self._cached_text = prompt.text + answer
-        self._cached_tokens = prompt.tokens + generated
+        self._cache.remember(Tokenized(prompt.tokens, prompt.segments), answer, generated)
         yield self._finished(prompt, answer, reason, len(generated), time.perf_counter() - started)
 
     @staticmethod
@@ -488,8 +494,7 @@ class ChatSession:
         return Finished(answer, reason, stats, prompt.user_content, notes, prompt.sources)
 
     def _forget_cache(self) -> None:
-        self._cached_text = ""
-        self._cached_tokens = []
+        self._cache.clear()
         self.model.llama.reset()
 
 
@@ -503,15 +508,6 @@ def _history_units(history: Sequence[ChatMessage]) -> list[list[ChatMessage]]:
         else:
             units[-1].append(message)
     return units
-
-
-def _shared_prefix(cached: Sequence[int], tokens: Sequence[int]) -> int:
-    shared = 0
-    for a, b in zip(cached, tokens, strict=False):
-        if a != b:
-            break
-        shared += 1
-    return shared
 
 
 def _ask(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from engine.budget import (
@@ -83,6 +85,23 @@ def test_time_target_bounds_new_tokens_and_a_cached_prefix_is_free() -> None:
     cold = plan_prompt(sizes(history, cached=0), source_demand_tokens=3000, time=slow)
     assert cold.dropped_history_units == 0  # time never drops history
     assert cold.source_tokens == MIN_TIME_SOURCE_TOKENS
+
+
+def test_history_left_out_keeps_the_rest_cached_only_if_the_cache_can_shift() -> None:
+    history = [300] * 10  # 3,000 tokens, all cached: more than fits beside the sources
+    slow = TimeBudget(FirstWordTarget.BALANCED, prompt_tokens_per_s=20.0)  # 500 tokens
+    shifting = dataclasses.replace(sizes(history, cached=40 + 3000), cache_shifts=True)
+    plan = plan_prompt(shifting, source_demand_tokens=3000, time=slow)
+    assert plan.dropped_history_units > 0
+    # The kept history is still in the cache (shifted into place): only the
+    # question and the sources cost time.
+    assert plan.source_tokens == 500 - 100
+    assert plan.evaluated_tokens == 500
+
+    rigid = plan_prompt(sizes(history, cached=40 + 3000), source_demand_tokens=3000, time=slow)
+    assert rigid.dropped_history_units == plan.dropped_history_units
+    assert rigid.source_tokens == MIN_TIME_SOURCE_TOKENS  # the kept history is read again
+    assert rigid.evaluated_tokens > 500
 
 
 @pytest.mark.parametrize(

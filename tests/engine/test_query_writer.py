@@ -95,7 +95,7 @@ def test_query_writing_keeps_the_conversations_kv_cache(model: LocalModel) -> No
         ChatMessage("user", first.user_content_as_sent),
         ChatMessage("assistant", first.text),
     ]
-    conversation_tokens = list(session._cached_tokens)  # turn 1's prompt + answer
+    conversation_tokens = list(session._cache.tokens)  # turn 1's prompt + answer
     turn_start = len(model.tokenize("<|end|>\n<|user|>\n", add_bos=False))
     costs: dict[str, int] = {}
     queries: list[str] = []
