@@ -111,7 +111,7 @@ def _child(mode: str, model_path: Path) -> dict[str, object]:
             first = time.perf_counter() - started
         if isinstance(event, Finished):
             first = first or time.perf_counter() - started
-    # Load + the first answer token: with mmap, weights are read on first use.
+    # Load + the first answer token (its first graph touches the compute buffers).
     result["load_to_first_token_s"] = first
     result["rss_gib_model"] = _peak_rss_gib()
     if mode == "app":

@@ -144,10 +144,18 @@ def _run_timed(
 
 
 def prefill_run(
-    model: LocalModel, prompt_tokens: int, gen_tokens: int, speed: PromptSpeed
+    model: LocalModel,
+    prompt_tokens: int,
+    gen_tokens: int,
+    speed: PromptSpeed,
+    decode_repeats: int = 1,
 ) -> dict[str, Any]:
     """A fresh conversation with a ~``prompt_tokens`` prompt, then ``gen_tokens``
-    answer tokens (at least one: the first token ends the prompt's evaluation)."""
+    answer tokens (at least one: the first token ends the prompt's evaluation).
+
+    ``decode_repeats`` > 1 asks the same question again that many times in
+    all: the prompt is cached, so each repeat decodes ``gen_tokens`` at the
+    same depth (``decode`` is the median; ``decode_samples`` all of them)."""
     model.llama.reset()  # nothing cached: the whole prompt is evaluated
     session = ChatSession(model, speed)
     request = TurnRequest(
@@ -157,6 +165,9 @@ def prefill_run(
         SamplingParams(max_answer_tokens=max(gen_tokens, 1)),
     )
     timed = _run_timed(session, request)
+    decodes = [_decode_figures(timed.finished)]
+    for _ in range(decode_repeats - 1):
+        decodes.append(_decode_figures(_run_timed(session, request).finished))
     stats = timed.finished.stats
     # Our batches evaluate all but the prompt's last token (the first decode
     # evaluates that one), and prompt_seconds times exactly those batches.
@@ -167,8 +178,17 @@ def prefill_run(
         "prompt_s": stats.prompt_seconds,
         "tokens_per_s": batched / stats.prompt_seconds if stats.prompt_seconds else 0.0,
         "ttft_s": timed.ttft_s,
-        "decode": _decode_figures(timed.finished),
+        "decode": median_run(decodes),
+        "decode_samples": decodes,
     }
+
+
+def median_run(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median tokens/s, and every run's rate beside it."""
+    ordered = sorted(runs, key=lambda run: float(run["tokens_per_s"]))
+    middle = dict(ordered[(len(ordered) - 1) // 2])
+    middle["samples_tokens_per_s"] = [float(run["tokens_per_s"]) for run in runs]
+    return middle
 
 
 def decode_run(model: LocalModel, gen_tokens: int, speed: PromptSpeed) -> dict[str, Any]:

@@ -137,6 +137,7 @@ class BenchSettings:
     ubatch_tokens: int  # n_ubatch
     flash_attn: bool
     kv_type: str = "f16"  # llama-bench's -ctk/-ctv name
+    mmap: bool = False  # llama-bench's -lm mmap / none: as engine.model loads
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,8 @@ def run_llama_bench(
         settings.kv_type,
         "-ngl",
         "0",
+        "-lm",
+        "mmap" if settings.mmap else "none",
         *(["--no-warmup"] if prompt_tokens else []),
         "-o",
         "json",
