@@ -23,6 +23,7 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
+    QShowEvent,
 )
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -60,6 +61,7 @@ from app.settings import Settings, save_settings
 from app.settings_dialog import GGUF_FILTER, SettingsDialog
 from app.theme import app_icon
 from app.turn_grounding import GroundingService
+from app.warmup import WarmUp
 from app.welcome import WelcomePage
 from engine.catalog import CatalogEntry
 from engine.history import ConversationStore
@@ -172,6 +174,10 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         documents.collections_changed.connect(self.grounding_controller.collections_changed)
+        # The document backends (torch…) are imported in the background once the
+        # window shows, for a user who will need them (app.warmup).
+        self.warm_up = WarmUp(self.jobs, self)
+        self.warm_up.follow(settings, documents, self.composer.web_toggle)
         self.chat_controller.attach_grounding(self.grounding_controller, self.edit_query_button)
         self.chat_controller.web_turn_finished.connect(self.ledger_page.refresh)
         self.edit_query_button.clicked.connect(self.edit_web_query)
@@ -537,6 +543,10 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray(base64.b64decode(self.settings.window_geometry)))
         if self.settings.window_state:
             self.splitter.restoreState(QByteArray(base64.b64decode(self.settings.window_state)))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.warm_up.arm_after_show()  # (arming twice is harmless)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()

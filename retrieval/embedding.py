@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrieval.errors import EmbedderUnavailable
+from retrieval.quiet_import import TORCH_C, quiet_imports
 
 if TYPE_CHECKING:
     import numpy as np
@@ -70,6 +71,14 @@ def _prepare_environment() -> None:
     # batches ran 3.8 instead of 2.6 chunks/s. torch's bundled libgomp reads
     # this once, when torch is imported, so it is set before that import.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def import_backend() -> None:
+    """Import sentence-transformers (torch, transformers) now, the way loading
+    would: the app warms it up on a background thread after start-up."""
+    _prepare_environment()
+    with quiet_imports(prelink=[TORCH_C]):
+        import sentence_transformers  # noqa: F401
 
 
 class Embedder:
@@ -193,8 +202,10 @@ class Embedder:
             )
         _prepare_environment()
         try:
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as transformers_logging
+            # Seconds of imports on a worker thread: keep the GUI thread painting.
+            with quiet_imports(prelink=[TORCH_C]):
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
 
             # Its "Loading weights" bar would print on stderr and start tqdm's thread.
             transformers_logging.disable_progress_bar()

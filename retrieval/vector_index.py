@@ -14,12 +14,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrieval.errors import IndexUnavailable
+from retrieval.quiet_import import quiet_imports
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,6 +35,44 @@ HNSW_SEARCH_EF = 100
 Metadata = Mapping[str, str | int | float | bool]
 
 
+# A new store: chroma's Rust side creates the SQLite database and applies its
+# migrations inside one call that holds the GIL: 80-90 ms on the quiet 2-core
+# VM, 320 ms in bench.ui under disk load (20 fsyncs), the window frozen the
+# while. So a child process creates it (once per install; ~1 s, waited for
+# with the GIL free) and this process opens an existing one (20-30 ms).
+STORE_FILE = "chroma.sqlite3"
+CREATE_STORE_TIMEOUT_S = 120
+
+
+def _open_store(folder: str) -> Any:
+    import chromadb
+    from chromadb.config import Settings
+
+    return chromadb.PersistentClient(
+        path=folder, settings=Settings(anonymized_telemetry=False, allow_reset=False)
+    )
+
+
+def _create_store_in_child(folder: Path) -> None:
+    """Best effort: if the child fails, the caller's own open creates the
+    store (and raises chroma's error if the folder cannot hold one)."""
+    child = multiprocessing.get_context("spawn").Process(
+        target=_open_store, args=(str(folder),), name="footnote-new-vector-store", daemon=True
+    )
+    child.start()
+    child.join(CREATE_STORE_TIMEOUT_S)
+    if child.is_alive():
+        child.kill()
+        child.join()
+
+
+def import_backend() -> None:
+    """Import chromadb now (the app warms it up after start-up); the first
+    open of an index would otherwise do it, on whichever thread needs it."""
+    with quiet_imports():
+        import chromadb  # noqa: F401
+
+
 class VectorIndex:
     def __init__(self, folder: Path) -> None:
         self._folder = folder
@@ -44,14 +84,13 @@ class VectorIndex:
         with self._lock:
             if self._client is None:
                 try:
-                    import chromadb
-                    from chromadb.config import Settings
+                    with quiet_imports():  # see import_backend
+                        import chromadb  # noqa: F401
 
                     self._folder.mkdir(parents=True, exist_ok=True)
-                    self._client = chromadb.PersistentClient(
-                        path=str(self._folder),
-                        settings=Settings(anonymized_telemetry=False, allow_reset=False),
-                    )
+                    if not (self._folder / STORE_FILE).exists():
+                        _create_store_in_child(self._folder)
+                    self._client = _open_store(str(self._folder))
                 except Exception as exc:  # chroma raises many kinds
                     raise IndexUnavailable(
                         f"The vector index in {self._folder} cannot be opened; if it keeps "
