@@ -29,6 +29,7 @@ import psutil
 
 from bench.bandwidth import bytes_per_token, measure_read_bandwidth
 from bench.engine_memory import ensure_index, measure_in_subprocess
+from bench.engine_profile import decode_profile
 from bench.engine_turns import (
     TurnSizes,
     decode_run,
@@ -168,6 +169,9 @@ def main() -> None:
         sourced = sourced_ttft(model, sizes, speed)
         print("  follow-up turns…", flush=True)
         followups = followup_ttft(model, sizes, speed)
+        print("  per-token profile…", flush=True)
+        profile = decode_profile(model)
+        # Last: a stopped session leaves llama.cpp's abort callback set.
         print("  stop latency…", flush=True)
         stops = stop_latency(model, speed)
     finally:
@@ -190,6 +194,7 @@ def main() -> None:
         stops=stops,
         memory=memory,
     )
+    results["decode_profile"] = profile
     results["machine"] = machine()
     results["load_average_start"] = load_start
     results["load_average_end"] = load_end
@@ -306,12 +311,25 @@ def print_table(r: dict[str, Any]) -> None:
         f"(goal ≤ 3.5); with embedder + 10k-chunk index {r['rss_gib_app_with_index']:.2f} GiB "
         f"(+{r['rss_gib_app_above_model']:.2f}, goal ≤ 0.6)"
     )
+    f16, q8 = r["memory"]["f16"], r["memory"]["q8"]
+    if "decode_tokens_per_s" in f16 and "decode_tokens_per_s" in q8:
+        print(
+            f"Decode with f16 KV {f16['decode_tokens_per_s']:.2f} tok/s, with q8_0 KV "
+            f"(flash attention) {q8['decode_tokens_per_s']:.2f} tok/s (32-token answers)"
+        )
     print(
         f"Load to first token: warm {r['load_to_first_token_s_warm']:.2f} s "
         f"(load {r['load_s_warm']:.2f} s), cold page cache "
         f"{r['load_to_first_token_s_cold']:.2f} s (load {r['load_s_cold']:.2f} s)"
     )
     print(f"Stop latency: {r['stop_latency_tokens']} token(s) after Stop (goal ≤ 1)")
+    p = r["decode_profile"]
+    print(
+        f"Per decoded token (median of {p['tokens']}): llama_decode {p['llama_decode_ms']:.2f} ms, "
+        f"sampling {p['sampling_ms']:.2f} ms, detokenize + event "
+        f"{p['detokenize_and_event_ms']:.3f} ms: llama.cpp's graph is "
+        f"{p['graph_share']:.1%} of a token"
+    )
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ INDEX_CHUNKS = 10_000
 INDEX_NAME = "bench_10k"
 EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2
 CONTEXT_TOKENS = 4096
+KV_SPEED_TOKENS = 32
 GIB = 2**30
 
 
@@ -114,6 +115,18 @@ def _child(mode: str, model_path: Path) -> dict[str, object]:
     # Load + the first answer token (its first graph touches the compute buffers).
     result["load_to_first_token_s"] = first
     result["rss_gib_model"] = _peak_rss_gib()
+    if mode in ("f16", "q8"):
+        # What the KV choice costs in speed: q8_0 needs llama.cpp's flash
+        # attention, a different CPU kernel from the f16 default.
+        answer = TurnRequest(
+            "You are a helpful assistant.",
+            [],
+            "Tell me a story.",
+            SamplingParams(max_answer_tokens=KV_SPEED_TOKENS),
+        )
+        for event in session.run(answer, threading.Event()):
+            if isinstance(event, Finished):
+                result["decode_tokens_per_s"] = event.stats.tokens_per_second
     if mode == "app":
         from retrieval.embedding import Embedder
         from retrieval.vector_index import VectorIndex

@@ -1,0 +1,225 @@
+"""What llama.cpp holds in its KV cache, and how a new prompt reuses most of it.
+
+A follow-up turn's prompt usually *extends* the last one, and llama.cpp keeps
+the longest shared token prefix. Two things break that, and this module
+handles both:
+
+* **Re-tokenizing.** The model's own answer, tokenized again from its text,
+  rarely gives back the tokens it sampled, so the next prompt would diverge
+  inside the first earlier answer. :class:`PromptCache` therefore remembers
+  the cached text as :class:`Segment` s, each starting at a control token
+  (``<|user|>``, ``<|end|>``…) with the exact tokens that are in the cache, and
+  builds a new prompt's tokens from every segment it repeats verbatim.
+* **Left-out history.** When a long conversation no longer fits, the oldest
+  exchanges are left out (``engine.budget``), and every later token moves to
+  an earlier position: without help, everything after the system prompt is
+  read again, every turn (measured by bench.engine on a 2-core laptop-class
+  CPU: turns 5-8 of a sourced conversation took 61-75 s to the first token
+  instead of 15 s). llama.cpp can remove a span from its cache and shift the
+  positions of what follows (RoPE-rotating the cached keys, what its server
+  calls context shift), so :func:`shift_out_gap` does that, and the kept
+  history costs nothing. The kept tokens' cache entries were computed while
+  the left-out turns were in view; that is the same trade llama.cpp's own
+  server makes, and far better for the user than a minute of re-reading.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+from collections.abc import Container, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.model import LocalModel
+
+log = logging.getLogger(__name__)
+
+# A span is shifted out of the cache only if at least this many tokens after
+# it are reused: below that, reading them again is as cheap as the shift.
+MIN_SHIFT_REUSE_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of cached text and the tokens that stand for it in the cache."""
+
+    text: str
+    tokens: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    tokens: list[int]
+    segments: tuple[Segment, ...]
+
+
+class PromptCache:
+    """The segments of the last prompt + answer the model evaluated."""
+
+    def __init__(self, model: LocalModel) -> None:
+        self._model = model
+        self._segments: tuple[Segment, ...] = ()
+        self._marker: re.Pattern[str] | None = _marker_pattern(tuple(model.control_tokens.values()))
+
+    @property
+    def text(self) -> str:
+        return "".join(s.text for s in self._segments)
+
+    @property
+    def tokens(self) -> list[int]:
+        return [t for s in self._segments for t in s.tokens]
+
+    def clear(self) -> None:
+        self._segments = ()
+
+    def remember(self, prompt: Tokenized, answer_text: str, answer_tokens: Sequence[int]) -> None:
+        """After a turn: the prompt and the answer the model wrote after it."""
+        self._segments = (*prompt.segments, Segment(answer_text, tuple(answer_tokens)))
+
+    def tokenize(self, text: str) -> Tokenized:
+        """Tokens for ``text``, reusing the cached tokens of every remembered
+        segment it repeats: a run from the start, then (history left out) one
+        more run from a later segment. The rest is tokenized afresh."""
+        segments: list[Segment] = []
+        index, position = self._run(text, 0, 0, segments)
+        if position < len(text) and index < len(self._segments):
+            best: tuple[int, list[Segment]] = (position, [])
+            for start in range(index + 1, len(self._segments)):
+                if not text.startswith(self._segments[start].text, position):
+                    continue
+                run: list[Segment] = []
+                _, end = self._run(text, start, position, run)
+                if end > best[0]:
+                    best = (end, run)
+            position = best[0]
+            segments += best[1]
+        segments += self._fresh(text[position:], first=position == 0)
+        return Tokenized([t for s in segments for t in s.tokens], tuple(segments))
+
+    def _run(self, text: str, index: int, position: int, out: list[Segment]) -> tuple[int, int]:
+        """Consecutive remembered segments from ``index`` that ``text`` repeats
+        from ``position``, up to the last one after which ``text`` is at a
+        control token (or its end): only there do fresh tokens join cleanly."""
+        valid = (index, position, len(out))
+        while index < len(self._segments):
+            segment = self._segments[index]
+            if not segment.text or not text.startswith(segment.text, position):
+                break
+            out.append(segment)
+            index, position = index + 1, position + len(segment.text)
+            if position == len(text) or self._at_marker(text, position):
+                valid = (index, position, len(out))
+        del out[valid[2] :]
+        return valid[0], valid[1]
+
+    def _at_marker(self, text: str, position: int) -> bool:
+        return self._marker is not None and self._marker.match(text, position) is not None
+
+    def _fresh(self, text: str, *, first: bool) -> list[Segment]:
+        """``text`` tokenized, cut into segments at control tokens. Each piece
+        is tokenized on its own; if that ever differs from tokenizing the whole
+        (it should not: llama.cpp splits at control tokens itself), the whole
+        becomes one segment, which only costs reuse later."""
+        model = self._model
+        bos = first and model.chat_format.add_bos
+        if not text:
+            return [Segment("", tuple(model.tokenize("", add_bos=True)))] if bos else []
+        whole = model.tokenize(text, add_bos=bos)
+        if self._marker is None:
+            return [Segment(text, tuple(whole))]
+        cuts = [m.start() for m in self._marker.finditer(text) if m.start() > 0]
+        bounds = [0, *cuts, len(text)]
+        pieces = [
+            Segment(text[a:b], tuple(model.tokenize(text[a:b], add_bos=bos and a == 0)))
+            for a, b in itertools.pairwise(bounds)
+        ]
+        if [t for p in pieces for t in p.tokens] != whole:
+            log.warning("piecewise tokenization differs; this prompt's cache reuse is limited")
+            return [Segment(text, tuple(whole))]
+        return pieces
+
+
+def _marker_pattern(texts: Sequence[str]) -> re.Pattern[str] | None:
+    """Any of the control tokens' texts, longest first (as llama.cpp matches)."""
+    texts = sorted({t for t in texts if t}, key=len, reverse=True)
+    if not texts:
+        return None
+    return re.compile("|".join(re.escape(t) for t in texts))
+
+
+def shared_prefix(cached: Sequence[int], tokens: Sequence[int]) -> int:
+    shared = 0
+    for a, b in zip(cached, tokens, strict=False):
+        if a != b:
+            break
+        shared += 1
+    return shared
+
+
+def find_gap(
+    cached: Sequence[int], tokens: Sequence[int], start: int, controls: Container[int]
+) -> tuple[int, int] | None:
+    """Where ``tokens`` goes on in ``cached`` after a left-out span: for the
+    two diverging at ``start``, the position ``end`` > ``start`` in ``cached``
+    such that ``cached[end:]`` shares the longest run with ``tokens[start:]``.
+    Returns (end, run length), or None if no run reaches
+    :data:`MIN_SHIFT_REUSE_TOKENS`.
+
+    Only whole messages count as left out: the control token that opens the
+    message ``start`` is in (``<|user|>``) must land on the same control token
+    ``end - start`` further on in ``cached``. That keeps out look-alikes such
+    as the search-query turn, which quotes the question but is not history.
+    """
+    probe = list(tokens[start : start + MIN_SHIFT_REUSE_TOKENS])
+    if len(probe) < MIN_SHIFT_REUSE_TOKENS:
+        return None
+    opener = next((i for i in range(start, -1, -1) if tokens[i] in controls), None)
+    if opener is None:
+        return None
+    cached = list(cached)
+    best: tuple[int, int] | None = None
+    for end in range(start + 1, len(cached) - MIN_SHIFT_REUSE_TOKENS + 1):
+        # The slice comparison runs in C; the full run is counted only for hits.
+        if cached[end] != probe[0] or cached[end : end + len(probe)] != probe:
+            continue
+        if cached[opener + end - start] != tokens[opener]:
+            continue
+        run = shared_prefix(cached[end:], tokens[start:])
+        if best is None or run > best[1]:
+            best = (end, run)
+    return best
+
+
+def can_shift(model: LocalModel) -> bool:
+    """Whether llama.cpp can move cached tokens to new positions for this model."""
+    import llama_cpp
+
+    memory = model.llama._ctx.memory
+    return memory is not None and bool(llama_cpp.llama_memory_can_shift(memory))
+
+
+def shift_out_gap(model: LocalModel, tokens: Sequence[int]) -> int:
+    """If ``tokens`` repeats the cache but for a left-out span, remove that
+    span from llama.cpp's cache and shift what follows into place. Returns how
+    many cached tokens moved (0: nothing done)."""
+    llama = model.llama
+    cached = llama.input_ids[: llama.n_tokens].tolist()
+    start = shared_prefix(cached, tokens)
+    if start >= len(cached) or start >= len(tokens):
+        return 0
+    gap = find_gap(cached, tokens, start, model.control_tokens)
+    if gap is None or not can_shift(model):
+        return 0
+    end, _run = gap
+    n = len(cached)
+    if not llama._ctx.kv_cache_seq_rm(0, start, end):
+        return 0
+    llama._ctx.kv_cache_seq_shift(0, end, n, start - end)
+    moved = n - end
+    llama.input_ids[start : start + moved] = llama.input_ids[end:n].copy()
+    llama.n_tokens = start + moved
+    log.info("shifted %d cached tokens back by %d (history left out)", moved, end - start)
+    return moved
