@@ -11,6 +11,7 @@ when the cache is shifted instead of read again).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import dataclasses
 import datetime as _dt
 import logging
@@ -129,16 +130,32 @@ class ChatSession:
         self.prompt_speed = prompt_speed or PromptSpeed.for_model(model)
         # Text and tokens of the last prompt + answer the model evaluated.
         self._cache = PromptCache(model)
-        # llama.cpp polls this between graph nodes, so Stop also interrupts a
-        # prompt batch in progress (seconds on a laptop), not only between tokens.
+        # What Stop sets; llama.cpp polls it during prompt batches (_stoppable).
         self._cancel = threading.Event()
-        self._install_abort_callback()
-
-    def _install_abort_callback(self) -> None:
         import llama_cpp
 
         self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: self._cancel.is_set())
-        llama_cpp.llama_set_abort_callback(self.model.llama._ctx.ctx, self._abort_callback, None)
+
+    @contextlib.contextmanager
+    def _stoppable(self) -> Iterator[None]:
+        """While the body runs, Stop also interrupts a prompt batch in progress
+        (512 tokens: ~25 s on a 2-core laptop), not only between batches.
+
+        llama.cpp polls the abort callback after every graph node (~600 per
+        Phi-3 decode) from its own thread, and each poll needs the GIL: with
+        another Python thread busy (the window, an index run), decoding one
+        token took 7x as long in a probe (950 ms instead of 130). So it is on
+        only around prompt batches; answer tokens are decoded one at a time
+        and Stop is checked between them, within one token."""
+        import llama_cpp
+
+        ctx = self.model.llama._ctx.ctx
+        llama_cpp.llama_set_abort_callback(ctx, self._abort_callback, None)
+        try:
+            yield
+        finally:
+            # A function pointer type called without arguments is NULL: no callback.
+            llama_cpp.llama_set_abort_callback(ctx, llama_cpp.ggml_abort_callback(), None)
 
     def run(
         self,
@@ -173,7 +190,8 @@ class ChatSession:
         self._cancel = threading.Event()  # a Stop left from a turn must not abort it
         self._cache.clear()
         started = time.perf_counter()
-        rate = measure_prompt_speed(self.model)
+        with self._stoppable():
+            rate = measure_prompt_speed(self.model)
         if rate > 0:
             self.prompt_speed.record(CALIBRATION_TOKENS, CALIBRATION_TOKENS / rate)
         log.info("prompt speed %.1f tokens/s (%.1f s)", rate, time.perf_counter() - started)
@@ -393,7 +411,8 @@ class ChatSession:
             for start in range(0, len(pending), PROMPT_BATCH_TOKENS):
                 if cancel.is_set():
                     break
-                llama.eval(pending[start : start + PROMPT_BATCH_TOKENS])
+                with self._stoppable():
+                    llama.eval(pending[start : start + PROMPT_BATCH_TOKENS])
                 if len(pending) > PROMPT_BATCH_TOKENS:
                     yield PromptProgress(
                         min(start + PROMPT_BATCH_TOKENS, len(pending)), len(pending)

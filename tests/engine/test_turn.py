@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import threading
 from pathlib import Path
 
@@ -388,3 +389,30 @@ class StopDuringTheBatch(threading.Event):
             if self.polls >= self.POLLS_BEFORE_STOP:
                 self.set()
         return super().is_set()
+
+
+class CountingEvent(threading.Event):
+    """A cancel flag that counts how often it is read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.polls = 0
+
+    def is_set(self) -> bool:
+        self.polls += 1
+        return super().is_set()
+
+
+def test_answer_tokens_are_decoded_without_llama_cpp_polling_python(model: LocalModel) -> None:
+    """llama.cpp's abort callback runs after every graph node and needs the
+    GIL: while answer tokens are decoded (one at a time, Stop checked between
+    them) it must be off, or a busy GUI thread slows every token down."""
+    cancel = CountingEvent()
+    polls_at_tokens = []
+    request = TurnRequest(SYSTEM, [], "Hello!", SamplingParams(max_answer_tokens=8))
+    for event in ChatSession(model).run(request, cancel):
+        if isinstance(event, Token):
+            polls_at_tokens.append(cancel.polls)
+    assert len(polls_at_tokens) >= 4
+    per_token = [b - a for a, b in itertools.pairwise(polls_at_tokens)]
+    assert max(per_token) <= 2, per_token  # the turn's own check, not one per graph node
