@@ -31,9 +31,15 @@ def wait_until_gone(pid: int, timeout_s: float = 10.0) -> bool:
             os.kill(pid, 0)
         except ProcessLookupError:
             return True
-        # A zombie still answers kill(0) until its parent reaps it.
-        state = Path(f"/proc/{pid}/stat")
-        if state.exists() and state.read_text().split(") ")[-1].startswith("Z"):
+        # A zombie still answers kill(0) until its parent reaps it; the parent
+        # may reap it between the two calls, and /proc then says so by erroring.
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        except OSError:
+            stat = ""  # no /proc (macOS): kill(0) alone decides
+        if stat.split(") ")[-1].startswith("Z"):
             return True
         time.sleep(0.02)
     return False
