@@ -17,7 +17,7 @@ handles both:
   CPU: turns 5-8 of a sourced conversation took 61-75 s to the first token
   instead of 15 s). llama.cpp can remove a span from its cache and shift the
   positions of what follows (RoPE-rotating the cached keys, what its server
-  calls context shift), so :func:`shift_out_gap` does that, and the kept
+  calls context shift), so :func:`reuse_cache` does that, and the kept
   history costs nothing. The kept tokens' cache entries were computed while
   the left-out turns were in view; that is the same trade llama.cpp's own
   server makes, and far better for the user than a minute of re-reading.
@@ -201,25 +201,25 @@ def can_shift(model: LocalModel) -> bool:
     return memory is not None and bool(llama_cpp.llama_memory_can_shift(memory))
 
 
-def shift_out_gap(model: LocalModel, tokens: Sequence[int]) -> int:
-    """If ``tokens`` repeats the cache but for a left-out span, remove that
-    span from llama.cpp's cache and shift what follows into place. Returns how
-    many cached tokens moved (0: nothing done)."""
+def reuse_cache(model: LocalModel, tokens: Sequence[int]) -> int:
+    """How many leading ``tokens`` llama.cpp's cache holds, after moving the
+    cache up if ``tokens`` repeats it but for a left-out span (that span is
+    removed and what follows shifted into place)."""
     llama = model.llama
     cached = llama.input_ids[: llama.n_tokens].tolist()
     start = shared_prefix(cached, tokens)
     if start >= len(cached) or start >= len(tokens):
-        return 0
+        return start
     gap = find_gap(cached, tokens, start, model.control_tokens)
     if gap is None or not can_shift(model):
-        return 0
-    end, _run = gap
+        return start
+    end, run = gap
     n = len(cached)
     if not llama._ctx.kv_cache_seq_rm(0, start, end):
-        return 0
+        return start
     llama._ctx.kv_cache_seq_shift(0, end, n, start - end)
     moved = n - end
     llama.input_ids[start : start + moved] = llama.input_ids[end:n].copy()
     llama.n_tokens = start + moved
     log.info("shifted %d cached tokens back by %d (history left out)", moved, end - start)
-    return moved
+    return start + run

@@ -51,8 +51,8 @@ from engine.prompt_cache import (
     Segment,
     Tokenized,
     can_shift,
+    reuse_cache,
     shared_prefix,
-    shift_out_gap,
 )
 from engine.prompt_speed import CALIBRATION_TOKENS, PromptSpeed, measure_prompt_speed
 from engine.query_writer import write_search_query
@@ -399,9 +399,8 @@ class ChatSession:
         token cached and evaluates just that one, which yields the logits.
         """
         llama = self.model.llama
-        # History left out since the last turn: move the rest of the cache up.
-        shift_out_gap(self.model, tokens[:-1])
-        reused = shared_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens[:-1])
+        # History left out since the last turn: the rest of the cache moves up.
+        reused = reuse_cache(self.model, tokens[:-1])
         # Drop whatever of the cache this prompt does not share.
         llama.n_tokens = reused
         llama._ctx.kv_cache_seq_rm(-1, reused, -1)
