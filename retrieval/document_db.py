@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from retrieval import lexical_index
 from retrieval.errors import IndexUnavailable
 
 # Each entry upgrades the schema by one version; never edit a released one.
@@ -90,6 +91,9 @@ class DocumentDB:
         self._all_lock = threading.Lock()
         with self.transaction() as db:
             _migrate(db)
+            # lexical_index versions its own identifier table (rebuilt from
+            # the stored chunk text when its rules change)
+            lexical_index.ensure_schema(db)
 
     def connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
