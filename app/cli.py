@@ -38,7 +38,7 @@ from engine.events import Failed, Finished, Notice, Status, Token
 from engine.gguf_info import inspect_gguf
 from engine.hardware import detect_build, memory_budget
 from engine.library import installed_models
-from engine.model import LoadOptions, load_model
+from engine.model import LoadOptions, LocalModel, load_model
 from engine.turn import ChatSession, SamplingParams, TurnBudget, TurnRequest
 from retrieval.errors import RetrievalError
 from retrieval.web.ledger import Ledger
@@ -97,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="8-bit KV cache with flash attention (half the context memory)",
     )
     ask.add_argument("--verbose", action="store_true", help="log llama.cpp's details too")
+    ask.add_argument(
+        "--show-control-tokens",
+        action="store_true",
+        help="print how many of each control token (<|user|>, <|end|>…) the prompt held",
+    )
 
     models = sub.add_parser("models", help="look at model files")
     models_sub = models.add_subparsers(dest="models_command", required=True)
@@ -338,11 +343,7 @@ def _ask(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             elif isinstance(event, Notice):
                 print(f"footnote: note: {event.text}", file=sys.stderr)
             elif isinstance(event, Finished):
-                out.write("\n")
-                _write_sources(event.sources, out)
-                out.flush()
-                for note in event.notes:
-                    print(f"footnote: note: {note}", file=sys.stderr)
+                _finish(event, model, out, show_control_tokens=args.show_control_tokens)
             elif isinstance(event, Failed):
                 raise event.error
     except KeyboardInterrupt:
@@ -353,6 +354,18 @@ def _ask(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     finally:
         model.close()
     return 0
+
+
+def _finish(event: Finished, model: LocalModel, out: TextIO, *, show_control_tokens: bool) -> None:
+    out.write("\n")
+    _write_sources(event.sources, out)
+    out.flush()
+    if show_control_tokens:
+        counts = model.prompt_tokenizer.count_markers(event.prompt_tokens)
+        listed = ", ".join(f"{text} {n}" for text, n in counts.items())
+        print(f"footnote: control tokens in the prompt: {listed}", file=sys.stderr)
+    for note in event.notes:
+        print(f"footnote: note: {note}", file=sys.stderr)
 
 
 def _grounding(args: argparse.Namespace, paths: AppPaths) -> GroundingSource | None:

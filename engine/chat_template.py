@@ -8,6 +8,8 @@ downloaded file, not code we trust.
 from __future__ import annotations
 
 import datetime as _dt
+import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -41,6 +43,24 @@ PHI3_CHAT_TEMPLATE = (
 class ChatMessage:
     role: Role
     content: str
+
+
+@dataclass(frozen=True)
+class PromptPart:
+    """A span of a rendered prompt. ``template``: written by the chat template
+    itself (its markers may become control tokens); otherwise a message's
+    content (the user's words, documents, web text, answers), which must only
+    ever be read as text: a web page that writes ``<|end|><|system|>`` must not
+    open a system turn."""
+
+    text: str
+    template: bool
+
+
+# Stands in for a message's content while rendering, to see where the template
+# puts it. Private-use characters plus a fresh random nonce per render, so no
+# content (which cannot know the nonce) can pass for a placeholder.
+_PLACEHOLDER_OPEN, _PLACEHOLDER_CLOSE = "\ue000", "\ue001"
 
 
 class ChatFormat:
@@ -111,6 +131,46 @@ class ChatFormat:
 
     def render(self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True) -> str:
         """The prompt text, without a leading BOS (the tokenizer adds it)."""
+        return self._render(messages, add_generation_prompt)
+
+    def render_parts(
+        self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True
+    ) -> tuple[PromptPart, ...]:
+        """The prompt as spans of template text and of message content; their
+        texts joined are exactly :meth:`render`'s text.
+
+        The template is rendered a second time with a placeholder for each
+        content, which shows where it put each one. A template that changes
+        the content on its way (``| trim``) gives a text that differs; the
+        contents are then looked for in order in the real text instead; and a
+        template that rewrites them beyond recognition gets the whole prompt
+        as content but for the spans found before: safe (no content becomes a
+        control token) at the price of the template's own markers there.
+        """
+        text = self._render(messages, add_generation_prompt)
+        nonce = secrets.token_hex(8)
+        marked = self._render(
+            [
+                ChatMessage(m.role, f"{_PLACEHOLDER_OPEN}{nonce}:{i}{_PLACEHOLDER_CLOSE}")
+                for i, m in enumerate(messages)
+            ],
+            add_generation_prompt,
+        )
+        placeholder = re.compile(
+            re.escape(_PLACEHOLDER_OPEN + nonce) + r":(\d+)" + re.escape(_PLACEHOLDER_CLOSE)
+        )
+        parts: list[PromptPart] = []
+        position = 0
+        for match in placeholder.finditer(marked):
+            parts.append(PromptPart(marked[position : match.start()], template=True))
+            parts.append(PromptPart(messages[int(match.group(1))].content, template=False))
+            position = match.end()
+        parts.append(PromptPart(marked[position:], template=True))
+        if "".join(p.text for p in parts) == text:
+            return _merged(parts)
+        return _merged(_find_contents(text, messages))
+
+    def _render(self, messages: Sequence[ChatMessage], add_generation_prompt: bool) -> str:
         from jinja2 import TemplateError
 
         try:
@@ -134,6 +194,42 @@ class ChatFormat:
         if self.add_bos and self.bos_token and text.startswith(self.bos_token):
             text = text[len(self.bos_token) :]
         return text
+
+
+def _find_contents(text: str, messages: Sequence[ChatMessage]) -> list[PromptPart]:
+    """Spans of ``text`` split at each message's content, looked for in order
+    (as it is, then stripped). From the first content not found on, the rest
+    of the text counts as content: it cannot be told apart."""
+    parts: list[PromptPart] = []
+    position = 0
+    for message in messages:
+        for content in (message.content, message.content.strip()):
+            at = text.find(content, position) if content else -1
+            if at >= 0:
+                break
+        else:
+            if message.content.strip():
+                parts.append(PromptPart(text[position:], template=False))
+                return parts
+            continue
+        parts.append(PromptPart(text[position:at], template=True))
+        parts.append(PromptPart(content, template=False))
+        position = at + len(content)
+    parts.append(PromptPart(text[position:], template=True))
+    return parts
+
+
+def _merged(parts: Sequence[PromptPart]) -> tuple[PromptPart, ...]:
+    """Without empty spans, neighbours of one kind joined."""
+    out: list[PromptPart] = []
+    for part in parts:
+        if not part.text:
+            continue
+        if out and out[-1].template == part.template:
+            out[-1] = PromptPart(out[-1].text + part.text, part.template)
+        else:
+            out.append(part)
+    return tuple(out)
 
 
 def _raise_template_exception(message: str) -> None:

@@ -137,14 +137,23 @@ class ContextSource(Protocol):
 
 
 def passage_block(number: int, passage: Passage) -> str:
-    """One numbered source as the model reads it. Web text is quoted line by
-    line ("> "), so nothing inside it can pass for our own words; documents are
-    the user's own files and stay plain (cheaper in tokens)."""
+    """One numbered source as the model reads it. Web pages are quoted line
+    by line ("> "), their title line too, so nothing a page or a search result
+    writes can pass for our own words; documents are the user's own files and
+    stay plain (cheaper in tokens). A citation is one line whatever it holds
+    (a title or a file name may contain line breaks)."""
     text = passage.text.strip()
+    citation = " ".join(passage.citation.split())
     if passage.kind == "web":
-        quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in text.splitlines())
-        return f"[{number}] {passage.citation} (web page)\n{quoted}"
-    return f"[{number}] {passage.citation}\n{text}"
+        return f"[{number}] (web page)\n{quoted(citation)}\n{quoted(text)}"
+    return f"[{number}] {citation}\n{text}"
+
+
+def quoted(text: str) -> str:
+    """``text`` quoted with "> " on every line. ``splitlines`` also breaks at
+    \\r, \\v, \\f, \\x1c-\\x1e, \\x85 and the Unicode line and paragraph
+    separators, so no line of it escapes the quote."""
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in text.splitlines())
 
 
 def user_content_with_sources(question: str, passages: Sequence[Passage]) -> str:

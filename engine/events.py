@@ -83,6 +83,9 @@ class Finished:
     # The passages the model was given, numbered [1], [2], … in this order (the
     # same as the turn's Sources event): store them with the answer.
     sources: tuple[Passage, ...] = field(default=())
+    # The prompt's tokens as llama.cpp read them: for checking what the model
+    # saw (``ask --show-control-tokens``, the hostile-input tests).
+    prompt_tokens: tuple[int, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)

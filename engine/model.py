@@ -16,6 +16,7 @@ from engine.errors import InvalidModelFile, ModelLoadFailed
 from engine.gguf_info import ModelInfo, describe_unsupported_architecture, inspect_gguf
 from engine.gpu_memory import ALL_LAYERS, free_gpu_memory_bytes, plan_gpu_layers
 from engine.hardware import MemoryBudget, detect_build, memory_budget, physical_cores
+from engine.prompt_tokens import PromptTokenizer
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -88,29 +89,27 @@ class LocalModel:
             return f"{self.backend} · all {total} layers"
         return f"{self.backend} · {self.gpu_layers} of {total} layers on the GPU"
 
+    @property
+    def vocab(self) -> object:
+        """llama.cpp's vocabulary handle, for ``llama_vocab_*`` calls."""
+        return self._vocab
+
     @functools.cached_property
-    def control_tokens(self) -> dict[int, str]:
-        """The vocabulary's control tokens (``<|user|>``, ``<|end|>``…) by id,
-        with their texts: where llama.cpp's tokenizer cuts a text. Not those
-        that also strip whitespace before them (text ahead of such a token is
-        not the same when tokenized on its own). Used by ``engine.prompt_cache``."""
-        import llama_cpp
+    def prompt_tokenizer(self) -> PromptTokenizer:
+        """Prompt parts to tokens; only the chat template makes control tokens."""
+        return PromptTokenizer(self)
 
-        vocab, attr = self._vocab, llama_cpp.llama_vocab_get_attr
-        control, lstrip = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL, llama_cpp.LLAMA_TOKEN_ATTR_LSTRIP
-        found = {}
-        for token in range(llama_cpp.llama_vocab_n_tokens(vocab)):
-            flags = attr(vocab, token)
-            if flags & control and not flags & lstrip:
-                text = self.llama.detokenize([token], special=True).decode("utf-8", "replace")
-                # Only a text that comes back as this one token marks a cut.
-                if text and self.tokenize(text, add_bos=False) == [token]:
-                    found[token] = text
-        return found
+    @property
+    def control_tokens(self) -> frozenset[int]:
+        """The ids of the tokens a chat template's markers become (``<|user|>``,
+        ``<|end|>``…): where a prompt is cut into pieces (engine.prompt_cache)."""
+        return self.prompt_tokenizer.marker_ids
 
-    def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
-        """Tokens of ``text``; special markers like ``<|user|>`` become their tokens."""
-        return list(self.llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
+    def tokenize(self, text: str, *, add_bos: bool, special: bool = False) -> list[int]:
+        """Tokens of ``text``. ``special``: markers like ``<|user|>`` in it
+        become their control tokens; only for text we wrote ourselves, never
+        for content (see engine.prompt_tokens)."""
+        return list(self.llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special))
 
     def token_bytes(self, token: int) -> bytes:
         """The raw bytes a token stands for (control tokens give none)."""
@@ -128,7 +127,7 @@ class LocalModel:
     def _single_token_ids(self, texts: tuple[str, ...]) -> list[int]:
         ids = []
         for text in texts:
-            tokens = self.tokenize(text, add_bos=False)
+            tokens = self.tokenize(text, add_bos=False, special=True)
             if len(tokens) == 1:
                 ids.append(tokens[0])
         return ids

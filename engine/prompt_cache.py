@@ -7,9 +7,10 @@ handles both:
 * **Re-tokenizing.** The model's own answer, tokenized again from its text,
   rarely gives back the tokens it sampled, so the next prompt would diverge
   inside the first earlier answer. :class:`PromptCache` therefore remembers
-  the cached text as :class:`Segment` s, each starting at a control token
-  (``<|user|>``, ``<|end|>``…) with the exact tokens that are in the cache, and
-  builds a new prompt's tokens from every segment it repeats verbatim.
+  the cached prompt as :class:`Segment` s, each a piece starting at a control
+  token (``<|user|>``, ``<|end|>``…; see engine.prompt_tokens) with the exact
+  tokens that are in the cache, and builds a new prompt's tokens from every
+  piece it repeats verbatim.
 * **Left-out history.** When a long conversation no longer fits, the oldest
   exchanges are left out (``engine.budget``), and every later token moves to
   an earlier position: without help, everything after the system prompt is
@@ -25,14 +26,15 @@ handles both:
 
 from __future__ import annotations
 
-import itertools
 import logging
-import re
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from engine.prompt_tokens import Piece
+
 if TYPE_CHECKING:
+    from engine.chat_template import PromptPart
     from engine.model import LocalModel
 
 log = logging.getLogger(__name__)
@@ -44,9 +46,9 @@ MIN_SHIFT_REUSE_TOKENS = 16
 
 @dataclass(frozen=True)
 class Segment:
-    """A piece of cached text and the tokens that stand for it in the cache."""
+    """A piece of the cached prompt and the tokens that stand for it in the cache."""
 
-    text: str
+    piece: Piece
     tokens: tuple[int, ...]
 
 
@@ -62,11 +64,6 @@ class PromptCache:
     def __init__(self, model: LocalModel) -> None:
         self._model = model
         self._segments: tuple[Segment, ...] = ()
-        self._marker: re.Pattern[str] | None = _marker_pattern(tuple(model.control_tokens.values()))
-
-    @property
-    def text(self) -> str:
-        return "".join(s.text for s in self._segments)
 
     @property
     def tokens(self) -> list[int]:
@@ -76,78 +73,49 @@ class PromptCache:
         self._segments = ()
 
     def remember(self, prompt: Tokenized, answer_text: str, answer_tokens: Sequence[int]) -> None:
-        """After a turn: the prompt and the answer the model wrote after it."""
-        self._segments = (*prompt.segments, Segment(answer_text, tuple(answer_tokens)))
+        """After a turn: the prompt and the answer the model wrote after it.
+        The answer continues the prompt's last piece (the text after
+        ``<|assistant|>``), as it will in the next prompt's history."""
+        if not prompt.segments:
+            self._segments = ()
+            return
+        *head, last = prompt.segments
+        piece = Piece(last.piece.marker, last.piece.text + answer_text)
+        self._segments = (*head, Segment(piece, last.tokens + tuple(answer_tokens)))
 
-    def tokenize(self, text: str) -> Tokenized:
-        """Tokens for ``text``, reusing the cached tokens of every remembered
-        segment it repeats: a run from the start, then (history left out) one
-        more run from a later segment. The rest is tokenized afresh."""
-        segments: list[Segment] = []
-        index, position = self._run(text, 0, 0, segments)
-        if position < len(text) and index < len(self._segments):
-            best: tuple[int, list[Segment]] = (position, [])
+    def tokenize(self, parts: Sequence[PromptPart]) -> Tokenized:
+        """Tokens for the prompt ``parts``, reusing the cached tokens of every
+        remembered segment it repeats: a run from the start, then (history
+        left out) one more run from a later segment. The rest is tokenized
+        afresh."""
+        tokenizer = self._model.prompt_tokenizer
+        pieces = tokenizer.pieces(parts)
+        segments = self._run(pieces, 0, 0)
+        index = len(segments)
+        if index < len(pieces) and index < len(self._segments):
+            best: list[Segment] = []
             for start in range(index + 1, len(self._segments)):
-                if not text.startswith(self._segments[start].text, position):
-                    continue
-                run: list[Segment] = []
-                _, end = self._run(text, start, position, run)
-                if end > best[0]:
-                    best = (end, run)
-            position = best[0]
-            segments += best[1]
-        segments += self._fresh(text[position:], first=position == 0)
+                run = self._run(pieces, start, index)
+                if len(run) > len(best):
+                    best = run
+            segments += best
+        for position in range(len(segments), len(pieces)):
+            piece = pieces[position]
+            segments.append(Segment(piece, tokenizer.tokens(piece, first=position == 0)))
         return Tokenized([t for s in segments for t in s.tokens], tuple(segments))
 
-    def _run(self, text: str, index: int, position: int, out: list[Segment]) -> tuple[int, int]:
-        """Consecutive remembered segments from ``index`` that ``text`` repeats
-        from ``position``, up to the last one after which ``text`` is at a
-        control token (or its end): only there do fresh tokens join cleanly."""
-        valid = (index, position, len(out))
-        while index < len(self._segments):
-            segment = self._segments[index]
-            if not segment.text or not text.startswith(segment.text, position):
-                break
-            out.append(segment)
-            index, position = index + 1, position + len(segment.text)
-            if position == len(text) or self._at_marker(text, position):
-                valid = (index, position, len(out))
-        del out[valid[2] :]
-        return valid[0], valid[1]
-
-    def _at_marker(self, text: str, position: int) -> bool:
-        return self._marker is not None and self._marker.match(text, position) is not None
-
-    def _fresh(self, text: str, *, first: bool) -> list[Segment]:
-        """``text`` tokenized, cut into segments at control tokens. Each piece
-        is tokenized on its own; if that ever differs from tokenizing the whole
-        (it should not: llama.cpp splits at control tokens itself), the whole
-        becomes one segment, which only costs reuse later."""
-        model = self._model
-        bos = first and model.chat_format.add_bos
-        if not text:
-            return [Segment("", tuple(model.tokenize("", add_bos=True)))] if bos else []
-        whole = model.tokenize(text, add_bos=bos)
-        if self._marker is None:
-            return [Segment(text, tuple(whole))]
-        cuts = [m.start() for m in self._marker.finditer(text) if m.start() > 0]
-        bounds = [0, *cuts, len(text)]
-        pieces = [
-            Segment(text[a:b], tuple(model.tokenize(text[a:b], add_bos=bos and a == 0)))
-            for a, b in itertools.pairwise(bounds)
-        ]
-        if [t for p in pieces for t in p.tokens] != whole:
-            log.warning("piecewise tokenization differs; this prompt's cache reuse is limited")
-            return [Segment(text, tuple(whole))]
-        return pieces
-
-
-def _marker_pattern(texts: Sequence[str]) -> re.Pattern[str] | None:
-    """Any of the control tokens' texts, longest first (as llama.cpp matches)."""
-    texts = sorted({t for t in texts if t}, key=len, reverse=True)
-    if not texts:
-        return None
-    return re.compile("|".join(re.escape(t) for t in texts))
+    def _run(self, pieces: Sequence[Piece], cached: int, position: int) -> list[Segment]:
+        """Remembered segments from ``cached`` on that ``pieces`` repeats from
+        ``position`` on, one after the other."""
+        run: list[Segment] = []
+        while (
+            cached < len(self._segments)
+            and position < len(pieces)
+            and self._segments[cached].piece == pieces[position]
+        ):
+            run.append(self._segments[cached])
+            cached, position = cached + 1, position + 1
+        return run
 
 
 def shared_prefix(cached: Sequence[int], tokens: Sequence[int]) -> int:

@@ -101,8 +101,7 @@ def write_search_query(
     fallback = fallback_query(question, recent_questions)
     model = session.model
     content = query_instruction(question, recent_questions, today)
-    text = model.chat_format.render([*prefix, ChatMessage("user", content)])
-    tokens = session._tokenize_reusing_cache(text)
+    tokens = session._tokenize_messages([*prefix, ChatMessage("user", content)])
     if len(tokens) + MAX_QUERY_TOKENS >= model.context_tokens:
         return fallback
     # llama.cpp's abort callback polls the session's current cancel event:

@@ -314,18 +314,20 @@ class ChatSession:
     ) -> PromptSizes:
         """Token counts of each part (each rendered and tokenized on its own:
         an estimate within a few tokens; _fit_prompt checks the real prompt)."""
-        model, render = self.model, self.model.chat_format.render
+        model, render = self.model, self.model.chat_format.render_parts
+        tokenizer = model.prompt_tokenizer
         n_ctx = model.context_tokens
 
         def count(messages: list[ChatMessage], *, bos: bool = False) -> int:
-            text = render(messages, add_generation_prompt=False)
-            return len(model.tokenize(text, add_bos=bos and model.chat_format.add_bos))
+            pieces = tokenizer.pieces(render(messages, add_generation_prompt=False))
+            return sum(len(tokenizer.tokens(p, first=bos and i == 0)) for i, p in enumerate(pieces))
 
         framing = user_content_with_sources(request.user_message, [SourcePassage("", "", "web")])
-        question = len(model.tokenize(render([ChatMessage("user", framing)]), add_bos=False))
+        question = count([ChatMessage("user", framing)])
         history = [m for unit in units for m in unit]
-        bare = render([*system, *history, ChatMessage("user", request.user_message)])
-        tokens = self._tokenize_reusing_cache(bare)
+        tokens = self._tokenize_messages(
+            [*system, *history, ChatMessage("user", request.user_message)]
+        )
         llama = model.llama
         cached = shared_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
         return PromptSizes(
@@ -340,7 +342,7 @@ class ChatSession:
 
     def _count_block_tokens(self, passage: Passage) -> int:
         block = passage_block(99, passage)
-        return len(self.model.tokenize(block, add_bos=False)) + _BLOCK_SEPARATOR_TOKENS
+        return len(self.model.prompt_tokenizer.text_tokens(block)) + _BLOCK_SEPARATOR_TOKENS
 
     def _fit_prompt(
         self,
@@ -351,7 +353,7 @@ class ChatSession:
         passages: list[Passage],
     ) -> tuple[_Prompt, int]:
         """Render and tokenize; until the prompt plus an answer reserve fits,
-        leave out the lowest-scored passage (while more than one is left),
+        leave out the last passage (while more than one is left),
         then the oldest exchange, then the last passage. Returns the prompt
         and how many history units are left out."""
         n_ctx = self.model.context_tokens
@@ -361,16 +363,17 @@ class ChatSession:
             user_content = user_content_with_sources(request.user_message, sources)
             history = [m for unit in units[dropped_units:] for m in unit]
             messages = [*system, *history, ChatMessage("user", user_content)]
-            text = self.model.chat_format.render(messages)
-            tokenized = self._cache.tokenize(text)
+            parts = self.model.chat_format.render_parts(messages)
+            tokenized = self._cache.tokenize(parts)
             tokens = tokenized.tokens
             if len(tokens) + reserve <= n_ctx:
+                text = "".join(part.text for part in parts)
                 prompt = _Prompt(
                     text, tokens, user_content, sources=tuple(sources), segments=tokenized.segments
                 )
                 return prompt, dropped_units
             if len(sources) > 1:
-                sources.pop()  # best first: the last is the lowest-scored
+                sources.pop()  # in the search's order: the last is the least relevant
             elif dropped_units < len(units):
                 dropped_units += 1  # a whole exchange: history never starts with an answer
             elif sources:
@@ -385,8 +388,10 @@ class ChatSession:
                     limit_tokens=n_ctx,
                 )
 
-    def _tokenize_reusing_cache(self, text: str) -> list[int]:
-        return self._cache.tokenize(text).tokens
+    def _tokenize_messages(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """The prompt for ``messages`` (with the assistant's opening), reusing
+        the cached tokens of what it repeats."""
+        return self._cache.tokenize(self.model.chat_format.render_parts(messages)).tokens
 
     def _evaluate_prompt(
         self, tokens: list[int], cancel: threading.Event
@@ -509,7 +514,9 @@ class ChatSession:
         notes: tuple[str, ...] = ()
         if reason == "length":
             notes = ("The answer was cut short: it reached the length limit.",)
-        return Finished(answer, reason, stats, prompt.user_content, notes, prompt.sources)
+        return Finished(
+            answer, reason, stats, prompt.user_content, notes, prompt.sources, tuple(prompt.tokens)
+        )
 
     def _forget_cache(self) -> None:
         self._cache.clear()

@@ -61,8 +61,8 @@ def test_context_zero_is_not_passed_to_llama_cpp(long_trained_model: Path) -> No
 
 
 def test_stop_tokens_end_the_turn(model: LocalModel) -> None:
-    (end,) = model.tokenize("<|end|>", add_bos=False)
-    (user,) = model.tokenize("<|user|>", add_bos=False)
+    (end,) = model.tokenize("<|end|>", add_bos=False, special=True)
+    (user,) = model.tokenize("<|user|>", add_bos=False, special=True)
     assert model.is_end_of_turn(end)
     assert not model.is_end_of_turn(user)
 

@@ -39,9 +39,17 @@ def test_cut_at_control_tokens_it_tokenizes_like_the_whole_text(model: LocalMode
         ChatMessage("user", user_content_with_sources("Why?", sources)),
     ]
     text = model.chat_format.render(messages)
-    tokenized = PromptCache(model).tokenize(text)
-    assert tokenized.tokens == model.tokenize(text, add_bos=model.chat_format.add_bos)
-    assert "".join(s.text for s in tokenized.segments) == text
+    tokenized = PromptCache(model).tokenize(model.chat_format.render_parts(messages))
+    # The literal marker inside the answer stays text; everything else is as
+    # llama.cpp tokenizes the whole text.
+    literal = "a literal <|user|> marker"
+    safe = text.replace(literal, "a literal marker")
+    expected = model.tokenize(safe, add_bos=model.chat_format.add_bos, special=True)
+    assert len(tokenized.tokens) > len(expected)
+    assert model.llama.detokenize(tokenized.tokens, special=True).decode().count("<|user|>") == 3
+    assert model.prompt_tokenizer.count_markers(tokenized.tokens) == (
+        model.prompt_tokenizer.count_markers(expected)
+    )
     assert len(tokenized.segments) > len(messages)  # cut at every control token
 
 

@@ -74,7 +74,7 @@ def test_a_model_that_never_stops_is_cut_to_one_short_line(looping_model: Path) 
         prompt = loaded.chat_format.render(
             [ChatMessage("user", query_instruction("Where does it run?", [], TODAY))]
         )
-        prompt_tokens = len(loaded.tokenize(prompt, add_bos=True))
+        prompt_tokens = len(loaded.tokenize(prompt, add_bos=True, special=True))
     finally:
         loaded.close()
     assert_query_shape(query)
@@ -96,7 +96,7 @@ def test_query_writing_keeps_the_conversations_kv_cache(model: LocalModel) -> No
         ChatMessage("assistant", first.text),
     ]
     conversation_tokens = list(session._cache.tokens)  # turn 1's prompt + answer
-    turn_start = len(model.tokenize("<|end|>\n<|user|>\n", add_bos=False))
+    turn_start = len(model.tokenize("<|end|>\n<|user|>\n", add_bos=False, special=True))
     costs: dict[str, int] = {}
     queries: list[str] = []
 
@@ -125,7 +125,7 @@ def test_query_writing_keeps_the_conversations_kv_cache(model: LocalModel) -> No
         + query_instruction(question, ["What is Footnote?"], _dt.date.today())
         + "<|end|>\n<|assistant|>\n"
     )
-    tail_tokens = len(model.tokenize(tail, add_bos=False))
+    tail_tokens = len(model.tokenize(tail, add_bos=False, special=True))
     # The query read only its own turn (plus the tokens it wrote), not the conversation.
     assert tail_tokens <= costs["query"] <= tail_tokens + MAX_QUERY_TOKENS
     # The answer found the whole conversation still cached: its prompt and answer
