@@ -6,7 +6,7 @@ answer reserve must stay free. Two limits apply:
 * **Tokens.** Everything must fit in the context. When it does not, the oldest
   history goes first, but sources keep at least :data:`MIN_SOURCE_SHARE` of the
   context (a grounded answer needs its sources more than it needs turn 1);
-  then the lowest-scored passages go.
+  then the last passages in the search's order go.
 * **Time.** The user picks how long they will wait for the first word
   (:class:`FirstWordTarget`). Times this machine's measured prompt speed
   (``engine.prompt_speed``), that bounds how many tokens llama.cpp may have to
@@ -32,9 +32,9 @@ from engine.context import Passage, SourcePassage
 
 # Sources keep at least this share of the context when there are any.
 MIN_SOURCE_SHARE = 0.4
-# With documents and web pages both present, each kind keeps this share of the
-# source budget (its best passage always, if it fits at all); the rest goes to
-# the best-scored passages of either kind, so the split follows the scores.
+# With documents and web pages both present, room is kept for each kind's best
+# passage when it takes at most this share of the source budget; the rest
+# follows the search's order.
 MIN_KIND_SHARE = 0.25
 # The time target never cuts sources below about one passage (~512 chars): an
 # answer "in time" without any source is not what the user asked for.
@@ -185,46 +185,53 @@ def select_passages(
     budget_tokens: int,
     count_tokens: Callable[[Passage], int],
 ) -> list[Passage]:
-    """The passages to send, best first (so numbered [1], [2], … in this order).
+    """The passages to send, in the order the search returned them (so
+    numbered [1], [2], … in that order).
 
-    Duplicates (same id, or same text) keep their best score. Whole passages
-    are taken by score while they fit; with both kinds present, each kind first
-    gets its share (:data:`MIN_KIND_SHARE`). If not even the best passage fits,
-    it is cut at a sentence boundary. ``count_tokens`` gives a passage's tokens
-    as rendered in the prompt (its numbered block).
+    The search decides the order (documents: the hybrid's fused ranking; web:
+    the pages' ranking; the context source merges them); the planner never
+    re-ranks by a score, which may come from one retriever alone (a dense
+    cosine would undo the fusion that put a keyword match first). Repeats
+    (same id, or same text) keep the earlier copy. Passages are taken from
+    the top while they fit, and the first one that does not is cut at a
+    sentence boundary to fill what is left: the rest is trimmed from the
+    bottom. With documents and web pages both present, room is kept for the
+    best passage of each kind (up to :data:`MIN_KIND_SHARE` of the budget),
+    so one kind cannot crowd the other out. ``count_tokens`` gives a passage's
+    tokens as rendered in the prompt (its numbered block).
     """
-    ordered = _unique(passages)  # best first
+    ordered = _unique(passages)
     if budget_tokens <= 0 or not ordered:
         return []
     sizes = {id(p): count_tokens(p) for p in ordered}
-    chosen: set[int] = set()
-    used = 0
-
-    def take(p: Passage) -> None:
-        nonlocal used
-        chosen.add(id(p))
-        used += sizes[id(p)]
-
-    kinds = {p.kind for p in ordered}
-    if len(kinds) > 1:
-        kind_cap = MIN_KIND_SHARE * budget_tokens
-        for kind in sorted(kinds):
-            kind_used = 0
-            for p in (q for q in ordered if q.kind == kind):
-                size = sizes[id(p)]
-                first = kind_used == 0
-                if used + size <= budget_tokens and (first or kind_used + size <= kind_cap):
-                    take(p)
-                    kind_used += size
-                elif not first:
-                    break
+    # The best passage of each kind, where the kinds are mixed: room is kept for it.
+    firsts: dict[str, Passage] = {}
     for p in ordered:
-        if id(p) not in chosen and used + sizes[id(p)] <= budget_tokens:
-            take(p)
-    if not chosen and budget_tokens >= MIN_CUT_PASSAGE_TOKENS:
+        firsts.setdefault(p.kind, p)
+    reserved = {
+        id(p): sizes[id(p)]
+        for p in firsts.values()
+        if len(firsts) > 1 and sizes[id(p)] <= MIN_KIND_SHARE * budget_tokens
+    }
+    chosen: dict[int, Passage] = {}
+    used = 0
+    for p in ordered:
+        reserved.pop(id(p), None)
+        reserve = sum(reserved.values())
+        if used + sizes[id(p)] + reserve > budget_tokens:
+            cut = cut_passage(p, budget_tokens - used - reserve, count_tokens)
+            if cut is not None:
+                chosen[id(p)] = cut
+                used += count_tokens(cut)
+            break
+        chosen[id(p)] = p
+        used += sizes[id(p)]
+    for key in reserved:  # a kind's best passage after the stop: it had room kept
+        chosen[key] = next(p for p in ordered if id(p) == key)
+    if not chosen:
         cut = cut_passage(ordered[0], budget_tokens, count_tokens)
         return [cut] if cut is not None else []
-    return [p for p in ordered if id(p) in chosen]
+    return [chosen[id(p)] for p in ordered if id(p) in chosen]
 
 
 def cut_passage(
@@ -264,10 +271,10 @@ def _longest_fitting_prefix(parts: list[str], sep: str, fits: Callable[[str], bo
 
 def _unique(passages: Sequence[Passage]) -> list[Passage]:
     """Drop repeats (same id, or the same text found under two ids), keeping
-    the best-scored copy."""
+    the earlier, better-ranked copy."""
     seen: set[str] = set()
     kept = []
-    for p in sorted(passages, key=lambda q: q.score, reverse=True):
+    for p in passages:
         keys = {"text:" + " ".join(p.text.split())} | ({"id:" + p.id} if p.id else set())
         if keys.isdisjoint(seen):
             kept.append(p)

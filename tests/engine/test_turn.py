@@ -128,7 +128,7 @@ def test_follow_up_turn_evaluates_only_new_tokens(model: LocalModel) -> None:
         ChatMessage("assistant", first.text),
     ]
     new_suffix = "<|end|>\n<|user|>\nAnd why?<|end|>\n<|assistant|>\n"
-    expected_new = len(model.tokenize(new_suffix, add_bos=False))
+    expected_new = len(model.tokenize(new_suffix, add_bos=False, special=True))
 
     ctx = model.llama._ctx.ctx
     llama_cpp.llama_perf_context_reset(ctx)
@@ -213,7 +213,7 @@ def test_follow_up_after_a_sourced_turn_evaluates_only_new_tokens(model: LocalMo
         ChatMessage("assistant", first.text),
     ]
     new_suffix = "<|end|>\n<|user|>\nAnd why?<|end|>\n<|assistant|>\n"
-    expected_new = len(model.tokenize(new_suffix, add_bos=False))
+    expected_new = len(model.tokenize(new_suffix, add_bos=False, special=True))
 
     ctx = model.llama._ctx.ctx
     llama_cpp.llama_perf_context_reset(ctx)
@@ -225,7 +225,7 @@ def test_follow_up_after_a_sourced_turn_evaluates_only_new_tokens(model: LocalMo
     assert perf.n_p_eval + perf.n_eval == expected_new + second.stats.generated_tokens
 
 
-def test_sources_that_overflow_the_context_are_trimmed_lowest_score_first(
+def test_sources_that_overflow_the_context_are_trimmed_from_the_bottom_of_the_search_order(
     tiny_model: Path,
 ) -> None:
     small = load_model(tiny_model, LoadOptions(context_tokens=1024))
@@ -249,8 +249,9 @@ def test_sources_that_overflow_the_context_are_trimmed_lowest_score_first(
     end = finished(events)
     kept = [p.citation for p in end.sources]
     assert 0 < len(kept) < 10
-    # The best-scored ones stay, numbered best first.
-    assert kept == [f"doc{i}.md" for i in range(9, 9 - len(kept), -1)]
+    # The search's order stands (scores rise here, so re-ranking by score
+    # would have kept the last ones): the first ones stay, numbered in order.
+    assert kept == [f"doc{i}.md" for i in range(len(kept))]
     assert end.stats.prompt_tokens + 256 <= 1024
     assert end.text == SCRIPTED_ANSWER
 
