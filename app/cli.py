@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from app import cli_documents
+from app.cli_failures import failure_sentence
 from app.grounding import (
     GroundingChoice,
     GroundingSource,
@@ -137,11 +138,19 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     args = build_parser().parse_args(argv)
     paths = AppPaths.from_environment()
     configure_logging(paths.log_file, verbose=getattr(args, "verbose", False))
+    # A log file that cannot be written (a full disk) must not print logging's
+    # own traceback on the terminal: the log is for details, stderr for sentences.
+    logging.raiseExceptions = False
     try:
         return _dispatch(args, paths, out)
     except (EngineError, RetrievalError) as exc:
         log.info("%s failed: %s\n%s", args.command, exc, exc.detail)
         print(f"footnote: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # the last line of defence: no traceback for users
+        log.exception("%s failed", args.command)
+        sentence = failure_sentence(exc, data_dir=paths.data, log_file=paths.log_file)
+        print(f"footnote: error: {sentence}", file=sys.stderr)
         return EXIT_ERROR
 
 
@@ -427,12 +436,20 @@ def _ledger(paths: AppPaths, clear: bool, limit: int, out: TextIO) -> int:
         ledger.clear()
         out.write("The privacy ledger is empty.\n")
         return 0
-    entries = ledger.entries(limit)
-    if not entries:
+    read = ledger.read(limit)
+    if not read.entries and not read.unreadable:
         out.write("Nothing has left this computer: no web search has been made.\n")
         return 0
-    for entry in entries:
+    for entry in read.entries:
         out.write(
             f"{entry.time:%Y-%m-%d %H:%M:%S}  {entry.kind:<5}  {entry.provider:<12}  {entry.text}\n"
         )
+    if read.unreadable:
+        print(
+            f"footnote: error: the privacy ledger ({ledger.path}) is damaged: "
+            f"{read.unreadable} {'entry' if read.unreadable == 1 else 'entries'} could not be "
+            "read; the others are shown above.",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     return 0

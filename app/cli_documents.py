@@ -130,6 +130,10 @@ def _add(
         cancel.set()
         print("\nfootnote: stopped; run the same command again to resume.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception:
+        if shown:
+            print(file=sys.stderr)  # end the progress line: the error gets a line of its own
+        raise
     return 0
 
 

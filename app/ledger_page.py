@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from retrieval.web.errors import LedgerDamaged
 from retrieval.web.ledger import Ledger, LedgerEntry
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,11 @@ class LedgerPage(QWidget):
         intro.setObjectName("modelDetail")
         intro.setWordWrap(True)
         layout.addWidget(intro)
+        self.damage_note = QLabel()  # shown when part of the ledger file is damaged
+        self.damage_note.setObjectName("modelDetail")
+        self.damage_note.setWordWrap(True)
+        self.damage_note.hide()
+        layout.addWidget(self.damage_note)
 
         self.empty = QLabel(EMPTY_TEXT)
         self.empty.setObjectName("documentsEmpty")  # the Documents page's empty look
@@ -103,15 +109,29 @@ class LedgerPage(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
+        unreadable = 0
         try:
-            entries = self.ledger.entries(SHOWN_ENTRIES)
-        except (sqlite3.Error, OSError) as exc:
+            read = self.ledger.read(SHOWN_ENTRIES)
+        except (LedgerDamaged, sqlite3.Error, OSError) as exc:
             log.warning("cannot read the privacy ledger %s: %s", self.ledger.path, exc)
-            entries = []
-            self.empty.setText(f"The privacy ledger could not be read: {exc}")
+            entries: list[LedgerEntry] = []
+            self.empty.setText(
+                exc.message
+                if isinstance(exc, LedgerDamaged)
+                else f"The privacy ledger could not be read: {exc}"
+            )
+            unreadable = 1
         else:
+            entries, unreadable = read.entries, read.unreadable
             self.empty.setText(EMPTY_TEXT)
+        self.damage_note.setText(
+            f"The ledger file is damaged: {unreadable} "
+            f"{'entry' if unreadable == 1 else 'entries'} could not be read; the others are "
+            "listed below."
+        )
+        self.damage_note.setVisible(bool(entries) and unreadable > 0)
         self._fill(entries)
+        self.clear_button.setEnabled(bool(entries) or unreadable > 0)
 
     def rows(self) -> list[tuple[str, str, str, str]]:
         """What the table shows (for tests)."""

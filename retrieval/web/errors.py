@@ -25,3 +25,7 @@ class PageUnavailable(WebSearchError):
 
 class LedgerUnavailable(WebSearchError):
     """The privacy ledger cannot be written, so nothing is sent."""
+
+
+class LedgerDamaged(WebSearchError):
+    """The privacy ledger file is damaged beyond reading any entry."""

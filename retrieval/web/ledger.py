@@ -11,6 +11,7 @@ is no ledger file at all.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -20,9 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from retrieval.web.errors import LedgerUnavailable
+from retrieval.web.errors import LedgerDamaged, LedgerUnavailable
+
+log = logging.getLogger(__name__)
 
 LedgerKind = Literal["query", "fetch"]
+_KINDS = frozenset({"query", "fetch"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -44,6 +48,27 @@ class LedgerEntry:
     kind: LedgerKind
     provider: str  # the search engine, or "fetch" for a page request
     text: str  # the query text, or the URL
+
+
+@dataclass(frozen=True)
+class LedgerRead:
+    entries: list[LedgerEntry]  # newest first
+    unreadable: int  # entries on damaged pages, or with damaged fields
+
+
+def _parse_rows(rows: list[tuple[object, ...]]) -> LedgerRead:
+    entries: list[LedgerEntry] = []
+    unreadable = 0
+    for time_utc, kind, provider, text in rows:
+        try:
+            if kind not in _KINDS or not isinstance(provider, str) or not isinstance(text, str):
+                raise ValueError(f"bad entry {kind!r}")
+            when = datetime.fromisoformat(str(time_utc))
+        except ValueError:
+            unreadable += 1
+            continue
+        entries.append(LedgerEntry(when, kind, provider, text))  # type: ignore[arg-type]
+    return LedgerRead(entries, unreadable)
 
 
 class Ledger:
@@ -69,23 +94,79 @@ class Ledger:
             ) from exc
 
     def entries(self, limit: int | None = None) -> list[LedgerEntry]:
-        """Newest first."""
+        """Newest first; the entries that can be read (see :meth:`read`)."""
+        return self.read(limit).entries
+
+    def read(self, limit: int | None = None) -> LedgerRead:
+        """The newest ``limit`` entries, newest first, and how many entries
+        could not be read. A damaged file (a disk error, a crash of the disk,
+        an editor) still shows what is intact; raises :class:`LedgerDamaged`
+        when nothing at all can be read."""
         if not self.path.exists():
-            return []
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT time_utc, kind, provider, text FROM ledger ORDER BY id DESC LIMIT ?",
-                (-1 if limit is None else limit,),
-            ).fetchall()
-        return [
-            LedgerEntry(datetime.fromisoformat(t), kind, provider, text)
-            for t, kind, provider, text in rows
-        ]
+            return LedgerRead([], 0)
+        try:
+            # Read-only: reading must never try to "repair" (or create) anything.
+            with closing(
+                sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True)
+            ) as db:
+                try:
+                    # All of it (a ledger is small), so damage anywhere is counted.
+                    rows = db.execute(
+                        "SELECT time_utc, kind, provider, text FROM ledger ORDER BY id DESC"
+                    ).fetchall()
+                except sqlite3.DatabaseError:
+                    # A damaged page stops the scan: look the entries up one by one.
+                    return self._salvage(db, limit)
+        except sqlite3.Error as exc:
+            raise self._damaged(exc) from exc
+        read = _parse_rows(rows)
+        return LedgerRead(read.entries[:limit], read.unreadable)
+
+    def _salvage(self, db: sqlite3.Connection, limit: int | None) -> LedgerRead:
+        """Each entry by its id, newest first: the ones on intact pages are
+        read, the others counted. The highest id ever given comes from
+        AUTOINCREMENT's own table, so a damaged newest page is counted too."""
+        try:
+            (newest,) = db.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'ledger'"
+            ).fetchone() or (0,)
+        except sqlite3.Error as exc:
+            raise self._damaged(exc) from exc
+        entries: list[LedgerEntry] = []
+        unreadable = 0
+        for entry_id in range(int(newest), 0, -1):
+            try:
+                rows = db.execute(
+                    "SELECT time_utc, kind, provider, text FROM ledger WHERE id = ?", (entry_id,)
+                ).fetchall()
+            except sqlite3.DatabaseError:
+                unreadable += 1
+                continue
+            read = _parse_rows(rows)
+            unreadable += read.unreadable
+            if limit is None or len(entries) < limit:
+                entries.extend(read.entries)
+        if not entries and unreadable:
+            raise self._damaged(sqlite3.DatabaseError(f"{unreadable} entries unreadable"))
+        return LedgerRead(entries, unreadable)
+
+    def _damaged(self, exc: Exception) -> LedgerDamaged:
+        return LedgerDamaged(
+            f"The privacy ledger ({self.path}) is damaged and none of it could be read; "
+            "“python -m app ledger --clear” (or Clear on the Privacy page) starts a new one.",
+            detail=repr(exc),
+        )
 
     def clear(self) -> None:
-        if self.path.exists():
+        if not self.path.exists():
+            return
+        try:
             with self._lock, self._connect() as db:
                 db.execute("DELETE FROM ledger")
+        except sqlite3.DatabaseError:
+            # Damaged beyond SQL: forgetting the list is removing the file.
+            log.warning("the privacy ledger %s is damaged; removing it to clear it", self.path)
+            self.path.unlink(missing_ok=True)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

@@ -1,0 +1,71 @@
+"""What the CLI says when a command fails in a way no library turned into a
+typed error: one sentence on stderr, never a traceback (that goes to the log).
+
+A full disk is the common case worth naming. It arrives in several dresses:
+``OSError(ENOSPC)`` from Python, sqlite3's "database or disk is full", and
+chromadb's errors, which wrap the Rust or SQLite message in their own class
+("... (os error 28)", "(code: 13) database or disk is full"). A file-size
+limit (EFBIG, RLIMIT_FSIZE, a FAT32 4 GiB file) stops writes the same way
+and needs the same remedy, so it is named with it.
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+_NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_SQLITE_FULL = 13  # SQLITE_FULL: "database or disk is full"
+# Lower-case fragments of the messages the wrapped errors carry.
+_NO_ROOM_TEXTS = (
+    "no space left on device",
+    "database or disk is full",
+    "disk quota exceeded",
+    "file too large",
+    "os error 28",  # Rust's io::Error for ENOSPC
+    "os error 27",  # ... and EFBIG
+    "os error 122",  # ... and EDQUOT (Linux)
+)
+_MAX_CHAIN = 20  # causes followed before giving up (a cycle guard)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < _MAX_CHAIN:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or anything it was raised from) means "no room to write"."""
+    for error in _chain(exc):
+        if isinstance(error, OSError) and error.errno in _NO_ROOM_ERRNOS:
+            return True
+        if isinstance(error, sqlite3.Error) and getattr(error, "sqlite_errorcode", None) == (
+            _SQLITE_FULL
+        ):
+            return True
+        text = str(error).lower()
+        if any(fragment in text for fragment in _NO_ROOM_TEXTS):
+            return True
+    return False
+
+
+def failure_sentence(exc: BaseException, *, data_dir: Path, log_file: Path) -> str:
+    """The one line the user reads for an unexpected failure."""
+    if is_disk_full(exc):
+        return (
+            f"the disk is full: Footnote could not write to {data_dir}. Free some space and "
+            "run the same command again (what was saved before is kept)."
+        )
+    if any("disk i/o error" in str(error).lower() for error in _chain(exc)):
+        return (
+            f"a disk error stopped the command: Footnote could not write to {data_dir}. "
+            "Check the free space and the disk, then run the same command again."
+        )
+    summary = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return f"an unexpected problem stopped the command ({summary}). The details are in {log_file}."
