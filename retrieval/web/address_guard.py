@@ -14,11 +14,17 @@ addresses, IPv6 unique-local (fc00::/7), and IPv6 forms that embed an IPv4
 address (IPv4-mapped ::ffff:a.b.c.d, IPv4-compatible ::a.b.c.d, NAT64
 64:ff9b::/96, 6to4 2002::/16, Teredo 2001::/32), judged by the IPv4 address
 inside. ``allow_local=True`` (the "allow local fetch" setting, off by default)
-lets loopback, private, link-local, CGNAT and ULA through for tests and
-intranet users; unspecified, multicast and reserved stay refused.
-``local_networks`` narrows that to the given networks (an intranet's own
-range; the tests' loopback server, so they can prove a redirect from it to
-10.0.0.1 is still refused without ever sending anything there).
+lets exactly loopback (127/8, ::1), private (10/8, 172.16/12, 192.168/16,
+fc00::/7) and CGNAT through, for tests and intranet users. Everything else
+that is not a public address stays refused even then, on every redirect hop:
+link-local (the cloud metadata service at 169.254.169.254 hands out
+credentials; fe80::/10), "this network" 0.0.0.0/8, broadcast, multicast,
+reserved (240/4), and the documentation and benchmark ranges: no intranet
+page lives there, and a search result that points there is an attack.
+``local_networks`` narrows the allowed ones to the given networks (an
+intranet's own range; the tests' loopback server, so they can prove a
+redirect from it to 10.0.0.1 is still refused without ever sending anything
+there).
 """
 
 from __future__ import annotations
@@ -89,6 +95,8 @@ def address_problem(  # noqa: PLR0911 - one return per rule reads as the rule li
         return "an unspecified address"
     if address.is_multicast:
         return "a multicast address"
+    if address.is_link_local:
+        return "a link-local address"  # never allowed: cloud metadata lives here
     local = _local_kind(address)
     if local:
         permitted = allow_local and (
@@ -100,15 +108,29 @@ def address_problem(  # noqa: PLR0911 - one return per rule reads as the rule li
     return None
 
 
+# What "allow local fetch" can open, by name: an explicit list, because
+# ipaddress's ``is_private`` also covers 0/8, 240/4, broadcast and the
+# documentation ranges, none of which is a place a user's intranet lives.
+_LOCAL_RANGES: tuple[tuple[str, tuple[IPNetwork, ...]], ...] = (
+    (
+        "this computer (loopback)",
+        (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")),
+    ),
+    (
+        "a private network address",
+        tuple(
+            ipaddress.ip_network(n)
+            for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+        ),
+    ),
+    ("a carrier-grade NAT address", (_CGNAT,)),
+)
+
+
 def _local_kind(address: IPAddress) -> str | None:
-    if address.is_loopback:
-        return "this computer (loopback)"
-    if address.is_link_local:
-        return "a link-local address"
-    if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
-        return "a carrier-grade NAT address"
-    if address.is_private:
-        return "a private network address"
+    for kind, networks in _LOCAL_RANGES:
+        if any(address.version == n.version and address in n for n in networks):
+            return kind
     return None
 
 

@@ -73,7 +73,6 @@ def test_public_addresses_pass(address: str) -> None:
         "http://10.0.0.1/admin",
         "http://172.16.5.4:8080/",
         "http://192.168.0.1/",
-        "http://169.254.169.254/latest/meta-data/",
         "http://[::1]:8000/",
         "http://[fc00::1]/",
         "http://[::ffff:127.0.0.1]/",
