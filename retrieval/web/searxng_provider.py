@@ -6,6 +6,12 @@ intranet, so it is reached directly (urllib, no cookies) and not through the
 page fetcher's private-address guard, which exists for URLs that came from
 search results. SearXNG ships with ``formats: [html]`` only: the JSON API then
 answers 403, and we say which setting to change.
+
+Redirects stay on the instance's host: the privacy ledger names that host as
+where the query went, so a redirect to another server (a moved instance, a
+captive portal, a hostile proxy) is refused and named rather than followed
+with the query in its URL. Same-host redirects (http to https, a trailing
+slash, a path prefix) are followed.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from typing import Any
-from urllib.parse import urlencode, urlsplit
+from http.client import HTTPMessage
+from typing import IO, Any
+from urllib.parse import SplitResult, urlencode, urlsplit
 
 from retrieval.errors import WebSearchError
 from retrieval.web.errors import ProviderMisconfigured, RateLimited, SearchTimeout
@@ -23,6 +30,54 @@ from retrieval.web.results import NO_REGION, SafeSearch, SearchResult
 USER_AGENT = "Footnote/0.1 (+desktop assistant; web search)"
 MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 _SAFESEARCH_LEVEL: dict[SafeSearch, str] = {"off": "0", "moderate": "1", "strict": "2"}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _port(parts: SplitResult) -> int | None:
+    try:
+        return parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return None
+
+
+def same_server(old_url: str, new_url: str) -> bool:
+    """Whether a redirect from ``old_url`` to ``new_url`` stays on the same
+    server: the same host and port, or the same host moving up to https."""
+    old, new = urlsplit(old_url), urlsplit(new_url)
+    if not old.hostname or (old.hostname or "").lower() != (new.hostname or "").lower():
+        return False
+    old_scheme, new_scheme = old.scheme.lower(), new.scheme.lower()
+    if old_scheme == new_scheme:
+        return _port(old) == _port(new)
+    return old_scheme == "http" and new_scheme == "https"  # never down to plain http
+
+
+class _SameServerRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(  # noqa: PLR0917 - urllib's signature
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if not same_server(req.full_url, newurl):
+            fp.close()
+            old_host, new_host = urlsplit(req.full_url).hostname, urlsplit(newurl).hostname
+            where = (
+                new_host if new_host and new_host != old_host else newurl.split("?", maxsplit=1)[0]
+            )
+            raise ProviderMisconfigured(
+                f"The SearXNG instance at {old_host} redirected the search to {where}; "
+                "Footnote did not follow, so the query went nowhere else. If the instance "
+                "has moved, enter its new address in Settings.",
+                detail=f"HTTP {code} {msg}: {req.full_url.split('?')[0]} -> {newurl}",
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameServerRedirects())
 
 
 class SearxngProvider:
@@ -65,7 +120,7 @@ class SearxngProvider:
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            with _OPENER.open(request, timeout=timeout_s) as response:
                 body = response.read(MAX_RESPONSE_BYTES + 1)
         except urllib.error.HTTPError as exc:
             exc.close()  # it holds the response's socket
