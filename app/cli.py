@@ -28,7 +28,7 @@ from app.grounding import (
 )
 from app.logs import configure_logging
 from app.paths import AppPaths
-from app.settings import load_settings
+from app.settings import Settings, load_settings
 from engine.budget import FirstWordTarget
 from engine.catalog import find, load_catalog, recommend
 from engine.context import Passage
@@ -310,7 +310,7 @@ def _size(n_bytes: int) -> str:
 
 
 def _ask(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
-    settings = load_settings(paths.settings_file).settings
+    settings = _settings(paths)
     model_path = args.model or settings.model_path
     if not model_path:
         print(
@@ -363,6 +363,13 @@ def _ask(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     finally:
         model.close()
     return 0
+
+
+def _settings(paths: AppPaths) -> Settings:
+    loaded = load_settings(paths.settings_file)
+    if loaded.problem:  # set aside: say so, as the window does
+        print(f"footnote: note: {loaded.problem}", file=sys.stderr)
+    return loaded.settings
 
 
 def _finish(event: Finished, model: LocalModel, out: TextIO, *, show_control_tokens: bool) -> None:

@@ -1,7 +1,9 @@
 """User settings: a versioned JSON file written atomically.
 
-A settings file that cannot be read is set aside (``settings.json.bad``) rather
-than overwritten, and the app starts with defaults and says so.
+A settings file that cannot be read (damaged, or written by a newer Footnote)
+is set aside under a name with the time in it (``settings.json.bad-20250314-
+093015``, never overwriting an earlier backup) rather than overwritten, and
+the app starts with defaults and says so, naming the backup.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,17 +77,50 @@ def load_settings(path: Path) -> LoadedSettings:
             raise ValueError("not a JSON object")
         return LoadedSettings(_from_dict(raw))
     except (OSError, ValueError, TypeError) as exc:
-        backup = path.with_name(path.name + ".bad")
-        try:
-            path.replace(backup)
-        except OSError:
-            backup = path
         log.warning("unreadable settings %s: %s", path, exc)
+        backup = _set_aside(path)
+        if backup is None:
+            return LoadedSettings(
+                Settings(),
+                problem=f"Your settings file could not be read: {exc}. Defaults are in use "
+                f"for now; the file could not be set aside, so it is still {path}.",
+            )
         return LoadedSettings(
             Settings(),
-            problem=f"Your settings file could not be read ({exc}); defaults are in use. "
-            f"The old file was kept as {backup.name}.",
+            problem=f"Your settings file could not be read: {exc}. Defaults are in use; "
+            f"the old file was kept as {backup}.",
         )
+
+
+def _set_aside(path: Path) -> Path | None:
+    """Rename ``path`` to a backup name no earlier backup has; None if it
+    cannot be renamed."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1, 100):
+        suffix = f".bad-{stamp}" if attempt == 1 else f".bad-{stamp}-{attempt}"
+        backup = path.with_name(path.name + suffix)
+        try:
+            # A hard link fails if the name exists, so an earlier backup can
+            # never be replaced (os.replace would silently overwrite it).
+            os.link(path, backup)
+        except FileExistsError:
+            continue
+        except OSError:
+            return _rename_if_free(path, backup)
+        path.unlink(missing_ok=True)
+        return backup
+    return None
+
+
+def _rename_if_free(path: Path, backup: Path) -> Path | None:
+    """Where hard links are not possible (some network or FAT file systems)."""
+    if backup.exists():
+        return None
+    try:
+        path.rename(backup)
+    except OSError:
+        return None
+    return backup
 
 
 def _from_dict(raw: dict[str, Any]) -> Settings:
