@@ -4,10 +4,15 @@ A small line scanner rather than a full Markdown/RST parser: it needs only
 where headings are and which lines belong under them, it streams (one line of
 lookahead), and it keeps line numbers, which an AST renderer would lose.
 Markdown: ATX (``## Title``) and setext (``Title`` over ``===``/``---``)
-headings; headings inside fenced code blocks are code, not headings; YAML
-front matter is text. RST: titles underlined (optionally overlined) with a
-punctuation character; as in docutils, levels follow the order in which
-adornment styles first appear.
+headings; headings inside fenced code blocks are code, not headings. RST:
+titles underlined (optionally overlined) with a punctuation character; as in
+docutils, levels follow the order in which adornment styles first appear.
+
+Markup without content (``markup_noise``: front matter, labels and targets,
+``toctree``/``contents`` blocks, link-only lists, badges) is dropped outside
+code blocks. A dropped line ends the section being collected, so every
+section's text is still the file's own consecutive lines (its line numbers
+stay exact); the chunker joins the pieces again.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
+from retrieval.parsing import markup_noise
 from retrieval.parsing.line_sections import LineBuffer
 from retrieval.parsing.section import Section
 
@@ -27,8 +33,10 @@ _RST_ADORNMENT = re.compile(r"^([!-/:-@\[-`{-~])\1{2,}\s*$")
 class HeadingStack:
     def __init__(self) -> None:
         self._stack: list[tuple[int, str]] = []
+        self.pushed = 0  # headings seen so far (a file of headings only says so)
 
     def push(self, level: int, title: str) -> None:
+        self.pushed += 1
         while self._stack and self._stack[-1][0] >= level:
             self._stack.pop()
         self._stack.append((level, title))
@@ -38,7 +46,11 @@ class HeadingStack:
         return tuple(title for _, title in self._stack)
 
 
+_HEADING_ATTRIBUTES = re.compile(r"\s*\{[#.:][^{}]*\}\s*$")  # "Title {#custom-id}"
+
+
 def _clean_title(title: str) -> str:
+    title = _HEADING_ATTRIBUTES.sub("", title)
     title = re.sub(r"[*_`]+", "", title).strip()
     return re.sub(r"\s+", " ", title)
 
@@ -60,27 +72,36 @@ class _Body:
         self.buffer.add(number, text)
 
 
-def markdown_sections(lines: Iterable[tuple[int, str]]) -> Iterator[Section]:
-    headings = HeadingStack()
+def markdown_sections(
+    lines: Iterable[tuple[int, str]], headings: HeadingStack | None = None
+) -> Iterator[Section]:
+    headings = headings if headings is not None else HeadingStack()
     body = _Body()
-    fence: str | None = None
-    front_matter = False
+    fence: str | None = None  # inside a fenced code block: its fence
+    noise = markup_noise.MarkdownNoise()
     previous: tuple[int, str] | None = None  # held back: it may be a setext title
 
     def emit(item: tuple[int, str]) -> Iterator[Section]:
         yield from body.add(item[0], item[1], headings.path)
 
-    for number, text in lines:
-        if number == 1 and text.strip() == "---":
-            front_matter = True
-        elif front_matter and text.strip() in ("---", "..."):
-            front_matter = False
-        elif fence is not None:
+    def cut() -> Iterator[Section]:
+        """A line is dropped here: end the section before it."""
+        nonlocal previous
+        if previous is not None:
+            yield from emit(previous)
+            previous = None
+        yield from body.flush(headings.path)
+
+    for number, text in markup_noise.without_front_matter(lines):
+        if fence is None and noise.drops(text):
+            yield from cut()
+            continue
+        if fence is not None:
             if text.lstrip().startswith(fence):
                 fence = None
         elif (match := _FENCE.match(text)) is not None:
             fence = match.group(1)
-        elif not front_matter and (match := _ATX.match(text)) is not None:
+        elif (match := _ATX.match(text)) is not None:
             if previous is not None:
                 yield from emit(previous)
                 previous = None
@@ -88,8 +109,7 @@ def markdown_sections(lines: Iterable[tuple[int, str]]) -> Iterator[Section]:
             headings.push(len(match.group(1)), _clean_title(match.group(2) or ""))
             continue
         elif (
-            not front_matter
-            and previous is not None
+            previous is not None
             and previous[1].strip()
             and not previous[1].startswith(("    ", "\t"))
             and not _FENCE.match(previous[1])
@@ -107,13 +127,29 @@ def markdown_sections(lines: Iterable[tuple[int, str]]) -> Iterator[Section]:
     yield from body.flush(headings.path)
 
 
-def rst_sections(lines: Iterable[tuple[int, str]]) -> Iterator[Section]:
-    headings = HeadingStack()
+def rst_sections(
+    lines: Iterable[tuple[int, str]], headings: HeadingStack | None = None
+) -> Iterator[Section]:
+    headings = headings if headings is not None else HeadingStack()
     levels: list[tuple[str, bool]] = []  # adornment styles in order of first use
     body = _Body()
     held: list[tuple[int, str]] = []  # up to two lines: [overline?, title?]
+    dropped_indent: int | None = None  # inside dropped explicit markup: its indent
 
     for number, text in lines:
+        if dropped_indent is not None:
+            if not text.strip() or markup_noise.indent_of(text) > dropped_indent:
+                continue
+            dropped_indent = None
+        block = markup_noise.rst_markup_block(text)
+        if block is not None or markup_noise.is_navigation_item(text):
+            # End the section before the dropped lines (held ones go first).
+            for item in held:
+                yield from body.add(*item, headings.path)
+            held = []
+            yield from body.flush(headings.path)
+            dropped_indent = block
+            continue
         adornment = _RST_ADORNMENT.match(text)
         if adornment is not None and held:
             title_line = held[-1][1]

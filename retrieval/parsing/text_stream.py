@@ -4,7 +4,10 @@ The encoding is decided from the first ``SAMPLE_BYTES``: a byte-order mark,
 then strict UTF-8 (by far the most common), then charset-normalizer's guess.
 A NUL byte or an undecodable sample means binary. The rest of the file is
 decoded incrementally with ``errors="replace"``, so a stray bad byte deep in a
-2 GB log costs one U+FFFD, not the file, and memory stays flat.
+2 GB log costs one U+FFFD, not the file, and memory stays flat. Invisible
+characters are taken out block by block as they are read
+(``invisible.strip_invisible``): a file of text with a 200 MB tail of NULs
+then reaches the line scanner as text and a few spaces.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import codecs
 from collections.abc import Iterator
 from pathlib import Path
+
+from retrieval.parsing.invisible import strip_invisible
 
 SAMPLE_BYTES = 64 * 1024
 READ_BLOCK_BYTES = 1024 * 1024
@@ -76,13 +81,14 @@ def _looks_like_text(text: str) -> bool:
 
 
 def iter_text_blocks(path: Path, encoding: str) -> Iterator[str]:
-    """Decoded text of ``path``, ``READ_BLOCK_BYTES`` at a time."""
+    """Decoded text of ``path``, ``READ_BLOCK_BYTES`` at a time, without
+    invisible characters (carriage returns kept: lines still end at them)."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
     with path.open("rb") as f:
         while block := f.read(READ_BLOCK_BYTES):
-            if text := decoder.decode(block):
+            if text := strip_invisible(decoder.decode(block), keep_cr=True):
                 yield text
-        if tail := decoder.decode(b"", final=True):
+        if tail := strip_invisible(decoder.decode(b"", final=True), keep_cr=True):
             yield tail
 
 
