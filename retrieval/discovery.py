@@ -146,7 +146,7 @@ class _Walk:
     def __init__(self, rules: ExcludeRules) -> None:
         self.rules = rules
         self.seen_dirs: set[tuple[int, int]] = set()  # (st_dev, st_ino) of folders entered
-        self.seen_files: set[tuple[int, int]] = set()
+        self.seen_files: dict[tuple[int, int], Path] = {}  # -> the name it was found under
 
     def root(self, root: Path) -> Iterator[FoundFile | SkippedFile]:
         try:
@@ -225,12 +225,12 @@ class _Walk:
             yield SkippedFile(path, "unreadable", f"not a regular file ({_file_type(st.st_mode)})")
             return
         ident = (st.st_dev, st.st_ino)
-        if ident in self.seen_files:
-            yield SkippedFile(
-                path, "duplicate", "the same file was already found under another name"
-            )
+        first = self.seen_files.get(ident)
+        if first is not None:
+            reason = f"the same file as {display_path(first)}, indexed under that name"
+            yield SkippedFile(path, "duplicate", reason)
             return
-        self.seen_files.add(ident)
+        self.seen_files[ident] = path
         yield FoundFile(path, st.st_size, st.st_mtime_ns)
 
 

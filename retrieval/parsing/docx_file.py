@@ -36,6 +36,7 @@ def docx_sections(path: Path) -> Iterator[Section]:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
     from docx.table import Table
+    from lxml.etree import XMLSyntaxError  # type: ignore[import-untyped]
 
     name = display_path(path.name)
     with path.open("rb") as handle:
@@ -48,7 +49,13 @@ def docx_sections(path: Path) -> Iterator[Section]:
         handle.seek(0)
         try:
             document = docx.Document(handle)
-        except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        except (
+            PackageNotFoundError,
+            zipfile.BadZipFile,
+            KeyError,
+            ValueError,
+            XMLSyntaxError,  # a broken document.xml or styles.xml inside the archive
+        ) as exc:
             raise ParseFailed(
                 "failed",
                 f"{name}: the Word file is damaged or not a .docx; open and re-save it, then retry",

@@ -25,6 +25,7 @@ def iter_sections(path: Path, kind: FileKind | None = None) -> Iterator[Section]
     """The sections of ``path``; raises ``ParseFailed`` when there are none to give."""
     path = Path(path)
     name = display_path(path.name)
+    file_kind = kind
     try:
         _check_regular_file(path, name)
         file_kind = kind if kind is not None else sniff(path)
@@ -56,7 +57,7 @@ def iter_sections(path: Path, kind: FileKind | None = None) -> Iterator[Section]
     except Exception as exc:
         raise ParseFailed(
             "failed",
-            f"{name}: the {_kind_label(path)} parser failed on this file ({type(exc).__name__})",
+            f"{name}: {_failure_sentence(path, file_kind)}",
             detail="".join(traceback.format_exception(exc)),
         ) from exc
 
@@ -98,15 +99,45 @@ def _parse(path: Path, kind: FileKind, name: str) -> Iterator[Section]:
         from retrieval.parsing import line_sections, markup
 
         lines = iter_lines(path, encoding)
-        if kind.kind == "markdown":
-            yield from markup.markdown_sections(lines)
-        elif kind.kind == "rst":
-            yield from markup.rst_sections(lines)
+        if kind.kind in ("markdown", "rst"):
+            headings = markup.HeadingStack()
+            read = markup.markdown_sections if kind.kind == "markdown" else markup.rst_sections
+            any_text = False
+            for section in read(lines, headings):
+                any_text = True
+                yield section
+            if not any_text and headings.pushed:
+                titles = "heading" if headings.pushed == 1 else "headings"
+                raise ParseFailed(
+                    "no_text",
+                    f"{name}: it has {headings.pushed} {titles} but no text under them",
+                )
         elif kind.kind == "code":
             yield from line_sections.code_sections(lines)
         else:
             yield from line_sections.text_sections(lines)
 
 
-def _kind_label(path: Path) -> str:
-    return path.suffix.lower().lstrip(".").upper() or "text"
+# What a parser's exception means to a person, by the kind of file: the
+# sentence first, the library in plain words after it; the exception's name
+# and traceback go to the detail (the log, "Copy details"), not the reason.
+_DAMAGED_SENTENCES = {
+    "pdf": "the PDF is damaged and could not be read (pdfium could not open all of it); "
+    "open and re-save it, then retry",
+    "docx": "the Word file is damaged and could not be read (its contents are not valid "
+    "Word XML); open and re-save it in Word, then retry",
+    "html": "the web page file could not be read (its HTML is too broken to parse)",
+}
+
+
+def _failure_sentence(path: Path, kind: FileKind | None) -> str:
+    name: str | None = kind.kind if kind is not None else None
+    if name is None:
+        suffix = path.suffix.lower()
+        name = {".pdf": "pdf", ".docx": "docx"}.get(suffix)
+        name = name or ("html" if suffix in (".html", ".htm", ".xhtml") else None)
+    return _DAMAGED_SENTENCES.get(
+        name or "",
+        "Footnote could not read this file: its reader stopped on an unexpected problem "
+        "(the details are in the log)",
+    )

@@ -2,17 +2,20 @@
 
 Magic bytes win over the name (a PDF saved as ``.txt`` is still a PDF) and the
 content has the last word on text kinds: a binary file renamed ``.txt`` is
-refused as binary instead of being indexed as pages of garbage.
+refused as binary instead of being indexed as pages of garbage. UTF-16 text
+saved without a byte-order mark (some Windows tools, PowerShell redirects)
+is recognised by its pattern of zero bytes before the NUL-means-binary rule.
 """
 
 from __future__ import annotations
 
+import codecs
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from retrieval.parsing.text_stream import detect_encoding, read_sample
+from retrieval.parsing.text_stream import MAX_CONTROL_CHAR_RATIO, detect_encoding, read_sample
 
 Kind = Literal["pdf", "docx", "markdown", "rst", "html", "code", "text", "binary"]
 
@@ -45,6 +48,12 @@ KNOWN_BINARY_SUFFIXES = frozenset(
 _PDF_MAGIC = b"%PDF-"
 _ZIP_MAGIC = b"PK\x03\x04"
 _PDF_MAGIC_WINDOW_BYTES = 1024  # the PDF spec lets the header start within the first KiB
+# UTF-16 of mostly Latin-script text has a zero high byte in most characters:
+# at least this share of the bytes on one side are zero ...
+_UTF16_ZERO_SIDE_MIN_RATIO = 0.6
+# ... and almost none on the other (the low byte is the letter).
+_UTF16_OTHER_SIDE_MAX_RATIO = 0.02
+_UTF16_MIN_SAMPLE_BYTES = 8
 
 
 @dataclass(frozen=True)
@@ -69,10 +78,33 @@ def sniff(path: Path) -> FileKind:
         return FileKind("pdf")
     if suffix == ".docx":
         return FileKind("docx")
-    encoding = detect_encoding(sample)
+    encoding = utf16_without_bom(sample) or detect_encoding(sample)
     if encoding is None:
         return FileKind("binary")
     return FileKind(_text_kind(path, suffix, sample), encoding)
+
+
+def utf16_without_bom(sample: bytes) -> str | None:
+    """``utf-16-le`` or ``utf-16-be`` when ``sample`` reads as UTF-16 text without
+    a byte-order mark, else None (the other rules decide)."""
+    even = len(sample) - len(sample) % 2
+    if even < _UTF16_MIN_SAMPLE_BYTES or sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None
+    low_zeros = sample[0:even:2].count(0) / (even // 2)
+    high_zeros = sample[1:even:2].count(0) / (even // 2)
+    if high_zeros >= _UTF16_ZERO_SIDE_MIN_RATIO and low_zeros <= _UTF16_OTHER_SIDE_MAX_RATIO:
+        encoding = "utf-16-le"
+    elif low_zeros >= _UTF16_ZERO_SIDE_MIN_RATIO and high_zeros <= _UTF16_OTHER_SIDE_MAX_RATIO:
+        encoding = "utf-16-be"
+    else:
+        return None
+    try:
+        # final=False: the sample may end inside a surrogate pair.
+        text = codecs.getincrementaldecoder(encoding)().decode(sample[:even], final=False)
+    except UnicodeDecodeError:
+        return None
+    controls = sum(1 for c in text if c < " " and c not in "\t\n\r\f")
+    return encoding if controls <= MAX_CONTROL_CHAR_RATIO * len(text) else None
 
 
 def sniff_kind(path: Path) -> str:

@@ -276,7 +276,10 @@ def _crash_error(name: str, exitcode: int | None, exc: BaseException) -> ParseFa
         except ValueError:
             how = f"signal {-exitcode}"
         return ParseFailed(
-            "failed", f"{name}: the parser crashed on this file ({how})", detail=detail
+            "failed",
+            f"{name}: the file made Footnote's reader crash, so it was skipped; it may be "
+            "damaged (open and re-save it, then retry)",
+            detail=f"{how}; {detail}",
         )
     return ParseFailed(
         "failed",

@@ -139,7 +139,7 @@ def test_symlink_loops_end_and_each_real_file_is_found_once(tmp_path: Path) -> N
     assert "loop" in reasons["up"][1]
     assert reasons["alias.md"] == (
         "duplicate",
-        "the same file was already found under another name",
+        f"the same file as {tmp_path / 'docs/a.md'}, indexed under that name",
     )
     assert reasons["self"] == ("unreadable", "a symbolic link that points to itself (a loop)")
     assert reasons["dangling.txt"][0] == "unreadable"
