@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 # A huge file is handed from the parser thread to the embedder in parts of
 # this many chunks, so it streams instead of sitting in memory whole.
 PART_CHUNKS = 512
+# No chunk longer than this reaches the embedder, whatever the chunker: the
+# embedder tokenizes a text whole before it truncates, so one 16 MB "chunk"
+# once held an index run for minutes. The product's chunker stays under
+# 2,000 characters (``chunking.CHUNK_MAX_CHARS_PER_TOKEN``); whole passages
+# of a benchmark corpus run to a few thousand.
+EMBED_MAX_CHUNK_CHARS = 64 * 1024
 _HASH_BLOCK_BYTES = 1 << 20
 
 
@@ -64,7 +70,12 @@ FileChunker = Callable[[Path, EmbedderLike], Iterator[ChunkLike]]
 def parse_and_chunk(path: Path, embedder: EmbedderLike) -> Iterator[ChunkLike]:
     """The product's chunker: parse in a worker process, split by structure
     within the embedder's token limit."""
-    from retrieval.chunking import CHUNK_MAX_TOKENS, CHUNK_OVERLAP_TOKENS, chunk_sections
+    from retrieval.chunking import (
+        CHUNK_MAX_TOKENS,
+        CHUNK_OVERLAP_TOKENS,
+        CHUNK_STALL_TIMEOUT_S,
+        chunk_sections,
+    )
     from retrieval.errors import ParseFailed
     from retrieval.parsing.worker import parse_file
 
@@ -73,8 +84,15 @@ def parse_and_chunk(path: Path, embedder: EmbedderLike) -> Iterator[ChunkLike]:
         sections = parse_file(path)
         # The chunker's limit keeps a margin below the model's own (256 for MiniLM).
         max_tokens = min(CHUNK_MAX_TOKENS, embedder.max_tokens)
+        # The parser's timeout covers the worker; the chunker's watchdog the
+        # chunking here (a file that yields no chunk for a minute is skipped).
         yield from chunk_sections(
-            path, sections, embedder.count_tokens, max_tokens, CHUNK_OVERLAP_TOKENS
+            path,
+            sections,
+            embedder.count_tokens,
+            max_tokens,
+            CHUNK_OVERLAP_TOKENS,
+            stall_timeout_s=CHUNK_STALL_TIMEOUT_S,
         )
     except ParseFailed as exc:
         raise FileParseError(exc.state, exc.message) from exc
@@ -123,6 +141,8 @@ def read_file(
     first = True
     try:
         for chunk in chunker(path, embedder):
+            if len(chunk.text) > EMBED_MAX_CHUNK_CHARS:
+                raise _oversized(path, len(chunk.text))
             part.append(chunk)
             if len(part) >= PART_CHUNKS:
                 yield ReadItem(unit, sha, part, first=first, last=False)
@@ -157,6 +177,16 @@ def file_sha256(path: Path) -> str:
         while block := handle.read(_HASH_BLOCK_BYTES):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _oversized(path: Path, chars: int) -> FileParseError:
+    from retrieval.discovery import display_path
+
+    return FileParseError(
+        "failed",
+        f"{display_path(path.name)}: it was cut into a passage of {chars:,} characters, "
+        f"more than the {EMBED_MAX_CHUNK_CHARS:,} a passage may hold; skipped",
+    )
 
 
 def _os_reason(exc: OSError) -> str:

@@ -135,6 +135,7 @@ class _Run:
     def events(self) -> Iterator[IngestEvent]:
         self._bind_model()
         self._recover()
+        self._bind_chunker()
         work, skipped, deleted = self._plan()
         yield from self._settle_skipped(skipped)
         self.files_total = len(work)
@@ -181,6 +182,16 @@ class _Run:
         for name in self.vectors.names():
             if name.startswith(prefix) and name != self.collection.vector_name:
                 self.vectors.drop(name)
+
+    def _bind_chunker(self) -> None:
+        """An index is also tied to the rules that cut its files: a new
+        ``chunking.CHUNKER_VERSION`` re-chunks every file on this run
+        (``chunker_binding``); unchanged chunk texts keep their vectors."""
+        from retrieval import chunking
+        from retrieval.chunker_binding import bind_chunker
+
+        with self.db.transaction() as db:
+            bind_chunker(db, self.cid, chunking.CHUNKER_VERSION)
 
     def _recover(self) -> None:
         """Purge both indexes of files a crash left mid-write; they are redone."""
