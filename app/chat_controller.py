@@ -26,9 +26,19 @@ from app.models_controller import ModelsController
 from app.settings import Settings
 from engine.context import ContextSource, Passage
 from engine.errors import EngineError
-from engine.events import Failed, Finished, Notice, PromptProgress, Sources, Status, Token
+from engine.events import (
+    Failed,
+    Finished,
+    Notice,
+    PromptProgress,
+    Sources,
+    SourcesDeclined,
+    Status,
+    Token,
+)
 from engine.history import INTERRUPTED, ConversationStore, StoredMessage
 from engine.turn import SamplingParams, TurnRequest
+from retrieval.source_decision import SourceMode
 
 if TYPE_CHECKING:
     from app.grounding_controller import GroundingController
@@ -63,17 +73,22 @@ class _Turn:
     # conversation is opened again mid-answer (saved from Finished.sources).
     sources: tuple[Passage, ...] = ()
     status: str = ""  # the last Status, which PromptProgress adds a percentage to
+    # Why the documents' Auto rule held them back (SourcesDeclined), if it did.
+    documents_declined: str = ""
 
 
 @dataclass(frozen=True)
-class WebSearched:
-    """The last answer that searched the web: what "Edit query" re-asks."""
+class AskAgain:
+    """The last answer, when it can be asked again grounded otherwise: it
+    searched the web ("Edit query" searches for other words), or Auto held
+    the documents back ("Use my documents" sends them)."""
 
     conversation: int
     question: str
-    query: str
     user_message_id: int
     answer_id: int | None
+    web_query: str = ""
+    documents_declined: str = ""
 
 
 class ChatController(QObject):
@@ -114,8 +129,10 @@ class ChatController(QObject):
         # Documents and web search per conversation (main window attaches it).
         self.grounding: GroundingController | None = None
         self.edit_query_button: QAbstractButton | None = None
-        self.last_web_search: WebSearched | None = None
-        self._rerun_query: str | None = None  # "Edit query" while a turn was still running
+        self.use_documents_button: QAbstractButton | None = None
+        self.last_answer: AskAgain | None = None
+        # Asked while a turn was still running: asked again once it stopped.
+        self._rerun: tuple[str | None, SourceMode | None] | None = None
         composer.send_requested.connect(self.send)
         composer.stop_requested.connect(self.stop)
         engine.turn_event.connect(self._on_turn_event)
@@ -125,11 +142,16 @@ class ChatController(QObject):
         return self.composer.generating
 
     def attach_grounding(
-        self, grounding: GroundingController, edit_query_button: QAbstractButton
+        self,
+        grounding: GroundingController,
+        edit_query_button: QAbstractButton,
+        use_documents_button: QAbstractButton,
     ) -> None:
         self.grounding = grounding
         self.edit_query_button = edit_query_button
+        self.use_documents_button = use_documents_button
         edit_query_button.hide()
+        use_documents_button.hide()
         grounding.show(self.conversation_id)
 
     # ------------------------------------------------------------------ showing
@@ -141,7 +163,7 @@ class ChatController(QObject):
         self.conversation_id = conversation_id
         if self.grounding is not None:
             self.grounding.show(conversation_id)
-        self._show_edit_query()
+        self._show_ask_again()
         self.chat.clear()
         if conversation_id is None:
             return
@@ -166,12 +188,9 @@ class ChatController(QObject):
             self.stop()
             self._turn.conversation = None
             self._turn.draft = None
-        if (
-            self.last_web_search is not None
-            and self.last_web_search.conversation == conversation_id
-        ):
-            self.last_web_search = None  # nothing left to ask again
-            self._show_edit_query()
+        if self.last_answer is not None and self.last_answer.conversation == conversation_id:
+            self.last_answer = None  # nothing left to ask again
+            self._show_ask_again()
         if self.conversation_id == conversation_id:
             self.conversation_id = None
             self.chat.clear()  # the next one, if any, is shown by the list's refresh
@@ -179,9 +198,12 @@ class ChatController(QObject):
     # ------------------------------------------------------------------ turns
 
     @Slot(str)
-    def send(self, text: str, *, web_query: str | None = None) -> None:
+    def send(
+        self, text: str, *, web_query: str | None = None, documents: SourceMode | None = None
+    ) -> None:
         """Ask ``text`` in the shown conversation. ``web_query``: search the
-        web for this instead of the query the model would write."""
+        web for this instead of the query the model would write;
+        ``documents``: this documents mode for this turn only."""
         if self._turn is not None:
             return
         if not self.models.has_model:
@@ -218,11 +240,11 @@ class ChatController(QObject):
         grounding = None
         budget = None
         if source is None and self.grounding is not None:
-            grounding = self.grounding.source(web_query)
+            grounding = self.grounding.source(web_query, documents)
             source = grounding
             budget = self.grounding.budget()
-        self.last_web_search = None
-        self._show_edit_query()
+        self.last_answer = None
+        self._show_ask_again()
         turn_id = self.engine.start_turn(request, source, budget)
         self._turn = _Turn(turn_id, conversation, user_message, grounding=grounding)
         self.chat.begin_answer()
@@ -250,6 +272,10 @@ class ChatController(QObject):
                 self.activity.setText("Writing…")
         elif isinstance(event, (Status, PromptProgress, Sources)):
             self._on_progress(turn, event, visible)
+        elif isinstance(event, SourcesDeclined):
+            turn.documents_declined = event.reason
+            if self.activity.text() != STOPPING_TEXT:
+                self.activity.setText(declined_text(event.reason))
         elif isinstance(event, Notice):
             self.banner.show_message(event.text, level="info")
         elif isinstance(event, Finished):
@@ -331,7 +357,7 @@ class ChatController(QObject):
             )
         if visible:
             self.chat.end_answer(event.text, footer, event.sources)
-        self._remember_web_search(turn, answer_id)
+        self._remember_answer(turn, answer_id)
         if event.stats.generated_tokens:
             self.speed_label.setText(f"{event.stats.tokens_per_second:.1f} tok/s")
         if event.notes:
@@ -339,7 +365,7 @@ class ChatController(QObject):
 
     def _fail_turn(self, turn: _Turn, error: EngineError, visible: bool) -> None:
         self._end_turn()
-        self._remember_web_search(turn, None)
+        self._remember_answer(turn, None)
         if turn.draft is not None:  # errors never stay in the conversation as an answer
             self.banner.attempt(self.store.delete_message, turn.draft.id)
         if visible:
@@ -352,61 +378,87 @@ class ChatController(QObject):
         self.composer.set_generating(False)
         self.activity.setText("")
 
-    # ------------------------------------------------------------------ edit query
+    # ------------------------------------------------------------------ ask again
 
-    def _remember_web_search(self, turn: _Turn, answer_id: int | None) -> None:
-        """After a turn that searched the web: keep what "Edit query" needs,
-        say what was searched, and let the ledger page refresh."""
+    def _remember_answer(self, turn: _Turn, answer_id: int | None) -> None:
+        """After a turn that searched the web or whose documents Auto held
+        back: keep what "Edit query" / "Use my documents" need, say it in the
+        status line, and let the ledger page refresh."""
         searched = turn.grounding.last_search.query if turn.grounding is not None else ""
-        rerun, self._rerun_query = self._rerun_query, None
-        if not searched or turn.conversation is None:
+        rerun, self._rerun = self._rerun, None
+        if searched:
+            self.web_turn_finished.emit()
+        if (not searched and not turn.documents_declined) or turn.conversation is None:
             return
-        self.last_web_search = WebSearched(
+        self.last_answer = AskAgain(
             turn.conversation,
             turn.user_message.content,
-            searched,
             turn.user_message.id,
             answer_id,
+            web_query=searched,
+            documents_declined=turn.documents_declined,
         )
-        self._show_edit_query()
-        self.web_turn_finished.emit()
+        self._show_ask_again()
         if rerun:
-            self.rerun_with_query(rerun)
+            self.ask_again(*rerun)
 
-    def _show_edit_query(self) -> None:
-        last = self.last_web_search
+    def _show_ask_again(self) -> None:
+        last = self.last_answer
         shown = last is not None and last.conversation == self.conversation_id
         if self.edit_query_button is not None:
-            self.edit_query_button.setVisible(shown)
+            self.edit_query_button.setVisible(shown and last is not None and bool(last.web_query))
+        if self.use_documents_button is not None:
+            self.use_documents_button.setVisible(
+                shown and last is not None and bool(last.documents_declined)
+            )
         if shown and last is not None and self._turn is None:
-            self.activity.setText(f"Searched the web for “{last.query}”")
+            said = []
+            if last.documents_declined:
+                said.append(declined_text(last.documents_declined))
+            if last.web_query:
+                said.append(f"Searched the web for “{last.web_query}”")
+            self.activity.setText("  ·  ".join(said))
 
     def current_web_query(self) -> str:
         """The query of the turn searching now, else of the last one that did."""
         turn = self._turn
         if turn is not None and turn.grounding is not None and turn.grounding.last_search.query:
             return turn.grounding.last_search.query
-        return self.last_web_search.query if self.last_web_search is not None else ""
+        return self.last_answer.web_query if self.last_answer is not None else ""
 
     def rerun_with_query(self, query: str) -> None:
-        """Ask the last web-searched question again, searching for ``query``:
-        its answer (and question) are replaced by the new ones. While that
-        turn is still running, it is stopped first."""
+        """Ask the last web-searched question again, searching for ``query``."""
         query = " ".join(query.split())
-        if self._turn is not None:  # re-asked once it has stopped
-            self._rerun_query = query or None
+        if query:
+            self.ask_again(query, None)
+
+    def use_documents(self) -> None:
+        """Ask the last question again with the documents Auto held back."""
+        self.ask_again(None, SourceMode.ALWAYS)
+
+    def ask_again(self, web_query: str | None, documents: SourceMode | None) -> None:
+        """Ask the last question again, grounded otherwise: its answer (and
+        question) are replaced by the new ones. While that turn is still
+        running, it is stopped first and asked again once it has."""
+        if self._turn is not None:
+            self._rerun = (web_query, documents)
             self.stop()
             return
-        last = self.last_web_search
-        if last is None or not query:
+        last = self.last_answer
+        if last is None:
             return
-        self.last_web_search = None
+        self.last_answer = None
         for message_id in (last.answer_id, last.user_message_id):
             if message_id is not None:
                 self.banner.attempt(self.store.delete_message, message_id)
         self.conversation_id = None  # shown again without the replaced exchange
         self.show(last.conversation)
-        self.send(last.question, web_query=query)
+        self.send(last.question, web_query=web_query, documents=documents)
+
+
+def declined_text(reason: str) -> str:
+    """The status line when Auto held the documents back."""
+    return f"Not using your documents: {reason}"
 
 
 def answer_footer(event: Finished) -> str:

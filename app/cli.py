@@ -35,13 +35,14 @@ from engine.context import Passage
 from engine.convert import OUTPUT_TYPES, ConvertDone, ConvertProgress, convert
 from engine.download import DownloadDone, DownloadProgress, download
 from engine.errors import EngineError
-from engine.events import Failed, Finished, Notice, Status, Token
+from engine.events import Failed, Finished, Notice, SourcesDeclined, Status, Token
 from engine.gguf_info import inspect_gguf
 from engine.hardware import detect_build, memory_budget
 from engine.library import installed_models
 from engine.model import LoadOptions, LocalModel, load_model
 from engine.turn import ChatSession, SamplingParams, TurnBudget, TurnRequest
 from retrieval.errors import RetrievalError
+from retrieval.source_decision import SourceMode
 from retrieval.web.ledger import Ledger
 from retrieval.web.need_search import WebMode
 
@@ -71,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="answer from this document collection (repeatable; 'all' for every one)",
+    )
+    ask.add_argument(
+        "--docs-mode",
+        choices=[m.value for m in SourceMode if m is not SourceMode.OFF],
+        default=SourceMode.AUTO.value,
+        help="auto (default): use the documents when they bear on the question; always",
     )
     ask.add_argument(
         "--web",
@@ -349,8 +356,8 @@ def _ask(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             elif isinstance(event, Token):
                 out.write(event.text)
                 out.flush()
-            elif isinstance(event, Notice):
-                print(f"footnote: note: {event.text}", file=sys.stderr)
+            elif isinstance(event, (Notice, SourcesDeclined)):
+                print(f"footnote: note: {_note(event)}", file=sys.stderr)
             elif isinstance(event, Finished):
                 _finish(event, model, out, show_control_tokens=args.show_control_tokens)
             elif isinstance(event, Failed):
@@ -370,6 +377,12 @@ def _settings(paths: AppPaths) -> Settings:
     if loaded.problem:  # set aside: say so, as the window does
         print(f"footnote: note: {loaded.problem}", file=sys.stderr)
     return loaded.settings
+
+
+def _note(event: Notice | SourcesDeclined) -> str:
+    if isinstance(event, Notice):
+        return event.text
+    return f"not using your documents: {event.reason} (--docs-mode always uses them)"
 
 
 def _finish(event: Finished, model: LocalModel, out: TextIO, *, show_control_tokens: bool) -> None:
@@ -404,7 +417,10 @@ def _grounding(args: argparse.Namespace, paths: AppPaths) -> GroundingSource | N
         web = build_web_search(
             options, LazyEmbedder(library), data_dir=paths.ensure().data, cache_dir=paths.cache
         )
-    return GroundingSource(library, web, GroundingChoice(collections=collections, web=mode))
+    choice = GroundingChoice(
+        collections=collections, web=mode, documents=SourceMode(args.docs_mode)
+    )
+    return GroundingSource(library, web, choice)
 
 
 def _write_sources(sources: Sequence[Passage], out: TextIO) -> None:

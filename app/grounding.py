@@ -3,12 +3,14 @@ document library and the web search (no Qt: the window and the CLI share it).
 
 The engine asks a :class:`~engine.context.ContextSource` for passages; this
 module is that source. It looks in the conversation's document collections
-first, then decides whether to search the web (Off / Auto / Always; the Auto
-rule is :func:`retrieval.web.need_search.need_search`), lets Phi-3 write the
-query (``ContextRequest.write_search_query``, which reuses the conversation's
-KV cache), and returns documents and web pages as one list for the budget
-planner to number. Retrieval's own progress events become the engine's
-``Status``/``Notice`` here, so the engine never imports retrieval.
+first and decides whether to use what it found (documents: Off / Auto /
+Always, :func:`retrieval.source_decision.decide_documents`), then whether to
+search the web (the same three modes, :func:`retrieval.web.need_search.
+need_search`, which shares the documents' rule), lets Phi-3 write the query
+(``ContextRequest.write_search_query``, which reuses the conversation's KV
+cache), and returns documents and web pages as one list, in relevance order,
+for the budget planner to number. Retrieval's own progress events become the
+engine's ``Status``/``Notice`` here, so the engine never imports retrieval.
 """
 
 from __future__ import annotations
@@ -22,11 +24,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.context import ContextRequest, Passage
-from engine.events import Notice, Status
+from engine.events import Notice, SourcesDeclined, Status
 from engine.query_writer import fallback_query
 from retrieval.documents import DocumentLibrary
 from retrieval.errors import RetrievalError
 from retrieval.passage import RetrievedPassage
+from retrieval.source_decision import (
+    WEAK_COSINE,
+    Decision,
+    SourceMode,
+    decide_documents,
+    is_evidence,
+)
 from retrieval.web.ddgs_provider import DdgsProvider
 from retrieval.web.events import WebEvent, WebNotice, describe
 from retrieval.web.need_search import WebMode
@@ -51,6 +60,9 @@ class GroundingChoice:
     # Collection names; None: every collection; (): none (documents off).
     collections: tuple[str, ...] | None = None
     web: WebMode = WebMode.OFF
+    # Whether the documents' passages are sent: Auto only when the question
+    # asks for information and the search found evidence.
+    documents: SourceMode = SourceMode.AUTO
     # The query the user edited in the status line, used instead of the
     # model's for the next turn ("edit and re-run").
     web_query: str | None = None
@@ -80,15 +92,20 @@ class GroundingSource:
         self.choice = choice
         self._k = document_passages
         self.last_search = LastSearch()
+        # Whether the last turn used the documents, and why (None: not asked).
+        self.last_documents: Decision | None = None
 
     def __call__(
         self, request: ContextRequest, cancel: threading.Event
-    ) -> Generator[Status | Notice, None, Sequence[Passage]]:
-        documents = yield from self._documents(request)
+    ) -> Generator[Status | Notice | SourcesDeclined, None, Sequence[Passage]]:
+        found = yield from self._documents(request)
+        documents = yield from self._decide_documents(request.question, found)
         if cancel.is_set():
             return documents
-        pages = yield from self._web_pages(request, documents, cancel)
-        return [*documents, *pages]
+        # The web's Auto rule asks whether the documents cover the question:
+        # it reads everything found, also what the documents' gate held back.
+        pages = yield from self._web_pages(request, found, cancel)
+        return merged_by_relevance(documents, pages)
 
     # ------------------------------------------------------------ documents
 
@@ -96,7 +113,7 @@ class GroundingSource:
         self, request: ContextRequest
     ) -> Generator[Status | Notice, None, list[RetrievedPassage]]:
         library, names = self._library, self.choice.collections
-        if library is None or names == ():
+        if library is None or names == () or self.choice.documents is SourceMode.OFF:
             return []
         if not library.collections():
             return []
@@ -107,6 +124,27 @@ class GroundingSource:
             log.warning("document search failed: %s (%s)", exc, exc.detail)
             yield Notice(f"Your documents could not be searched: {exc}")
         return []
+
+    def _decide_documents(
+        self, question: str, found: list[RetrievedPassage]
+    ) -> Generator[SourcesDeclined, None, list[RetrievedPassage]]:
+        """The passages to send, after the Off / Auto / Always rule. In Auto,
+        passages that are noise for this question (low cosine, none of its
+        words or identifiers) are held back even when others are sent."""
+        mode = self.choice.documents
+        if self._library is None or self.choice.collections == () or mode is SourceMode.OFF:
+            self.last_documents = None
+            return []
+        decision = decide_documents(question, mode, found)
+        self.last_documents = decision
+        if not decision:
+            log.info("documents not used: %s", decision.reason)
+            if found and mode is SourceMode.AUTO:  # found, held back: say so, offer them
+                yield SourcesDeclined("document", decision.reason)
+            return []
+        if mode is SourceMode.AUTO:
+            return [p for p in found if p.score >= WEAK_COSINE or is_evidence(question, p)]
+        return found
 
     # ------------------------------------------------------------ web
 
@@ -144,6 +182,25 @@ class GroundingSource:
             except StopIteration as done:
                 return list(done.value or [])
             yield web_event_to_engine(event)
+
+
+def merged_by_relevance(
+    documents: Sequence[RetrievedPassage], pages: Sequence[RetrievedPassage]
+) -> list[RetrievedPassage]:
+    """One list from two rankings, each kept in its own order: at every step
+    the head with the higher score goes first. Both scores are the same
+    embedder's cosine, so the heads compare; the orders within each list
+    (the documents' fused hybrid order, the web's ranking) are never undone."""
+    merged: list[RetrievedPassage] = []
+    i = j = 0
+    while i < len(documents) and j < len(pages):
+        if pages[j].score > documents[i].score:
+            merged.append(pages[j])
+            j += 1
+        else:
+            merged.append(documents[i])
+            i += 1
+    return [*merged, *documents[i:], *pages[j:]]
 
 
 def web_event_to_engine(event: WebEvent) -> Status | Notice:

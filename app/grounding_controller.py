@@ -5,7 +5,8 @@ first-word budget when a question is sent.
 
 A new conversation starts with web search Off until the user has turned it
 on once; after that it starts with the mode chosen last (``Settings.
-default_web_mode``). Documents: every collection, unless the user narrows it.
+default_web_mode``). Documents: Auto (used when they answer the question),
+from every collection unless the user narrows it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.turn_grounding import GroundingService, TurnGrounding
 from engine.budget import FirstWordTarget
 from engine.history import ConversationStore
 from engine.turn import TurnBudget
+from retrieval.source_decision import SourceMode
 from retrieval.web.need_search import WebMode
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,13 @@ def web_mode_of(value: object, fallback: WebMode = WebMode.OFF) -> WebMode:
         return WebMode(value)
     except ValueError:
         return fallback
+
+
+def documents_mode_of(value: object) -> SourceMode:
+    try:
+        return SourceMode(value)
+    except ValueError:
+        return SourceMode.AUTO
 
 
 def first_word_target(settings: Settings) -> FirstWordTarget:
@@ -77,6 +86,7 @@ class GroundingController(QObject):
         self.conversation_id: int | None = None
         self.web_toggle.mode_chosen.connect(self._on_web_mode_chosen)
         self.chooser.choice_changed.connect(self._on_collections_chosen)
+        self.chooser.mode_chosen.connect(self._on_collections_chosen)
         self.show(None)
 
     # ------------------------------------------------------------ showing
@@ -95,6 +105,7 @@ class GroundingController(QObject):
         self.chooser.set_chosen(
             [str(n) for n in collections] if isinstance(collections, list) else None
         )
+        self.chooser.set_mode(documents_mode_of(options.get("documents", "auto")))
 
     @Slot()
     def collections_changed(self) -> None:
@@ -108,19 +119,30 @@ class GroundingController(QObject):
 
     # ------------------------------------------------------------ turns
 
-    def choice(self, web_query: str | None = None) -> GroundingChoice | None:
+    def choice(
+        self, web_query: str | None = None, documents: SourceMode | None = None
+    ) -> GroundingChoice | None:
         """The shown conversation's choice, or None when there is nothing to
-        ground on (no collections and web search off: a plain answer)."""
+        ground on (no collections or documents off, and web search off: a
+        plain answer). ``documents``: this mode for this turn only ("Use my
+        documents" after Auto held them back)."""
         names = self._collection_names()
         chosen = self.chooser.effective()
-        collections: tuple[str, ...] | None = () if not names else chosen
+        documents = documents or self.chooser.mode
+        collections: tuple[str, ...] | None = (
+            () if not names or documents is SourceMode.OFF else chosen
+        )
         mode = self.web_toggle.mode
         if collections == () and mode is WebMode.OFF:
             return None
-        return GroundingChoice(collections=collections, web=mode, web_query=web_query or None)
+        return GroundingChoice(
+            collections=collections, web=mode, web_query=web_query or None, documents=documents
+        )
 
-    def source(self, web_query: str | None = None) -> TurnGrounding | None:
-        choice = self.choice(web_query)
+    def source(
+        self, web_query: str | None = None, documents: SourceMode | None = None
+    ) -> TurnGrounding | None:
+        choice = self.choice(web_query, documents)
         if choice is None:
             return None
         return self.service.source(choice, web_options(self.settings))
@@ -152,5 +174,6 @@ class GroundingController(QObject):
             {
                 "web": self.web_toggle.mode.value,
                 "collections": None if chosen is None else list(chosen),
+                "documents": self.chooser.mode.value,
             },
         )

@@ -178,7 +178,10 @@ class MainWindow(QMainWindow):
         # window shows, for a user who will need them (app.warmup).
         self.warm_up = WarmUp(self.jobs, self)
         self.warm_up.follow(settings, documents, self.composer.web_toggle)
-        self.chat_controller.attach_grounding(self.grounding_controller, self.edit_query_button)
+        self.chat_controller.attach_grounding(
+            self.grounding_controller, self.edit_query_button, self.use_documents_button
+        )
+        self.use_documents_button.clicked.connect(self.chat_controller.use_documents)
         self.chat_controller.web_turn_finished.connect(self.ledger_page.refresh)
         self.edit_query_button.clicked.connect(self.edit_web_query)
         self.ledger_page.back_requested.connect(self._show_home_page)
@@ -270,6 +273,14 @@ class MainWindow(QMainWindow):
         self.edit_query_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.edit_query_button.setToolTip("Search the web for other words and ask again")
         status_row.addWidget(self.edit_query_button)
+        # Shown after Auto held the documents back: ask again with them.
+        self.use_documents_button = QPushButton("Use my documents")
+        self.use_documents_button.setObjectName("linkButton")
+        self.use_documents_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.use_documents_button.setToolTip(
+            "Ask this question again with passages from your documents"
+        )
+        status_row.addWidget(self.use_documents_button)
         status_row.addStretch(1)
         area_layout.addLayout(status_row)
         chat_layout.addWidget(composer_area)

@@ -23,8 +23,9 @@ from app.grounding import (
     build_web_search,
 )
 from engine.context import ContextRequest, Passage
-from engine.events import Notice, Status
+from engine.events import Notice, SourcesDeclined, Status
 from retrieval.documents import DocumentLibrary
+from retrieval.source_decision import Decision
 from retrieval.web.need_search import WebMode
 from retrieval.web.pipeline import WebSearch
 
@@ -74,10 +75,11 @@ class TurnGrounding:
         self.choice = choice
         self.web_options = web_options
         self.last_search = LastSearch()
+        self.last_documents: Decision | None = None
 
     def __call__(
         self, request: ContextRequest, cancel: threading.Event
-    ) -> Generator[Status | Notice, None, Sequence[Passage]]:
+    ) -> Generator[Status | Notice | SourcesDeclined, None, Sequence[Passage]]:
         library = self._service.library()
         web = (
             self._service.web_search(self.web_options, library)
@@ -89,3 +91,4 @@ class TurnGrounding:
             return (yield from source(request, cancel))
         finally:
             self.last_search = source.last_search
+            self.last_documents = source.last_documents

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
-    from engine.events import Notice, Status
+    from engine.events import Notice, SourcesDeclined, Status
 
 SourceKind = Literal["document", "web"]
 
@@ -124,7 +124,7 @@ class ContextRequest:
 
 
 # What a source's generator yields (progress) and returns (its passages).
-ContextProgress = Generator["Status | Notice", None, Sequence[Passage]]
+ContextProgress = Generator["Status | Notice | SourcesDeclined", None, Sequence[Passage]]
 
 
 class ContextSource(Protocol):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from engine.context import Passage
+from engine.context import Passage, SourceKind
 from engine.errors import EngineError
 
 FinishReason = Literal["stop", "cancelled", "length"]
@@ -29,6 +29,16 @@ class Notice:
     """Something the user should know that does not stop the answer."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class SourcesDeclined:
+    """The context source chose not to use sources of this kind for this turn
+    (the question needs none, or the search found no evidence), so the window
+    can say so and offer to use them anyway. ``reason`` is for people."""
+
+    kind: SourceKind
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -93,4 +103,4 @@ class Failed:
     error: EngineError
 
 
-TurnEvent = Status | Notice | Sources | PromptProgress | Token | Finished | Failed
+TurnEvent = Status | Notice | SourcesDeclined | Sources | PromptProgress | Token | Finished | Failed

@@ -3,15 +3,17 @@
 The app decides; the model only writes the query (small models are poor at
 deciding to call tools). In **Auto** mode, in this order:
 
-1. Never for requests that need no facts from outside: greetings and thanks,
-   arithmetic, and work on text the user supplies ("translate this", "fix this
-   code", "rewrite", "summarize this", "write a poem").
+1. Never for requests that need no sources at all: greetings and thanks,
+   arithmetic, work on text the user supplies, creative writing, a change to
+   the last answer (:func:`retrieval.source_decision.no_sources_needed`, the
+   same rule the documents' Auto mode uses).
 2. Search when the question is about recency: "latest", "today", "current",
    "news", "price", "this week", a year from ``RECENT_YEARS_BACK`` years ago on.
-3. Search when the local documents do not cover it: there are none, or the best
-   document passage scores below ``DOCUMENT_SCORE_THRESHOLD`` (cosine, the
-   documents' embedder), or the question names something (a capitalized name,
-   an acronym) that no retrieved document passage mentions.
+3. Search when the local documents do not cover it: no document passage is
+   evidence for the question (:func:`retrieval.source_decision.is_evidence`:
+   both retrievers' signals, the same gate that decides whether documents are
+   sent), or the question names something (a capitalized name, an acronym)
+   that no retrieved document passage mentions.
 4. Otherwise answer from the documents.
 
 **Off** never searches (nothing leaves the machine); **Always** searches every
@@ -22,57 +24,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
-from enum import Enum
-from typing import Protocol
 
-# MiniLM cosine: a passage that answers a question scores ~0.5-0.8; below 0.4
-# it usually only shares a topic word.
-DOCUMENT_SCORE_THRESHOLD = 0.40
+from retrieval.source_decision import (
+    Decision,
+    ScoredText,
+    SourceMode,
+    evidence_passages,
+    no_sources_needed,
+)
+
 RECENT_YEARS_BACK = 2
 
+# The web's modes are the documents' modes: one choice, one rule.
+WebMode = SourceMode
+SearchDecision = Decision
 
-class WebMode(Enum):
-    OFF = "off"
-    AUTO = "auto"
-    ALWAYS = "always"
-
-
-class ScoredText(Protocol):
-    @property
-    def text(self) -> str: ...
-
-    @property
-    def score(self) -> float: ...
-
-
-@dataclass(frozen=True)
-class SearchDecision:
-    search: bool
-    reason: str  # shown to the user ("the documents do not mention Nvidia")
-
-    def __bool__(self) -> bool:
-        return self.search
-
-
-_CHITCHAT = re.compile(
-    r"^\s*(hi|hello|hey|good (morning|afternoon|evening)|thanks?( you)?|thank you|ok(ay)?|"
-    r"bye|goodbye|how are you|who are you|what can you do)\b([\s!.?,]+\w+){0,3}[\s!.?]*$",
-    re.IGNORECASE,
-)
-_MATHS = re.compile(r"^[\s\d.,+\-*/×÷^%()=?]*\d[\s\d.,+\-*/×÷^%()=?]*$")
-_MATHS_QUESTION = re.compile(
-    r"^\s*(what is|what's|calculate|compute|solve|evaluate)\s+[\d\s.,+\-*/×÷^%()=x]+\??\s*$",
-    re.IGNORECASE,
-)
-_TEXT_WORK = re.compile(
-    r"\b(translate|rewrite|rephrase|paraphrase|proofread|reword|shorten|summari[sz]e|"
-    r"fix|refactor|debug|correct|format|explain)\b[^.?!]*\b(this|these|that|the following|"
-    r"my|below|above|it)\b|^\s*(write|compose|draft)\s+(me\s+)?(a|an)\s+"
-    r"(poem|story|haiku|limerick|song|joke|email|letter|essay)\b",
-    re.IGNORECASE,
-)
 _RECENCY = re.compile(
     r"\b(latest|newest|recent(ly)?|today|tonight|yesterday|tomorrow|current(ly)?|now|news|"
     r"this (week|month|year)|right now|up[- ]to[- ]date|price|prices|stock|weather|score|"
@@ -108,37 +75,34 @@ def _names(question: str) -> list[str]:
 
 def need_search(  # noqa: PLR0911 - one return per rule, in the documented order
     question: str,
-    mode: WebMode,
+    mode: SourceMode,
     document_passages: Sequence[ScoredText] = (),
     *,
     today: date | None = None,
-    threshold: float = DOCUMENT_SCORE_THRESHOLD,
-) -> SearchDecision:
+) -> Decision:
     """Whether to search the web for ``question``, given the passages document
-    retrieval found for it (best first or not; only their text and score
-    matter)."""
-    if mode is WebMode.OFF:
-        return SearchDecision(False, "web search is off")
+    retrieval found for it."""
+    if mode is SourceMode.OFF:
+        return Decision(False, "web search is off")
     if not question.strip():
-        return SearchDecision(False, "empty question")
-    if mode is WebMode.ALWAYS:
-        return SearchDecision(True, "web search is on for every question")
-    if _CHITCHAT.match(question) or _MATHS.match(question) or _MATHS_QUESTION.match(question):
-        return SearchDecision(False, "no facts needed")
-    if _TEXT_WORK.search(question):
-        return SearchDecision(False, "works on text you gave")
+        return Decision(False, "empty question")
+    if mode is SourceMode.ALWAYS:
+        return Decision(True, "web search is on for every question")
+    reason = no_sources_needed(question)
+    if reason:
+        return Decision(False, reason)
     year_now = (today or date.today()).year
     if _RECENCY.search(question) or any(
         int(m.group(0)) >= year_now - RECENT_YEARS_BACK for m in _YEAR.finditer(question)
     ):
-        return SearchDecision(True, "the question is about recent events")
+        return Decision(True, "the question is about recent events")
     if not document_passages:
-        return SearchDecision(True, "no documents cover this")
-    best = max(p.score for p in document_passages)
-    if best < threshold:
-        return SearchDecision(True, f"the documents match poorly (best score {best:.2f})")
-    corpus = " ".join(p.text for p in document_passages).lower()
+        return Decision(True, "no documents cover this")
+    covering = evidence_passages(question, document_passages)
+    if not covering:
+        return Decision(True, "your documents do not cover this")
+    corpus = " ".join(p.text for p in covering).lower()
     missing = [name for name in _names(question) if name.lower() not in corpus]
     if missing:
-        return SearchDecision(True, f"the documents do not mention {', '.join(missing)}")
-    return SearchDecision(False, "the documents cover this")
+        return Decision(True, f"the documents do not mention {', '.join(missing)}")
+    return Decision(False, "the documents cover this")

@@ -115,6 +115,8 @@ def test_ask_with_the_web_cites_pages_and_documents_in_one_list(
             str(tiny_model),
             "--docs",
             "team",
+            "--docs-mode",
+            "always",
             "--web",
             "always",
             "--searxng",

@@ -26,6 +26,7 @@ from app.settings_dialog import speed_explanation
 from app.sources_panel import source_url
 from engine.budget import FirstWordTarget
 from engine.events import Status
+from retrieval.source_decision import SourceMode
 from retrieval.web.need_search import WebMode
 from tests.app.conftest import close, wait_for_answer, wait_for_model
 from tests.app.test_cli_grounding import searxng_and_pages
@@ -116,7 +117,7 @@ def test_an_answer_from_documents_lists_and_opens_its_sources_also_when_reopened
     window = grounded()
     index(qtbot, window, team_folder)
     chooser = window.composer.collections_chooser
-    assert chooser.isVisible() and chooser.text() == "All documents"
+    assert chooser.isVisible() and chooser.text() == "Auto · All documents"
     statuses = statuses_of(window)
     window.send(QUESTION)
     wait_for_answer(qtbot, window)
@@ -156,7 +157,11 @@ def test_a_collection_left_out_is_not_searched_and_the_choice_is_kept(
     conversation = window.conversation_id
     window.composer.collections_chooser.toggle_collection("team")
     assert window.composer.collections_chooser.text() == "No documents"
-    assert window.store.conversation_options(conversation) == {"web": "off", "collections": []}
+    assert window.store.conversation_options(conversation) == {
+        "web": "off",
+        "collections": [],
+        "documents": "auto",
+    }
 
     statuses = statuses_of(window)
     window.send(QUESTION)
@@ -165,7 +170,7 @@ def test_a_collection_left_out_is_not_searched_and_the_choice_is_kept(
     assert window.chat.bubbles()[-1].sources_panel is None
 
     window.new_conversation()  # a new conversation uses every collection again
-    assert window.composer.collections_chooser.text() == "All documents"
+    assert window.composer.collections_chooser.text() == "Auto · All documents"
     window.show_conversation(conversation)
     assert window.composer.collections_chooser.text() == "No documents"
 
@@ -181,6 +186,8 @@ def test_web_search_always_numbers_pages_and_documents_together_and_fills_the_le
         assert "Nothing leaves this computer" in toggle.toolTip()
         toggle.choose(WebMode.ALWAYS)
         assert "Privacy Ledger" in toggle.toolTip()
+        # The budget note does not answer this question: Auto would hold it back.
+        window.composer.collections_chooser.choose_mode(SourceMode.ALWAYS)
         statuses = statuses_of(window)
         window.send("Who built the Velmora lighthouse?")
         qtbot.waitUntil(lambda: bool(queries), timeout=60_000)
@@ -249,7 +256,7 @@ def test_with_web_search_off_no_socket_is_opened_and_the_ledger_stays_empty(
 
     monkeypatch.setattr(socket.socket, "connect", record)
     assert window.composer.web_toggle.mode is WebMode.OFF
-    window.send("Who built the Velmora lighthouse?")
+    window.send("What is the travel budget of the team?")
     wait_for_answer(qtbot, window)
     assert window.chat.bubbles()[-1].sources_panel is not None  # documents still answered
     assert connects == []
@@ -257,6 +264,48 @@ def test_with_web_search_off_no_socket_is_opened_and_the_ledger_stays_empty(
     window.show_ledger()
     assert window.ledger_page.rows() == []
     assert window.ledger_page.empty.isVisible()
+
+
+def test_auto_holds_documents_back_from_a_greeting_and_one_click_sends_them(
+    qtbot, grounded, team_folder: Path
+) -> None:
+    window = grounded()
+    index(qtbot, window, team_folder)
+    chooser = window.composer.collections_chooser
+    assert chooser.mode is SourceMode.AUTO  # the default once a collection exists
+    window.send("Say hello in one sentence.")
+    wait_for_answer(qtbot, window)
+    assert window.chat.bubbles()[-1].sources_panel is None
+    assert window.activity.text() == "Not using your documents: no facts needed"
+    assert window.use_documents_button.isVisible()
+    assert not window.edit_query_button.isVisible()
+
+    conversation = window.conversation_id
+    window.use_documents_button.click()
+    wait_for_answer(qtbot, window)
+    messages = window.store.messages(conversation)
+    assert [m.role for m in messages] == ["user", "assistant"]  # asked again, not added
+    assert messages[0].content == "Say hello in one sentence."
+    assert [s.citation for s in messages[1].sources] == ["plan.md › Budget"]
+    assert window.chat.bubbles()[-1].sources_panel is not None
+    assert not window.use_documents_button.isVisible()
+    # Only that turn: the conversation stays on Auto.
+    assert chooser.mode is SourceMode.AUTO
+    assert window.store.conversation_options(conversation)["documents"] == "auto"
+
+    # A question the documents answer is grounded as before.
+    window.send("What is the travel budget of the team?")
+    wait_for_answer(qtbot, window)
+    assert window.chat.bubbles()[-1].sources_panel is not None
+    assert not window.use_documents_button.isVisible()
+
+    # Off: never, and the choice is kept with the conversation.
+    chooser.choose_mode(SourceMode.OFF)
+    assert chooser.text() == "Documents off"
+    window.send("What is the travel budget of the team?")
+    wait_for_answer(qtbot, window)
+    assert window.chat.bubbles()[-1].sources_panel is None
+    assert window.store.conversation_options(conversation)["documents"] == "off"
 
 
 @contextmanager

@@ -7,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from retrieval.web.need_search import DOCUMENT_SCORE_THRESHOLD, WebMode, need_search
+from retrieval.source_decision import WEAK_COSINE
+from retrieval.web.need_search import WebMode, need_search
 
 TODAY = date(2026, 12, 2)
 
@@ -22,7 +23,7 @@ GOOD_DOCS = [Doc("Velmora's lighthouse was restored in 1957 by the town council.
 
 
 def auto(question: str, docs: list[Doc] | None = None) -> bool:
-    return need_search(question, WebMode.AUTO, docs or [], today=TODAY).search
+    return need_search(question, WebMode.AUTO, docs or [], today=TODAY).use
 
 
 def test_off_never_searches_and_always_always_does() -> None:
@@ -67,9 +68,9 @@ def test_auto_searches_for_recency_even_when_documents_match(question: str) -> N
 
 def test_auto_searches_without_documents_or_with_poor_matches() -> None:
     assert auto("how tall is the lighthouse of Velmora")
-    weak = [Doc("Velmora lighthouse notes", DOCUMENT_SCORE_THRESHOLD - 0.05)]
+    weak = [Doc("Notes on harbour paint colours", WEAK_COSINE - 0.05)]
     decision = need_search("how tall is the lighthouse of Velmora", WebMode.AUTO, weak, today=TODAY)
-    assert decision.search and "poorly" in decision.reason
+    assert decision.use and "do not cover" in decision.reason
 
 
 def test_auto_searches_for_names_the_documents_do_not_mention() -> None:
@@ -79,7 +80,7 @@ def test_auto_searches_for_names_the_documents_do_not_mention() -> None:
         GOOD_DOCS,
         today=TODAY,
     )
-    assert decision.search and "Ada Brightwater" in decision.reason
+    assert decision.use and "Ada Brightwater" in decision.reason
     assert auto("Was the NASA archive used for Velmora's lighthouse?", GOOD_DOCS)
 
 
@@ -87,6 +88,6 @@ def test_auto_answers_from_documents_that_cover_the_question() -> None:
     decision = need_search(
         "When was the lighthouse of Velmora restored?", WebMode.AUTO, GOOD_DOCS, today=TODAY
     )
-    assert not decision.search and decision.reason == "the documents cover this"
+    assert not decision.use and decision.reason == "the documents cover this"
     # An old year is not "recent".
     assert not auto("Was Velmora's lighthouse restored in 1957?", GOOD_DOCS)

@@ -238,11 +238,11 @@ def test_auto_judges_documents_by_their_cosine_to_the_question(
         question,
         document("The harbour lighthouse stands 41 metres tall on the northern breakwater."),
     )
-    assert not covered.search, covered.reason
+    assert not covered.use, covered.reason
     unrelated = search.decide(
         question, document("Rye sourdough needs a long, cool fermentation and a hot oven.")
     )
-    assert unrelated.search and "poorly" in unrelated.reason
+    assert unrelated.use and "do not cover" in unrelated.reason
 
 
 def test_an_embedder_that_cannot_load_ends_in_a_notice(site: Site, tmp_path: Path) -> None:
