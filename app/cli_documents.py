@@ -1,13 +1,24 @@
 """The documents commands of the CLI (no Qt): the same library the window uses.
 
     python -m app index add ~/Reports --collection reports --exclude "drafts/"
+    python -m app index update [--collection reports]
     python -m app index status [--collection reports]
     python -m app index remove reports
     python -m app search "revenue growth 2024" [--collection reports] [-k 5]
 
 Progress goes to stderr, results to stdout; a bad input is one readable line
 on stderr and exit status 1 (130 when interrupted: run the same command again
-to resume, nothing indexed so far is lost).
+to resume, nothing indexed so far is lost). Ctrl+C stops a run within about a
+second, whatever it is doing.
+
+Links: a symbolic link to a file or folder outside the collection's folders
+is skipped and listed by ``index status``; ``index add --follow-links-outside``
+allows them for that collection (``--no-follow-links-outside`` takes it back).
+
+Every index run first checks the index and rebuilds what is lost (a deleted
+or damaged vector store is made again from the stored passages, with its own
+progress line); ``index status`` says how much search by meaning can see, and
+``search`` warns when it sees less than everything.
 
 The embedding model is all-MiniLM-L6-v2 from the installed package; set
 ``FOOTNOTE_EMBEDDING_MODEL`` to a sentence-transformers folder to use another
@@ -18,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
 import time
@@ -29,8 +41,14 @@ from retrieval.discovery import display_path
 from retrieval.documents import DocumentLibrary
 from retrieval.embedding import Embedder
 from retrieval.errors import RetrievalError
-from retrieval.ingest_events import FileFailed, IngestFinished, IngestProgress
-from retrieval.manifest import is_failure
+from retrieval.ingest_events import (
+    FileFailed,
+    IngestEvent,
+    IngestFinished,
+    IngestProgress,
+    VectorsRebuilding,
+)
+from retrieval.manifest import FileState, is_failure
 
 COMMANDS = frozenset({"index", "search"})
 EMBEDDING_MODEL_ENV = "FOOTNOTE_EMBEDDING_MODEL"
@@ -53,6 +71,17 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         metavar="GLOB",
         help="gitignore-style pattern to skip (repeatable), on top of the defaults",
     )
+    add.add_argument(
+        "--follow-links-outside",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also read symbolic links to files and folders outside the collection's "
+        "folders (remembered for the collection; off by default)",
+    )
+    update = index_sub.add_parser(
+        "update", help="index what changed in every collection (or one), repairing the index"
+    )
+    update.add_argument("--collection", help="only this collection")
     status = index_sub.add_parser("status", help="collections, and every file that failed")
     status.add_argument("--collection", help="only this collection")
     remove = index_sub.add_parser("remove", help="remove a collection's index (files stay)")
@@ -78,7 +107,18 @@ def run(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             if args.command == "search":
                 return _search(library, args.query, args.collection, args.k, out)
             if args.index_command == "add":
-                return _add(library, Path(args.dir), args.collection, args.exclude, out)
+                return _add(
+                    library,
+                    Path(args.dir),
+                    args.collection,
+                    args.exclude,
+                    out,
+                    follow_links_outside=args.follow_links_outside,
+                )
+            if args.index_command == "update":
+                if args.collection is not None:
+                    library.collection(args.collection)  # CollectionNotFound, with the names
+                return _index(library, args.collection, out)
             if args.index_command == "remove":
                 library.remove_collection(args.name)
                 out.write(f"removed the collection “{args.name}” (its files are untouched)\n")
@@ -92,7 +132,13 @@ def run(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
 
 
 def _add(
-    library: DocumentLibrary, target: Path, name: str | None, excludes: list[str], out: TextIO
+    library: DocumentLibrary,
+    target: Path,
+    name: str | None,
+    excludes: list[str],
+    out: TextIO,
+    *,
+    follow_links_outside: bool | None = None,
 ) -> int:
     target = target.expanduser().absolute()
     if not target.exists():
@@ -101,33 +147,46 @@ def _add(
     name = name or target.name or str(target)
     existing = library.find_collection(name)
     if existing is None:
-        library.add_collection(name, [target], excludes)
+        library.add_collection(
+            name, [target], excludes, follow_links_outside=bool(follow_links_outside)
+        )
     else:
         library.update_collection(
             name,
             roots=[*existing.roots, target],
             excludes=[*existing.excludes, *(e for e in excludes if e not in existing.excludes)],
+            follow_links_outside=follow_links_outside,
         )
+    return _index(library, name, out)
+
+
+def _index(library: DocumentLibrary, name: str | None, out: TextIO) -> int:
+    """Run an index of ``name`` (all when None), printing progress; Ctrl+C
+    stops it within about a second (the run's own stop, then exit 130)."""
     cancel = threading.Event()
     shown = 0.0
+    events = library.index(name, cancel)
     try:
-        for event in library.index(name, cancel):
-            if isinstance(event, IngestProgress):
-                if time.monotonic() - shown >= PROGRESS_INTERVAL_S:
+        for event in events:
+            if isinstance(event, IngestProgress | VectorsRebuilding):
+                last = isinstance(event, VectorsRebuilding) and (
+                    event.passages_done == event.passages_total
+                )
+                if last or time.monotonic() - shown >= PROGRESS_INTERVAL_S:
                     shown = time.monotonic()
                     print(f"\r{_progress_line(event)}", end="", file=sys.stderr, flush=True)
             elif isinstance(event, FileFailed):
                 print(f"\n{event.path}: {event.state}: {event.reason}", file=sys.stderr)
             elif isinstance(event, IngestFinished):
-                s = event.summary
                 print(file=sys.stderr)
-                out.write(
-                    f"{s.collection}: {s.indexed} files indexed, {s.unchanged} unchanged, "
-                    f"{s.failed} failed, {s.removed} removed; {s.chunks_added} chunks "
-                    f"in {s.seconds:.1f} s\n"
-                )
+                out.write(_summary_line(event))
+                shown = 0.0
     except KeyboardInterrupt:
+        # A second Ctrl+C would only cut short the stop under way (about a
+        # second: the run closes its reader and parser workers).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         cancel.set()
+        events.close()
         print("\nfootnote: stopped; run the same command again to resume.", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception:
@@ -137,8 +196,31 @@ def _add(
     return 0
 
 
-def _progress_line(p: IngestProgress) -> str:
-    eta = f", about {_duration(p.eta_s)} left" if p.eta_s is not None else ""
+def _summary_line(event: IngestFinished) -> str:
+    s = event.summary
+    rebuilt = (
+        f"; the search index was repaired: {s.vectors_rebuilt} passages embedded again "
+        "from the stored text"
+        if s.vectors_rebuilt
+        else ""
+    )
+    return (
+        f"{s.collection}: {s.indexed} files indexed, {s.unchanged} unchanged, "
+        f"{s.failed} failed, {s.removed} removed; {s.chunks_added} chunks "
+        f"in {s.seconds:.1f} s{rebuilt}\n"
+    )
+
+
+def _progress_line(p: IngestEvent) -> str:
+    eta = ""
+    if isinstance(p, IngestProgress | VectorsRebuilding) and p.eta_s is not None:
+        eta = f", about {_duration(p.eta_s)} left"
+    if isinstance(p, VectorsRebuilding):
+        return (
+            f"rebuilding the search index of {p.collection} ({p.reason}): "
+            f"{p.passages_done}/{p.passages_total} passages{eta}   "
+        )
+    assert isinstance(p, IngestProgress)
     return f"{p.files_done}/{p.files_total} files, {p.chunks_done} chunks{eta}   "
 
 
@@ -155,14 +237,27 @@ def _status(library: DocumentLibrary, name: str | None, out: TextIO) -> int:
     if not infos:
         out.write("no collections yet: python -m app index add FOLDER\n")
         return 0
+    stores = library.check_stores(name)
     for info in infos:
         states = ", ".join(f"{count} {state}" for state, count in sorted(info.states.items()))
         out.write(f"{info.name}: {info.files} files ({states or 'none'}), {info.chunks} chunks\n")
         for root in info.roots:
             out.write(f"  folder: {display_path(root)}\n")
+        if info.name in stores:
+            out.write(f"  {stores[info.name].describe()}\n")
+        links = []
         for health in library.file_health(info.name):
             if is_failure(health.state):
                 out.write(f"  {health.state}: {health.path}: {health.reason}\n")
+            elif health.state == FileState.LINK_OUTSIDE:
+                links.append(health)
+        for link in links:
+            out.write(f"  link skipped: {link.path}: {link.reason}\n")
+        if links:
+            out.write(
+                "  (to read links like these, run index add FOLDER --collection "
+                f"{info.name!r} --follow-links-outside)\n"
+            )
     return 0
 
 
@@ -176,6 +271,10 @@ def _search(
         print("footnote: error: the query is empty.", file=sys.stderr)
         return EXIT_ERROR
     passages = library.search(query, collections, k)
+    for name in collections or [c.name for c in library.collections()]:
+        health = library.vector_health(name)
+        if not health.ok:
+            print(f"footnote: note: {name}: {health.describe()}", file=sys.stderr)
     if not passages:
         out.write("no passages found\n")
         return 0

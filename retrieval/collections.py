@@ -30,6 +30,8 @@ class Collection:
     excludes: tuple[str, ...]
     created_ns: int
     model_id: str | None
+    # Follow symbolic links whose target is outside ``roots`` (the user's choice).
+    follow_links_outside: bool = False
 
     @property
     def vector_name(self) -> str:
@@ -41,8 +43,8 @@ class Collection:
         return f"c{self.id}-{model[:12]}"
 
 
-def _row(row: tuple[int, str, str, str, int, str | None]) -> Collection:
-    cid, name, roots, excludes, created_ns, model_id = row
+def _row(row: tuple[int, str, str, str, int, str | None, int]) -> Collection:
+    cid, name, roots, excludes, created_ns, model_id, follow_links_outside = row
     return Collection(
         id=cid,
         name=name,
@@ -50,10 +52,11 @@ def _row(row: tuple[int, str, str, str, int, str | None]) -> Collection:
         excludes=tuple(json.loads(excludes)),
         created_ns=created_ns,
         model_id=model_id,
+        follow_links_outside=bool(follow_links_outside),
     )
 
 
-_COLUMNS = "id, name, roots, excludes, created_ns, model_id"
+_COLUMNS = "id, name, roots, excludes, created_ns, model_id, follow_links_outside"
 
 
 def all_collections(db: sqlite3.Connection) -> list[Collection]:
@@ -74,7 +77,12 @@ def find_collection(db: sqlite3.Connection, name: str) -> Collection | None:
 
 
 def create_collection(
-    db: sqlite3.Connection, name: str, roots: Sequence[Path], excludes: Sequence[str]
+    db: sqlite3.Connection,
+    name: str,
+    roots: Sequence[Path],
+    excludes: Sequence[str],
+    *,
+    follow_links_outside: bool = False,
 ) -> Collection:
     name = name.strip()
     if not name or len(name) > MAX_NAME_CHARS:
@@ -82,8 +90,15 @@ def create_collection(
     if find_collection(db, name) is not None:
         raise RetrievalError(f"A collection called “{name}” already exists; choose another name.")
     db.execute(
-        "INSERT INTO collections (name, roots, excludes, created_ns) VALUES (?, ?, ?, ?)",
-        (name, _roots_json(roots), json.dumps(list(excludes)), time.time_ns()),
+        "INSERT INTO collections (name, roots, excludes, created_ns, follow_links_outside) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (
+            name,
+            _roots_json(roots),
+            json.dumps(list(excludes)),
+            time.time_ns(),
+            int(follow_links_outside),
+        ),
     )
     return get_collection(db, name)
 
@@ -95,13 +110,19 @@ def update_collection(
     roots: Sequence[Path] | None = None,
     excludes: Sequence[str] | None = None,
     model_id: str | None = None,
+    follow_links_outside: bool | None = None,
 ) -> Collection:
+    follow = (
+        collection.follow_links_outside if follow_links_outside is None else follow_links_outside
+    )
     db.execute(
-        "UPDATE collections SET roots = ?, excludes = ?, model_id = ? WHERE id = ?",
+        "UPDATE collections SET roots = ?, excludes = ?, model_id = ?, follow_links_outside = ? "
+        "WHERE id = ?",
         (
             _roots_json(collection.roots if roots is None else roots),
             json.dumps(list(collection.excludes if excludes is None else excludes)),
             collection.model_id if model_id is None else model_id,
+            int(follow),
             collection.id,
         ),
     )

@@ -11,10 +11,21 @@ The walk never follows a symlink into a folder it has already entered (that is
 how loops end), reaches each real file once even through several links, skips
 unreadable folders with a reason instead of failing, and keeps file names that
 are not valid UTF-8 (Python's surrogateescape) so they can be opened later.
+
+Links stay inside the collection. A symbolic link (to a file or a folder) is
+followed only when its target lies inside one of the collection's own folders
+(or is one of its chosen files): a link to ``/etc/passwd`` or to a folder
+elsewhere is skipped and listed with its target (state ``link_outside``),
+unless the user allowed links out for that collection. "Inside" compares
+device and inode of the target's folders with the roots', not spellings, so
+case-insensitive disks and bind mounts cannot fool it either way. Every file
+found carries the device and inode the scan saw: the reader refuses a file
+swapped for another one (or for a pipe or a device) after the scan.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -56,7 +67,8 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     "desktop.ini",
 )
 
-SkippedState = Literal["excluded", "unreadable", "duplicate"]
+SkippedState = Literal["excluded", "unreadable", "duplicate", "link_outside"]
+LINK_OUTSIDE_STATE: SkippedState = "link_outside"
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,11 @@ class FoundFile:
     path: Path  # as reached under its root (a symlink keeps its own name)
     size: int  # bytes, of the file a symlink points to
     mtime_ns: int
+    # What the scan found at ``path`` (0, 0: not recorded): the reader checks
+    # that the file it opens is still this one.
+    device: int = 0
+    inode: int = 0
+    via_link: bool = False  # ``path`` itself is a symbolic link (allowed, see the module doc)
 
 
 @dataclass(frozen=True)
@@ -128,25 +145,39 @@ def _compile(pattern: str) -> pathspec.GitIgnoreSpec:
 
 
 def discover(
-    roots: Sequence[Path], excludes: ExcludeRules | None = None
+    roots: Sequence[Path],
+    excludes: ExcludeRules | None = None,
+    *,
+    follow_links_outside: bool = False,
 ) -> Iterator[FoundFile | SkippedFile]:
     """Every file under ``roots`` to index, and every path skipped with its reason.
 
     A root that is a file is taken as chosen on purpose: exclude patterns apply
-    only below folder roots. Entries come in sorted order, so two walks of an
-    unchanged tree yield the same sequence.
+    only below folder roots. A root that is itself a link is followed (the
+    user chose it); links below the roots are followed only to targets inside
+    the roots, unless ``follow_links_outside``. Entries come in sorted order,
+    so two walks of an unchanged tree yield the same sequence.
     """
     rules = excludes if excludes is not None else ExcludeRules()
-    walk = _Walk(rules)
+    walk = _Walk(rules, [Path(r) for r in roots], follow_links_outside)
     for root in roots:
         yield from walk.root(Path(root))
 
 
 class _Walk:
-    def __init__(self, rules: ExcludeRules) -> None:
+    def __init__(self, rules: ExcludeRules, roots: Sequence[Path], follow_outside: bool) -> None:
         self.rules = rules
         self.seen_dirs: set[tuple[int, int]] = set()  # (st_dev, st_ino) of folders entered
         self.seen_files: dict[tuple[int, int], Path] = {}  # -> the name it was found under
+        self.follow_outside = follow_outside
+        # (st_dev, st_ino) of the folder roots and of the file roots: what
+        # "inside this collection" means for a link's target.
+        self.root_dirs: set[tuple[int, int]] = set()
+        self.root_files: set[tuple[int, int]] = set()
+        for root in roots:
+            with contextlib.suppress(OSError):
+                st = root.stat()
+                (self.root_dirs if stat.S_ISDIR(st.st_mode) else self.root_files).add(_ident(st))
 
     def root(self, root: Path) -> Iterator[FoundFile | SkippedFile]:
         try:
@@ -161,7 +192,7 @@ class _Walk:
         if stat.S_ISDIR(st.st_mode):
             yield from self._folder(root, root, st)
         else:
-            yield from self._file(root, st)
+            yield from self._file(root, st, via_link=root.is_symlink())
 
     def _folder(
         self, root: Path, folder: Path, st: os.stat_result
@@ -190,13 +221,29 @@ class _Walk:
                 continue
             is_dir = stat.S_ISDIR(entry_st.st_mode)
             pattern = self.rules.matching_pattern(path.relative_to(root).as_posix(), is_dir)
+            via_link = entry.is_symlink()
             if pattern is not None:
                 reason = f"matches the exclude pattern {pattern!r}"
                 yield SkippedFile(path, "excluded", reason, is_dir=is_dir)
+            elif via_link and not self.follow_outside and (outside := self._outside(path)):
+                yield SkippedFile(path, LINK_OUTSIDE_STATE, outside, is_dir=is_dir)
             elif is_dir:
                 yield from self._enter(path, entry_st, stack)
             else:
-                yield from self._file(path, entry_st)
+                yield from self._file(path, entry_st, via_link=via_link)
+
+    def _outside(self, link: Path) -> str | None:
+        """Why the link ``link`` is not followed (its target is outside the
+        collection's folders), or None when its target is inside."""
+        target = Path(os.path.realpath(link))
+        for folder in (target, *target.parents):
+            try:
+                ident = _ident(folder.stat())
+            except OSError:
+                continue
+            if ident in self.root_dirs or (folder == target and ident in self.root_files):
+                return None
+        return f"link to {display_path(target)}, outside this collection's folders"
 
     def _enter(
         self, folder: Path, st: os.stat_result, stack: list[Iterator[os.DirEntry[str]]]
@@ -220,21 +267,28 @@ class _Walk:
             return
         stack.append(iter(entries))
 
-    def _file(self, path: Path, st: os.stat_result) -> Iterator[FoundFile | SkippedFile]:
+    def _file(
+        self, path: Path, st: os.stat_result, *, via_link: bool
+    ) -> Iterator[FoundFile | SkippedFile]:
         if not stat.S_ISREG(st.st_mode):
-            yield SkippedFile(path, "unreadable", f"not a regular file ({_file_type(st.st_mode)})")
+            yield SkippedFile(path, "unreadable", f"not a regular file ({file_type(st.st_mode)})")
             return
-        ident = (st.st_dev, st.st_ino)
+        ident = _ident(st)
         first = self.seen_files.get(ident)
         if first is not None:
             reason = f"the same file as {display_path(first)}, indexed under that name"
             yield SkippedFile(path, "duplicate", reason)
             return
         self.seen_files[ident] = path
-        yield FoundFile(path, st.st_size, st.st_mtime_ns)
+        yield FoundFile(path, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, via_link)
 
 
-def _file_type(mode: int) -> str:
+def _ident(st: os.stat_result) -> tuple[int, int]:
+    return (st.st_dev, st.st_ino)
+
+
+def file_type(mode: int) -> str:
+    """What a non-regular file is, in words ("a named pipe", "a device"…)."""
     if stat.S_ISFIFO(mode):
         return "a named pipe"
     if stat.S_ISSOCK(mode):

@@ -74,6 +74,11 @@ _MIGRATIONS: tuple[str, ...] = (
         INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
     END;
     """,
+    # 2: a collection may follow links to files and folders outside its own
+    # folders (off by default: a link to /etc or ~/.ssh is not indexed).
+    """
+    ALTER TABLE collections ADD COLUMN follow_links_outside INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 DB_FILE = "documents.sqlite3"

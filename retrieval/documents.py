@@ -10,26 +10,38 @@ Each thread gets its own SQLite connection (``DocumentDB``), chroma writes
 are serialized (``VectorIndex``), and the embedder is created once under a
 lock. Two ``index()`` runs at once are serialized too: they would race on the
 same manifest rows.
+
+Self-healing. Every ``index()`` run first makes sure the stores agree: a
+vector store that cannot be opened is moved aside and made anew, a keyword
+index out of step is rebuilt, and each collection's run re-embeds lost
+vectors from the stored passages (``store_health``). ``check_stores()``
+reports, per collection, what search by meaning can see; ``index status``
+and the Documents page show it, so a degraded search is never silent.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval import collections as collection_store
-from retrieval import lexical_index, manifest
+from retrieval import lexical_index, manifest, store_health
 from retrieval.collections import Collection
 from retrieval.discovery import display_path
 from retrieval.document_db import DocumentDB
+from retrieval.errors import IndexUnavailable
 from retrieval.file_reader import EmbedderLike, FileChunker, parse_and_chunk
 from retrieval.hybrid import DEFAULT_FUSION, Fusion
 from retrieval.indexer import FLUSH_CHUNKS, index_collection
-from retrieval.ingest_events import IngestEvent
+from retrieval.ingest_events import IngestEvent, VectorsRebuilding
 from retrieval.passage import RetrievedPassage
+from retrieval.store_health import StoreHealth, VectorStoreDamaged
 from retrieval.vector_index import VectorIndex
+
+log = logging.getLogger(__name__)
 
 VECTOR_DIR = "chroma"
 DEFAULT_RESULTS = 8
@@ -47,6 +59,10 @@ class CollectionInfo:
     files: int  # every path with a manifest row (indexed, failed, excluded…)
     states: dict[str, int]  # state -> number of files
     chunks: int
+    # What search by meaning sees of it, as last checked in this process
+    # (None: not checked yet; ``DocumentLibrary.check_stores`` checks now).
+    vectors: StoreHealth | None = None
+    follow_links_outside: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,8 @@ class DocumentLibrary:
         self._fusion = fusion
         self._chunker = chunker
         self._flush_chunks = flush_chunks
+        self._health: dict[str, StoreHealth] = {}  # collection name -> last seen
+        self._health_lock = threading.Lock()
 
     def close(self) -> None:
         self._db.close()
@@ -91,11 +109,20 @@ class DocumentLibrary:
     # ------------------------------------------------------------ collections
 
     def add_collection(
-        self, name: str, roots: Sequence[Path], excludes: Sequence[str] = ()
+        self,
+        name: str,
+        roots: Sequence[Path],
+        excludes: Sequence[str] = (),
+        *,
+        follow_links_outside: bool = False,
     ) -> Collection:
-        """A new collection (nothing is read until :meth:`index`)."""
+        """A new collection (nothing is read until :meth:`index`). Links to
+        files and folders outside ``roots`` are skipped unless
+        ``follow_links_outside``."""
         with self._db.transaction() as db:
-            return collection_store.create_collection(db, name, roots, excludes)
+            return collection_store.create_collection(
+                db, name, roots, excludes, follow_links_outside=follow_links_outside
+            )
 
     def update_collection(
         self,
@@ -103,10 +130,17 @@ class DocumentLibrary:
         *,
         roots: Sequence[Path] | None = None,
         excludes: Sequence[str] | None = None,
+        follow_links_outside: bool | None = None,
     ) -> Collection:
         with self._db.transaction() as db:
             found = collection_store.get_collection(db, name)
-            return collection_store.update_collection(db, found, roots=roots, excludes=excludes)
+            return collection_store.update_collection(
+                db,
+                found,
+                roots=roots,
+                excludes=excludes,
+                follow_links_outside=follow_links_outside,
+            )
 
     def collection(self, name: str) -> Collection:
         with self._db.transaction() as db:
@@ -144,6 +178,8 @@ class DocumentLibrary:
                         sum(states.values()),
                         states,
                         chunks,
+                        self._health.get(c.name),
+                        c.follow_links_outside,
                     )
                 )
         return infos
@@ -166,21 +202,34 @@ class DocumentLibrary:
 
     # ------------------------------------------------------------ indexing
 
-    def index(self, name: str | None, cancel: threading.Event) -> Iterator[IngestEvent]:
+    def index(
+        self, name: str | None, cancel: threading.Event
+    ) -> Generator[IngestEvent, None, None]:
         """Index one collection, or all (``None``), incrementally; also the
         rescan at start that catches changes made while the app was closed."""
         with self._index_lock:
-            self._drop_orphan_vectors()
             with self._db.transaction() as db:
                 targets = (
                     collection_store.all_collections(db)
                     if name is None
                     else [collection_store.get_collection(db, name)]
                 )
+                if not store_health.keyword_index_agrees(db):
+                    log.warning("the keyword index is out of step: rebuilding it")
+                    store_health.rebuild_keyword_index(db)
+            self._open_vector_store(targets)
+            self._drop_orphan_vectors()
             for target in targets:
                 if cancel.is_set():
                     return
-                yield from index_collection(
+                yield from self._index_one(target, cancel)
+
+    def _index_one(self, target: Collection, cancel: threading.Event) -> Iterator[IngestEvent]:
+        """One collection's run; a vector store that fails while the run
+        heals it is set aside and the run starts again on a new one."""
+        for attempt in range(2):
+            try:
+                for event in index_collection(
                     self._db,
                     self._vectors,
                     target,
@@ -188,7 +237,73 @@ class DocumentLibrary:
                     cancel,
                     chunker=self._chunker,
                     flush_chunks=self._flush_chunks,
+                ):
+                    if isinstance(event, VectorsRebuilding):
+                        self._note_rebuilding(target.name, event)
+                    yield event
+            except VectorStoreDamaged as exc:
+                if attempt:
+                    raise
+                self._set_vector_store_aside(exc)
+                self._open_vector_store([target])
+            else:
+                self._recheck(target.name)
+                return
+
+    def _note_unreadable(self, targets: Sequence[Collection]) -> None:
+        with self._health_lock:
+            for c in targets:
+                known = self._health.get(c.name)
+                passages = known.passages if known is not None else 0
+                self._health[c.name] = StoreHealth(
+                    "broken", passages, 0, "the vector store could not be read"
                 )
+
+    def _note_rebuilding(self, name: str, event: VectorsRebuilding) -> None:
+        health = StoreHealth("rebuilding", event.passages_total, event.passages_done, event.reason)
+        with self._health_lock:
+            self._health[name] = health
+
+    def _recheck(self, name: str) -> None:
+        try:
+            self.check_stores(name)
+        except IndexUnavailable:
+            log.warning("could not check the index of %s after its run", name, exc_info=True)
+
+    def _open_vector_store(self, targets: Sequence[Collection]) -> None:
+        """Open the vector store, making a new one in place of one that cannot
+        be opened (or that was deleted while open). Raises ``IndexUnavailable``
+        with what is lost when not even a new one can be made."""
+        if self._vectors.opened and not self._vectors.store_exists():
+            log.warning("the vector store %s was deleted: making a new one", self._vectors.folder)
+            self._vectors.close()
+        try:
+            self._vectors.names()
+            return
+        except IndexUnavailable as exc:
+            self._set_vector_store_aside(exc)
+        try:
+            self._vectors.names()
+        except IndexUnavailable as exc:
+            problem = f"the vector store in {self._vectors.folder} cannot be created"
+            action = "free some disk space or make that folder writable, then index again"
+            with self._health_lock:
+                for c in targets:
+                    self._health[c.name] = StoreHealth("broken", 0, 0, problem, action)
+            raise IndexUnavailable(
+                f"Search by meaning is unavailable: {problem}. Keyword search still works "
+                f"and no passage is lost; {action}.",
+                detail=exc.detail,
+            ) from exc
+
+    def _set_vector_store_aside(self, exc: IndexUnavailable) -> None:
+        moved = self._vectors.set_aside()
+        log.warning(
+            "the vector store could not be used (%s); kept it as %s and made a new one, "
+            "rebuilt from the stored passages",
+            exc.detail or exc.message,
+            moved,
+        )
 
     def _drop_orphan_vectors(self) -> None:
         with self._db.transaction() as db:
@@ -250,9 +365,16 @@ class DocumentLibrary:
         dense: dict[str, float] = {}
         if bound:
             vector = embedder.embed_documents([query])[0]
-            for c in bound:
-                for chunk_id, score in self._vectors.query(c.vector_name, vector, candidates):
-                    dense[chunk_id] = max(score, dense.get(chunk_id, score))
+            try:
+                for c in bound:
+                    for chunk_id, score in self._vectors.query(c.vector_name, vector, candidates):
+                        dense[chunk_id] = max(score, dense.get(chunk_id, score))
+            except IndexUnavailable as exc:
+                # Keywords still answer; the damage is recorded for the status
+                # and the Documents page, and the next index run repairs it.
+                log.warning("search by meaning failed, keywords only: %s", exc.detail or exc)
+                self._note_unreadable(bound)
+                return []
         return sorted(dense.items(), key=lambda kv: kv[1], reverse=True)[:candidates]
 
     def passages(
@@ -268,6 +390,29 @@ class DocumentLibrary:
         ]
 
     # ------------------------------------------------------------ checks
+
+    def check_stores(self, name: str | None = None) -> dict[str, StoreHealth]:
+        """Check now that each collection's stores agree (counts, a sample of
+        ids, a few self-queries; reads only) and what search by meaning sees.
+        Opens the vector store (imports chromadb)."""
+        with self._db.transaction() as db:
+            targets = (
+                collection_store.all_collections(db)
+                if name is None
+                else [collection_store.get_collection(db, name)]
+            )
+        found: dict[str, StoreHealth] = {}
+        for target in targets:
+            found[target.name] = store_health.check(self._db, self._vectors, target).health()
+        with self._health_lock:
+            self._health.update(found)
+        return found
+
+    def vector_health(self, name: str) -> StoreHealth:
+        """``name``'s health as last seen, checked now if it was not yet."""
+        with self._health_lock:
+            known = self._health.get(name)
+        return known if known is not None else self.check_stores(name)[name]
 
     def consistency(self, name: str) -> tuple[list[str], list[str], list[str]]:
         """(vector ids, lexical ids, paths with chunks but no ``indexed`` row):

@@ -7,7 +7,6 @@ chunks, or word that it was only touched, vanished, or failed with a reason.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from retrieval.discovery import FoundFile
 from retrieval.locator import Locator
 from retrieval.manifest import FileRecord
+from retrieval.safe_open import Identity, NotTheScannedFile, ReadStalled, ReadStopped, sha256_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,7 +31,6 @@ PART_CHUNKS = 512
 # 2,000 characters (``chunking.CHUNK_MAX_CHARS_PER_TOKEN``); whole passages
 # of a benchmark corpus run to a few thousand.
 EMBED_MAX_CHUNK_CHARS = 64 * 1024
-_HASH_BLOCK_BYTES = 1 << 20
 
 
 class ChunkLike(Protocol):
@@ -124,15 +123,20 @@ def read_file(
     unit: Work, chunker: FileChunker, embedder: EmbedderLike, stopped: Callable[[], bool]
 ) -> Iterator[ReadItem]:
     """Hash ``unit``'s file, then (unless only touched) parse it into parts of
-    chunks; a failure or a vanished file is an item too, never an exception."""
+    chunks; a failure or a vanished file is an item too, never an exception.
+    Nothing more comes once ``stopped()``, within ``safe_open.STOP_POLL_S``.
+
+    The file must still be the one the scan found (``safe_open``): one
+    replaced by another file since counts as vanished (the next scan looks at
+    what is there now); one replaced by a pipe or a device is not read."""
+    from retrieval.parsing.worker import ParseStopped, parse_guard
+
     path = unit.found.path
-    try:
-        sha = file_sha256(path)
-    except FileNotFoundError:
-        yield ReadItem(unit, vanished=True)
-        return
-    except OSError as exc:
-        yield ReadItem(unit, failure=FileParseError("unreadable", _os_reason(exc)))
+    identity = Identity.of(unit.found)
+    sha = _hash(unit, identity, stopped)
+    if not isinstance(sha, str):
+        if sha is not None:
+            yield sha
         return
     if unit.old is not None and unit.old.sha256 == sha and unit.old.state == "indexed":
         yield ReadItem(unit, sha, touched=True)
@@ -140,19 +144,44 @@ def read_file(
     part: list[ChunkLike] = []
     first = True
     try:
-        for chunk in chunker(path, embedder):
-            if len(chunk.text) > EMBED_MAX_CHUNK_CHARS:
-                raise _oversized(path, len(chunk.text))
-            part.append(chunk)
-            if len(part) >= PART_CHUNKS:
-                yield ReadItem(unit, sha, part, first=first, last=False)
-                part, first = [], False
-                if stopped():
-                    return
+        # The parse (in a worker process, wherever the chunker starts it on
+        # this thread) re-checks the file's identity and stops with us.
+        with parse_guard(path, identity, stopped):
+            for chunk in chunker(path, embedder):
+                if len(chunk.text) > EMBED_MAX_CHUNK_CHARS:
+                    raise _oversized(path, len(chunk.text))
+                part.append(chunk)
+                if len(part) >= PART_CHUNKS:
+                    yield ReadItem(unit, sha, part, first=first, last=False)
+                    part, first = [], False
+                    if stopped():
+                        return
+    except ParseStopped:
+        return
     except FileParseError as exc:
         yield ReadItem(unit, sha, first=first, failure=exc)
         return
     yield ReadItem(unit, sha, part, first=first, last=True)
+
+
+def _hash(
+    unit: Work, identity: Identity | None, stopped: Callable[[], bool]
+) -> str | ReadItem | None:
+    """The file's SHA-256; or the item that says why there is none; or None
+    when stopped."""
+    try:
+        return sha256_of(unit.found.path, identity, stopped)
+    except ReadStopped:
+        return None
+    except (NotTheScannedFile, FileNotFoundError) as exc:
+        # gone, or another file in its place: the next scan sees what is there now
+        if not isinstance(exc, NotTheScannedFile) or exc.replaced:
+            return ReadItem(unit, vanished=True)
+        return ReadItem(unit, failure=FileParseError("unreadable", exc.reason))
+    except ReadStalled as exc:
+        return ReadItem(unit, failure=FileParseError("timeout", str(exc.strerror)))
+    except OSError as exc:
+        return ReadItem(unit, failure=FileParseError("unreadable", _os_reason(exc)))
 
 
 def path_key(path: Path) -> str:
@@ -172,11 +201,8 @@ def storable(text: str) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_HASH_BLOCK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
+    """SHA-256 of a regular file (never blocks on a pipe; see ``safe_open``)."""
+    return sha256_of(path, None)
 
 
 def _oversized(path: Path, chars: int) -> FileParseError:

@@ -27,18 +27,32 @@ and redoes those files, so a crash between 1 and 3 leaves neither duplicates
 Throughput. Embedding dominates (MiniLM, ~20 chunks/s on 2 cores), so
 parsing runs ahead on a producer thread (the parser itself runs in worker
 processes) while this thread embeds chunks of several files in one batch.
+
+Healing. Before it scans, a run checks that the collection's stores agree
+(``store_health``) and rebuilds what is lost (vectors from the stored passage
+text, with ``VectorsRebuilding`` events), so a deleted or damaged vector
+store never leaves search silently on keywords alone.
+
+Stopping. ``cancel`` is seen within about a second in every phase: the scan
+checks it per entry (and a cancelled scan decides nothing: no file is dropped
+from the index because half a scan did not reach it), hashing and parsing
+stop through ``stopped()`` (``safe_open``, ``parse_guard``), embedding goes in
+slices of ``EMBED_SLICE_TEXTS`` and a batch is embedded before anything of it
+is written, and the parser thread is waited for at most
+``PRODUCER_STOP_WAIT_S`` (a read stuck in the kernel is left to end alone).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from retrieval import lexical_index, manifest
+from retrieval import lexical_index, manifest, store_health
 from retrieval.collections import Collection, update_collection
 from retrieval.discovery import ExcludeRules, SkippedFile, discover, display_path
 from retrieval.document_db import DocumentDB
@@ -62,9 +76,9 @@ from retrieval.ingest_events import (
     IngestSummary,
 )
 from retrieval.lexical_index import StoredChunk
-from retrieval.locator import Locator
 from retrieval.manifest import FileRecord, FileState
-from retrieval.vector_index import VectorIndex
+from retrieval.store_health import EMBED_SLICE_TEXTS
+from retrieval.vector_index import VectorIndex, chunk_metadata
 
 if TYPE_CHECKING:
     import numpy as np
@@ -78,6 +92,16 @@ QUEUE_PARTS = 4  # parsed parts waiting for the embedder (bounds memory)
 PROGRESS_INTERVAL_S = 0.25
 _QUEUE_POLL_S = 0.1
 NO_TEXT_REASON = "no text found in the file (empty, or only whitespace)"
+# After a cancel, how long the consumer waits for the parser thread to stop.
+# It stops within ~0.1 s unless a read is stuck in the kernel (a dead network
+# drive); then it is left to end on its own rather than hold the run.
+PRODUCER_STOP_WAIT_S = 1.0
+
+log = logging.getLogger(__name__)
+
+
+class _Stopped(Exception):
+    """Cancelled in the middle of a batch: nothing of it is written."""
 
 
 # ----------------------------------------------------------------- the run
@@ -122,6 +146,7 @@ class _Run:
         self.bytes_total = self.bytes_done = 0
         self.chunks_done = self.chunks_reused = 0
         self.indexed = self.failed = self.removed = self.unchanged = 0
+        self.vectors_rebuilt = 0
         self.last_progress = 0.0
         self.current = ""
         # the embedder's batch: (work, chunk) pairs, and which files start/end in it
@@ -135,18 +160,26 @@ class _Run:
     def events(self) -> Iterator[IngestEvent]:
         self._bind_model()
         self._recover()
-        self._bind_chunker()
-        work, skipped, deleted = self._plan()
+        yield from self._heal()
+        self._bind_chunker()  # after healing: its 'changed' files keep their chunks
+        plan = None if self.cancel.is_set() else self._plan()
+        if plan is None:
+            yield self._finished()
+            return
+        work, skipped, deleted = plan
         yield from self._settle_skipped(skipped)
         self.files_total = len(work)
         self.bytes_total = sum(w.found.size for w in work)
         yield self._progress()
         yield from self._process(work)
-        if deleted:
+        if deleted and not self.cancel.is_set():
             self._purge(deleted, forget=True)
             self.removed += len(deleted)
         yield self._progress()
-        yield IngestFinished(
+        yield self._finished()
+
+    def _finished(self) -> IngestFinished:
+        return IngestFinished(
             IngestSummary(
                 collection=self.collection.name,
                 indexed=self.indexed,
@@ -157,6 +190,7 @@ class _Run:
                 chunks_reused=self.chunks_reused,
                 seconds=time.monotonic() - self.started,
                 cancelled=self.cancel.is_set(),
+                vectors_rebuilt=self.vectors_rebuilt,
             )
         )
 
@@ -207,14 +241,38 @@ class _Run:
                     [(self.cid, p) for p in stuck],
                 )
 
-    def _plan(self) -> tuple[list[Work], list[SkippedFile], list[str]]:
+    def _heal(self) -> Iterator[IngestEvent]:
+        """Make the collection's stores agree again (see ``store_health``)."""
+        found = store_health.check(self.db, self.vectors, self.collection)
+        if found.agrees:
+            return
+        log.warning(
+            "the index of %s needs repair: %s (%d passages, %d vectors)",
+            self.collection.name,
+            found.problem(),
+            found.passages,
+            found.vectors,
+        )
+        self.vectors_rebuilt = yield from store_health.heal(
+            self.db, self.vectors, self.collection, self.embedder, self.cancel, found=found
+        )
+
+    def _plan(self) -> tuple[list[Work], list[SkippedFile], list[str]] | None:
+        """What to read, skip and drop; None when cancelled during the scan."""
         with self.db.transaction() as db:
             known = manifest.records(db, self.cid)
         rules = ExcludeRules.with_defaults(self.collection.excludes)
         work: list[Work] = []
         skipped: list[SkippedFile] = []
         seen: set[str] = set()
-        for entry in discover(self.collection.roots, rules):
+        found = discover(
+            self.collection.roots,
+            rules,
+            follow_links_outside=self.collection.follow_links_outside,
+        )
+        for entry in found:
+            if self.cancel.is_set():
+                return None
             key = path_key(entry.path)
             seen.add(key)
             if isinstance(entry, SkippedFile):
@@ -306,10 +364,16 @@ class _Run:
                 yield from self._flush()
         finally:
             stop.set()
-            while producer.is_alive():  # unblock a producer waiting on a full queue
+            deadline = time.monotonic() + PRODUCER_STOP_WAIT_S
+            while producer.is_alive() and time.monotonic() < deadline:
+                # unblock a producer waiting on a full queue
                 with contextlib.suppress(queue.Empty):
                     parts.get(timeout=_QUEUE_POLL_S)
-            producer.join()
+            if producer.is_alive():
+                log.warning(
+                    "the file reader is stuck on %s; it stops once the read returns",
+                    self.current or "a file",
+                )
 
     def _produce(
         self, work: list[Work], parts: queue.Queue[ReadItem | object], stop: threading.Event
@@ -400,15 +464,20 @@ class _Run:
         batch, first, done = self.batch, self.batch_first, self.batch_done
         self.batch, self.batch_first, self.batch_done = [], set(), {}
         name = self.collection.vector_name
-        # 1. rows -> indexing, so a crash from here on purges and redoes them
-        with self.db.transaction() as db:
-            manifest.set_state(db, self.cid, sorted(first | set(done)), FileState.INDEXING)
         # Unique ids: the same text at the same locator twice is one chunk.
         unique: dict[str, tuple[Work, ChunkLike]] = {}
         for work, chunk in batch:
             unique.setdefault(chunk.id, (work, chunk))
         rows = list(unique.values())
-        vectors = self._vectors_for([c for _, c in rows])
+        # Embedded before anything is written: a cancel while embedding
+        # leaves these files as they were (pending or changed), for next time.
+        try:
+            vectors = self._vectors_for([c for _, c in rows])
+        except _Stopped:
+            return
+        # 1. rows -> indexing, so a crash from here on purges and redoes them
+        with self.db.transaction() as db:
+            manifest.set_state(db, self.cid, sorted(first | set(done)), FileState.INDEXING)
         # 2. vectors: old ones of files starting here go, new ones come
         self.vectors.delete_paths(name, sorted(first))
         if rows:
@@ -417,7 +486,7 @@ class _Run:
                 [c.id for _, c in rows],
                 vectors,
                 [
-                    _metadata(self.collection.name, path_key(w.found.path), c.locator)
+                    chunk_metadata(self.collection.name, path_key(w.found.path), c.locator)
                     for w, c in rows
                 ],
             )
@@ -472,9 +541,13 @@ class _Run:
             if c.content_hash not in reuse:
                 fresh_texts.setdefault(c.content_hash, c.text)
         fresh: dict[str, npt.NDArray[np.float32]] = {}
-        if fresh_texts:
-            embedded = self.embedder.embed_documents(list(fresh_texts.values()))
-            fresh = dict(zip(fresh_texts, embedded, strict=True))
+        hashes = list(fresh_texts)
+        for start in range(0, len(hashes), EMBED_SLICE_TEXTS):
+            if self.cancel.is_set():
+                raise _Stopped
+            part = hashes[start : start + EMBED_SLICE_TEXTS]
+            embedded = self.embedder.embed_documents([fresh_texts[h] for h in part])
+            fresh.update(zip(part, embedded, strict=True))
         self.chunks_reused += sum(1 for c in chunks if c.content_hash in reuse)
         if not chunks:
             return np.zeros((0, 1), dtype=np.float32)
@@ -517,14 +590,3 @@ class _Run:
         return IngestProgress(
             self.files_done, self.files_total, self.chunks_done, self.current, eta
         )
-
-
-def _metadata(collection: str, path: str, locator: Locator) -> dict[str, str | int]:
-    meta: dict[str, str | int] = {"path": path, "collection": collection}
-    if locator.page is not None:
-        meta["page"] = locator.page
-    if locator.heading_path:
-        meta["heading"] = " › ".join(locator.heading_path)
-    if locator.line_start is not None:
-        meta["lines"] = f"{locator.line_start}-{locator.line_end or locator.line_start}"
-    return meta

@@ -41,6 +41,9 @@ class IngestSummary:
     chunks_reused: int  # embeddings reused by content hash (renames, unchanged paragraphs)
     seconds: float
     cancelled: bool
+    # passages whose vectors were made again from their stored text (a lost
+    # or damaged vector store healed before this run; see store_health)
+    vectors_rebuilt: int = 0
 
 
 @dataclass(frozen=True)
@@ -48,4 +51,16 @@ class IngestFinished:
     summary: IngestSummary
 
 
-IngestEvent = IngestProgress | FileIndexed | FileFailed | IngestFinished
+@dataclass(frozen=True)
+class VectorsRebuilding:
+    """The collection's vectors are being made again from its stored passages
+    (no file is read): the vector store was lost, damaged or out of step."""
+
+    collection: str
+    reason: str  # what was wrong, in plain words
+    passages_done: int
+    passages_total: int
+    eta_s: float | None
+
+
+IngestEvent = IngestProgress | FileIndexed | FileFailed | IngestFinished | VectorsRebuilding

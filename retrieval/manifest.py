@@ -23,8 +23,13 @@ class FileState(StrEnum):
     FAILED = "failed"  # the parser gave up; ``reason`` says why
     NO_TEXT = "no_text"  # e.g. a scanned PDF without a text layer
     EXCLUDED = "excluded"
+    # A symbolic link to a file or folder outside the collection's folders,
+    # not followed (the reason names its target); not a failure: nothing to retry.
+    LINK_OUTSIDE = "link_outside"
 
 
+# Skipped on purpose: listed with a reason, but neither work nor a failure.
+SKIPPED_STATES = frozenset({FileState.EXCLUDED, FileState.LINK_OUTSIDE})
 # States whose file still needs work. Every other state is settled until the
 # file changes on disk (or the user retries a failure).
 WORK_STATES = frozenset({FileState.PENDING, FileState.CHANGED, FileState.INDEXING})
@@ -32,7 +37,7 @@ WORK_STATES = frozenset({FileState.PENDING, FileState.CHANGED, FileState.INDEXIN
 
 def is_failure(state: str) -> bool:
     """Failed, no text, or a parser's own failure state ("encrypted", "timeout"…)."""
-    return state not in WORK_STATES and state not in (FileState.INDEXED, FileState.EXCLUDED)
+    return state not in WORK_STATES and state != FileState.INDEXED and state not in SKIPPED_STATES
 
 
 @dataclass(frozen=True)

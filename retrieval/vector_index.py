@@ -10,17 +10,25 @@
   collection) lets the indexer delete a file's chunks by path.
 * Writes are serialized by a lock: the app indexes on a worker thread while
   searches run on the engine thread.
+* The store is derived data: every vector can be made again from the chunk
+  texts in the documents database. A store that cannot be opened is moved
+  aside (``set_aside``: kept as ``chroma.damaged`` for a bug report, the
+  previous such copy replaced) and a new one is made; ``retrieval.store_health``
+  then re-embeds what is missing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import shutil
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrieval.errors import IndexUnavailable
+from retrieval.locator import Locator
 from retrieval.quiet_import import quiet_imports
 
 if TYPE_CHECKING:
@@ -42,6 +50,12 @@ Metadata = Mapping[str, str | int | float | bool]
 # with the GIL free) and this process opens an existing one (20-30 ms).
 STORE_FILE = "chroma.sqlite3"
 CREATE_STORE_TIMEOUT_S = 120
+# Where a store that could not be opened is kept (one copy, the newest).
+DAMAGED_SUFFIX = ".damaged"
+# A stored vector queried against its own index must come back at this
+# cosine distance or closer (float32 rounding): farther means the HNSW graph
+# behind the queries is lost or damaged although ids and counts still agree.
+SELF_MATCH_MAX_DISTANCE = 1e-3
 
 
 def _open_store(folder: str) -> Any:
@@ -51,6 +65,22 @@ def _open_store(folder: str) -> Any:
     return chromadb.PersistentClient(
         path=folder, settings=Settings(anonymized_telemetry=False, allow_reset=False)
     )
+
+
+def _forget_failed_store(folder: str) -> None:
+    """chroma keeps one started "system" per folder per process, and keeps it
+    even when starting it failed (a damaged store): every later client of that
+    folder then fails with an AttributeError. Forget it, so that a new store
+    made in its place (``set_aside``) can be opened. (Private API, checked
+    against chromadb 1.5: ``SharedSystemClient`` is keyed by the folder.)"""
+    with contextlib.suppress(Exception):
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        system = SharedSystemClient._identifier_to_system.pop(folder, None)
+        SharedSystemClient._identifier_to_refcount.pop(folder, None)
+        if system is not None:
+            with contextlib.suppress(Exception):
+                system.stop()
 
 
 def _create_store_in_child(folder: Path) -> None:
@@ -92,12 +122,48 @@ class VectorIndex:
                         _create_store_in_child(self._folder)
                     self._client = _open_store(str(self._folder))
                 except Exception as exc:  # chroma raises many kinds
+                    _forget_failed_store(str(self._folder))
                     raise IndexUnavailable(
-                        f"The vector index in {self._folder} cannot be opened; if it keeps "
-                        "failing, remove that folder and index again.",
+                        f"The search index in {self._folder} cannot be opened. Search by "
+                        "meaning is unavailable until it is rebuilt, which Footnote does "
+                        "on the next index run from the passages it keeps (your files and "
+                        "keyword search are not affected).",
                         detail=repr(exc),
                     ) from exc
             return self._client
+
+    @property
+    def folder(self) -> Path:
+        return self._folder
+
+    @property
+    def opened(self) -> bool:
+        return self._client is not None
+
+    def close(self) -> None:
+        """Let go of the store (chroma keeps one client per folder per process)."""
+        with self._lock:
+            self._collections.clear()
+            client, self._client = self._client, None
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
+
+    def store_exists(self) -> bool:
+        return (self._folder / STORE_FILE).exists()
+
+    def set_aside(self) -> Path:
+        """Move a store that cannot be used out of the way (to ``chroma.damaged``,
+        replacing an older one) so the next use makes a new, empty one;
+        returns where it went."""
+        with self._lock:
+            self.close()
+            damaged = self._folder.with_name(self._folder.name + DAMAGED_SUFFIX)
+            if damaged.exists():
+                shutil.rmtree(damaged, ignore_errors=True)
+            if self._folder.exists():
+                self._folder.rename(damaged)
+            return damaged
 
     def _collection(self, name: str) -> Any:
         with self._lock:
@@ -152,14 +218,22 @@ class VectorIndex:
         }
 
     def query(self, name: str, vector: npt.NDArray[np.float32], k: int) -> list[tuple[str, float]]:
-        """Nearest ``k`` (chunk id, cosine similarity)."""
+        """Nearest ``k`` (chunk id, cosine similarity). Raises ``IndexUnavailable``
+        when the store cannot be read (the search falls back to keywords)."""
         collection = self._collection(name)
-        count = collection.count()
-        if count == 0:
-            return []
-        got = collection.query(
-            query_embeddings=[vector], n_results=min(k, count), include=["distances"]
-        )
+        try:
+            count = collection.count()
+            if count == 0:
+                return []
+            got = collection.query(
+                query_embeddings=[vector], n_results=min(k, count), include=["distances"]
+            )
+        except Exception as exc:  # chroma raises many kinds
+            raise IndexUnavailable(
+                "The search index cannot be read; search uses keywords only until the "
+                "next index run rebuilds it from the stored passages.",
+                detail=repr(exc),
+            ) from exc
         # cosine distance = 1 - cosine similarity
         return [
             (chunk_id, 1.0 - float(distance))
@@ -169,6 +243,31 @@ class VectorIndex:
     def ids(self, name: str) -> list[str]:
         with self._lock:
             return list(self._collection(name).get(include=[])["ids"])
+
+    def existing(self, name: str, ids: Sequence[str]) -> set[str]:
+        """Those of ``ids`` that have a vector."""
+        if not ids:
+            return set()
+        with self._lock:
+            return set(self._collection(name).get(ids=list(ids), include=[])["ids"])
+
+    def delete_ids(self, name: str, ids: Sequence[str]) -> None:
+        with self._lock:
+            collection = self._collection(name)
+            for start in range(0, len(ids), UPSERT_BATCH_ROWS):
+                collection.delete(ids=list(ids[start : start + UPSERT_BATCH_ROWS]))
+
+    def finds_itself(self, name: str, ids: Sequence[str]) -> bool:
+        """Each of these stored vectors, queried, comes back as its own
+        nearest neighbour: the search structure is whole, not only the rows."""
+        stored = self.embeddings(name, ids)
+        collection = self._collection(name)
+        for vector in stored.values():
+            got = collection.query(query_embeddings=[vector], n_results=1, include=["distances"])
+            distances = got["distances"][0] if got["distances"] else []
+            if not distances or float(distances[0]) > SELF_MATCH_MAX_DISTANCE:
+                return False
+        return True
 
     def count(self, name: str) -> int:
         return int(self._collection(name).count())
@@ -182,6 +281,19 @@ class VectorIndex:
 
     def names(self) -> list[str]:
         return [_name(c) for c in self._chroma().list_collections()]
+
+
+def chunk_metadata(collection: str, path: str, locator: Locator) -> dict[str, str | int]:
+    """What a vector carries besides its id: its file (to delete a file's
+    vectors by path) and its place in it."""
+    meta: dict[str, str | int] = {"path": path, "collection": collection}
+    if locator.page is not None:
+        meta["page"] = locator.page
+    if locator.heading_path:
+        meta["heading"] = " › ".join(locator.heading_path)
+    if locator.line_start is not None:
+        meta["lines"] = f"{locator.line_start}-{locator.line_end or locator.line_start}"
+    return meta
 
 
 def _name(collection: Any) -> str:

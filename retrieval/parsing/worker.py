@@ -26,6 +26,13 @@ from it (the index keeps a failed file's old chunks out by its manifest state).
 Leaving the iterator early (``break``, an exception, ``close()``) kills the
 worker busy on that file, since it would otherwise keep parsing into a pipe
 nobody reads.
+
+A parse stops within ``STOP_POLL_S`` once its ``stopped()`` says so (the
+worker is killed, ``ParseStopped`` raised), and refuses a file that is no
+longer the one the scan found (``identity``: the worker opens it without
+blocking and checks it, see ``retrieval.safe_open``). The indexer hands both
+through ``parse_guard`` on its reading thread, so any chunker that parses
+with ``parse_file`` on that thread gets them without passing them along.
 """
 
 from __future__ import annotations
@@ -37,7 +44,9 @@ import os
 import pickle
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -47,6 +56,7 @@ from retrieval.discovery import display_path
 from retrieval.errors import ParseFailed, ParserUnavailable
 from retrieval.parsing.section import Section
 from retrieval.parsing.worker_process import Job, serve
+from retrieval.safe_open import STOP_POLL_S, Identity
 
 PARSE_TIMEOUT_S = 30.0  # longest wait for the next batch of sections
 PARSE_MEMORY_MB = 2048  # address space a worker may add on top of its start-up size
@@ -66,6 +76,39 @@ _PRELOAD_MODULES = [
     "trafilatura",
     "charset_normalizer",
 ]
+
+
+class ParseStopped(Exception):
+    """The parse was stopped on request (``stopped()``); not the file's fault."""
+
+
+@dataclass(frozen=True)
+class _Guard:
+    path: Path
+    identity: Identity | None
+    stopped: Callable[[], bool]
+
+
+_guards = threading.local()
+
+
+@contextlib.contextmanager
+def parse_guard(
+    path: Path, identity: Identity | None, stopped: Callable[[], bool]
+) -> Iterator[None]:
+    """Parses of ``path`` started on this thread inside the block check the
+    file against ``identity`` and stop once ``stopped()``."""
+    previous = getattr(_guards, "guard", None)
+    _guards.guard = _Guard(Path(path), identity, stopped)
+    try:
+        yield
+    finally:
+        _guards.guard = previous
+
+
+def _guard_for(path: Path) -> _Guard | None:
+    guard: _Guard | None = getattr(_guards, "guard", None)
+    return guard if guard is not None and guard.path == path else None
 
 
 class ParserPool:
@@ -90,20 +133,29 @@ class ParserPool:
         timeout_s: float = PARSE_TIMEOUT_S,
         memory_limit_mb: int | None = PARSE_MEMORY_MB,
         parser: str | None = None,
+        identity: Identity | None = None,
+        stopped: Callable[[], bool] | None = None,
     ) -> Iterator[Section]:
-        """The sections of ``path``, parsed in a worker; raises ``ParseFailed``.
+        """The sections of ``path``, parsed in a worker; raises ``ParseFailed``,
+        or ``ParseStopped`` once ``stopped()``.
 
         ``parser`` ("package.module:function", a callable taking a Path and
         returning sections) replaces the usual choice by file kind: for other
         formats, and for tests that need a parser that hangs or crashes.
+        ``identity`` (what the scan found) makes the worker refuse a file
+        swapped since. Both default to this thread's ``parse_guard``.
         """
         path = Path(path)
         name = display_path(path.name)
-        worker = self._acquire_ready((path, memory_limit_mb, parser))
+        guard = _guard_for(path)
+        if guard is not None:
+            identity = identity or guard.identity
+            stopped = stopped or guard.stopped
+        worker = self._acquire_ready((path, memory_limit_mb, parser, identity))
         finished = False
         try:
             while True:
-                message = worker.receive(timeout_s, name)
+                message = worker.receive(timeout_s, name, stopped)
                 if message[0] == "sections":
                     for values in message[1]:
                         yield Section.from_tuple(values)
@@ -224,9 +276,11 @@ class _Worker:
     def send(self, job: Job) -> None:
         self.conn.send(job)
 
-    def receive(self, timeout_s: float, name: str) -> tuple[Any, ...]:
+    def receive(
+        self, timeout_s: float, name: str, stopped: Callable[[], bool] | None = None
+    ) -> tuple[Any, ...]:
         try:
-            if not self.conn.poll(timeout_s):
+            if not self._wait(timeout_s, stopped):
                 self.kill()
                 raise ParseFailed(
                     "timeout",
@@ -239,6 +293,22 @@ class _Worker:
             # The worker died, possibly mid-message: its exit code says how.
             self.process.join(WORKER_STOP_TIMEOUT_S)
             raise _crash_error(name, self.process.exitcode, exc) from exc
+
+    def _wait(self, timeout_s: float, stopped: Callable[[], bool] | None) -> bool:
+        """True once a message is waiting, False after ``timeout_s``; kills
+        the worker and raises ``ParseStopped`` once ``stopped()``."""
+        if stopped is None:
+            return bool(self.conn.poll(timeout_s))
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if self.conn.poll(max(0.0, min(STOP_POLL_S, left))):
+                return True
+            if stopped():
+                self.kill()
+                raise ParseStopped
+            if left <= STOP_POLL_S:
+                return False
 
     def stop(self) -> None:
         """Ask an idle worker to exit; kill it if it does not."""
@@ -317,10 +387,17 @@ def parse_file(
     timeout_s: float = PARSE_TIMEOUT_S,
     memory_limit_mb: int | None = PARSE_MEMORY_MB,
     parser: str | None = None,
+    identity: Identity | None = None,
+    stopped: Callable[[], bool] | None = None,
 ) -> Iterator[Section]:
     """``ParserPool.parse`` on the process-wide pool (see the module docstring)."""
     return shared_pool().parse(
-        path, timeout_s=timeout_s, memory_limit_mb=memory_limit_mb, parser=parser
+        path,
+        timeout_s=timeout_s,
+        memory_limit_mb=memory_limit_mb,
+        parser=parser,
+        identity=identity,
+        stopped=stopped,
     )
 
 

@@ -6,6 +6,11 @@ memory cap for the job, and sends the sections back in batches: at most
 the parent sees progress (its timeout) even on a slow file. Every failure
 goes back as a message; after MemoryError the worker exits instead of taking
 the next job, since the interpreter's state is then suspect.
+
+Before parsing, the worker opens the file without blocking and checks the
+descriptor (a regular file; the device and inode the scan saw, when the job
+carries them), and after parsing checks that the path still names that file:
+a file swapped for a pipe, a device or another file is refused, not read.
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ from typing import Any
 from retrieval.discovery import display_path
 from retrieval.errors import ParseFailed
 from retrieval.parsing.section import Section
+from retrieval.safe_open import Identity, NotTheScannedFile, open_scanned
 
 BATCH_CHARS = 256 * 1024  # send a batch once it holds this much text
 BATCH_INTERVAL_S = 0.2  # ... or once this long has passed since the last one
 
-Job = tuple[Path, int | None, str | None]  # path, memory cap in MB, parser override
+# path, memory cap in MB, parser override, what the scan found at the path
+Job = tuple[Path, int | None, str | None, Identity | None]
 
 
 def serve(conn: Connection) -> None:
@@ -48,17 +55,21 @@ def serve(conn: Connection) -> None:
             return
         if job is None:
             return
-        path, memory_limit_mb, parser = job
+        path, memory_limit_mb, parser, identity = job
         _limit_memory(baseline_bytes, memory_limit_mb)
-        healthy = _run_job(conn, path, parser)
+        healthy = _run_job(conn, path, parser, identity)
         _limit_memory(baseline_bytes, None)
         if not healthy:
             return  # after MemoryError the interpreter's state is suspect: start afresh
 
 
-def _run_job(conn: Connection, path: Path, parser: str | None) -> bool:
+def _run_job(
+    conn: Connection, path: Path, parser: str | None, identity: Identity | None = None
+) -> bool:
     batch: list[tuple[Any, ...]] = []
+    scanned: int | None = None
     try:
+        scanned = _open_checked(path, identity)
         size = 0
         last_send = time.monotonic()
         for section in _sections(path, parser):
@@ -69,6 +80,8 @@ def _run_job(conn: Connection, path: Path, parser: str | None) -> bool:
                 batch, size, last_send = [], 0, time.monotonic()
         if batch:
             conn.send(("sections", batch))
+        if scanned is not None:
+            _check_still_there(path, scanned, identity)
         conn.send(("done",))
         return True
     except ParseFailed as exc:
@@ -76,6 +89,36 @@ def _run_job(conn: Connection, path: Path, parser: str | None) -> bool:
         healthy = exc.state != "too_large_memory"
         conn.send(("failed", exc.state, exc.message, exc.detail, healthy))
         return healthy
+    finally:
+        if scanned is not None:
+            os.close(scanned)
+
+
+def _open_checked(path: Path, identity: Identity | None) -> int | None:
+    """A descriptor of the scanned file, held while the parsers read it by
+    name; None when it cannot be opened (the parser then says why)."""
+    try:
+        fd, _ = open_scanned(path, identity)
+    except NotTheScannedFile as exc:
+        raise ParseFailed("unreadable", f"{display_path(path.name)}: {exc.reason}") from exc
+    except OSError:
+        return None
+    return fd
+
+
+def _check_still_there(path: Path, fd: int, identity: Identity | None) -> None:
+    """The parsers opened ``path`` by name: it must still be the file checked."""
+    held = os.fstat(fd)
+    try:
+        now = Path(path).stat(follow_symlinks=identity is None or identity.via_link)
+    except OSError:
+        now = None
+    if now is None or (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+        raise ParseFailed(
+            "unreadable",
+            f"{display_path(path.name)}: replaced by another file while it was read; "
+            "it is read again when it next changes",
+        )
 
 
 def _sections(path: Path, parser: str | None) -> Iterable[Section]:

@@ -131,9 +131,18 @@ def test_symlink_loops_end_and_each_real_file_is_found_once(tmp_path: Path) -> N
 
     found, skipped = walk([tmp_path])
 
-    # A symlinked file outside the tree is followed; one inside is found once.
-    assert sorted(rel(tmp_path, found)) == ["docs/a.md", "docs/far-link.txt"]
+    # A symlinked file outside the tree is not followed (unless the
+    # collection allows it); one inside is found once.
+    assert sorted(rel(tmp_path, found)) == ["docs/a.md"]
     reasons = {s.path.name: (s.state, s.reason) for s in skipped}
+    assert reasons["far-link.txt"] == (
+        "link_outside",
+        f"link to {outside}, outside this collection's folders",
+    )
+    allowed = [
+        i.path for i in discover([tmp_path], follow_links_outside=True) if isinstance(i, FoundFile)
+    ]
+    assert tmp_path / "docs/far-link.txt" in allowed
     assert reasons["loop"][0] == "duplicate"
     assert reasons["up"][0] == "duplicate"
     assert "loop" in reasons["up"][1]
