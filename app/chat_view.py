@@ -6,10 +6,15 @@ Markdown block still being written (``app.streaming_markdown``): finished
 blocks become labels of their own that are laid out once. So a tick costs
 the size of the last paragraph, not of the answer, and a 1,500-token
 answer streams as smoothly at its end as at its start (``bench/ui_stream.py``).
+A tick that took T waits 2T before the next, so even a giant paragraph being
+written leaves the window two thirds of its time. A long finished answer is
+laid out in pieces, a few per event-loop turn (``streaming_markdown.
+display_pieces``), instead of one label laid out for seconds.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QEvent, QSize, Qt, QTimer, QUrl, Signal
@@ -28,10 +33,21 @@ from PySide6.QtWidgets import (
 
 from app.markdown_render import cite_number, markdown_to_html
 from app.sources_panel import SourcesPanel, source_url
-from app.streaming_markdown import StreamedHtml, StreamingMarkdown
+from app.streaming_markdown import (
+    LONG_ANSWER_CHARS,
+    Piece,
+    StreamedHtml,
+    StreamingMarkdown,
+    display_pieces,
+)
 from engine.context import Passage
 
 RENDER_INTERVAL_MS = 50
+# The streaming render takes at most about a third of the GUI thread's time:
+# after a tick that took T, the next waits at least 2T (a growing giant
+# paragraph costs its size every tick; input and painting still get through).
+RENDER_IDLE_FACTOR = 2
+PIECE_BUDGET_S = 0.03  # a long answer's pieces laid out per event-loop turn
 TYPING_INDICATOR = "●  ●  ●"
 MAX_USER_BUBBLE_FRACTION = 0.78
 CONTENT_MAX_WIDTH_PX = 860
@@ -131,7 +147,13 @@ class MessageBubble(QFrame):
         layout.addWidget(self.author)
 
         # While streaming: the answer's finished blocks, one label each, above body.
+        # A long finished answer: its pieces, likewise.
         self._frozen: list[WrappedLabel] = []
+        self._pending: list[Piece] = []  # pieces of a long answer not laid out yet
+        self._piece_timer = QTimer(self)
+        self._piece_timer.setSingleShot(True)
+        self._piece_timer.setInterval(0)
+        self._piece_timer.timeout.connect(self._render_pieces)
         self.body = self._text_label()
         layout.addWidget(self.body)
 
@@ -240,8 +262,15 @@ class MessageBubble(QFrame):
             self._layout.removeWidget(label)
             label.deleteLater()
         self._frozen = []
+        self._pending = []
         self.body.show()
-        if streaming and not text:
+        if self.role != "user" and not streaming and len(text) > LONG_ANSWER_CHARS:
+            # Too long for one label: pieces, laid out a few per event-loop turn.
+            self.body.setText("")
+            self.body.hide()
+            self._pending = display_pieces(text)
+            self._piece_timer.start()
+        elif streaming and not text:
             self.body.setText(f'<span style="color:#9aa1ab;">{TYPING_INDICATOR}</span>')
         elif self.role == "user":
             # The user's words are shown as typed: no Markdown surprises.
@@ -252,6 +281,33 @@ class MessageBubble(QFrame):
             self.body.setText(markdown_to_html(text, citations=len(self.sources)))
         # Copy is for answers; the user's own words are a selection away.
         self.copy_button.setVisible(self.role != "user" and bool(text) and not streaming)
+
+    @property
+    def rendering(self) -> bool:
+        """A long answer's pieces are still being laid out."""
+        return bool(self._pending)
+
+    def _render_pieces(self) -> None:
+        """Lay out pending pieces for up to ``PIECE_BUDGET_S``, at least one,
+        then give the event loop back (input, painting) and continue."""
+        began = time.perf_counter()
+        while self._pending:
+            piece = self._pending.pop(0)
+            label = self._text_label()
+            label.setText(piece.to_html(len(self.sources)))
+            # Lay it out now, inside the budget: left to the next layout pass,
+            # every label added this turn would be laid out there at once.
+            label.minimumSizeHint()
+            label.sizeHint()
+            width = self._layout.contentsRect().width()
+            if width > 0:
+                label.resize(width, label.heightForWidth(width))
+            self._layout.insertWidget(self._layout.indexOf(self.body), label)
+            self._frozen.append(label)
+            if time.perf_counter() - began >= PIECE_BUDGET_S:
+                break
+        if self._pending:
+            self._piece_timer.start()
 
     def fit_width(self, available_px: int) -> None:
         """Size a user bubble to its text, up to ``available_px``. A word-wrapped
@@ -362,6 +418,7 @@ class ChatView(QScrollArea):
         self._streaming.set_text("", streaming=True)
         self._buffer = []
         self._markdown.reset()
+        self._timer.setInterval(RENDER_INTERVAL_MS)
         self._timer.start()
         return self._streaming
 
@@ -414,8 +471,11 @@ class ChatView(QScrollArea):
         if not self._dirty or self._streaming is None:
             return
         self._dirty = False
+        began = time.perf_counter()
         text = self.streaming_text
         self._streaming.show_streamed(text, self._markdown.update(text))
+        took_ms = (time.perf_counter() - began) * 1000
+        self._timer.setInterval(max(RENDER_INTERVAL_MS, int(RENDER_IDLE_FACTOR * took_ms)))
         self.streaming_rendered.emit()
 
     # ----------------------------------------------------------------- scrolling

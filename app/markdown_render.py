@@ -48,6 +48,18 @@ def _parser() -> Any:
     return md
 
 
+@lru_cache(maxsize=1)
+def _block_parser() -> Any:
+    """The same block grammar without inline parsing (links, emphasis): where
+    blocks begin is all ``parse_blocks`` needs, at a thirtieth of the cost."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+    md.disable("inline")
+    return md
+
+
 def markdown_to_html(text: str, *, citations: int = 0) -> str:
     """Render ``text``. Safe on partial Markdown (an unclosed ``` while streaming).
     ``citations``: how many sources the answer has; [n] up to it become links."""
@@ -66,7 +78,7 @@ def parse_blocks(text: str) -> list[int]:
     """The first line of each top-level block of ``text``, in order."""
     return [
         token.map[0]
-        for token in _parser().parse(text)
+        for token in _block_parser().parse(text)
         # Openings (paragraph_open, bullet_list_open, ...) and self-contained
         # blocks (fence, hr); closings carry no line map.
         if token.level == 0 and token.nesting in (0, 1) and token.map is not None
@@ -124,7 +136,10 @@ def _render_link_close(self: Any, tokens: Any, idx: int, options: Any, env: Any)
     """Close the link; if its text names a different address than where it
     goes ("[bank.com](http://evil.example)"), show the real target after it."""
     depth, pieces, href = 0, [], ""
-    for token in reversed(tokens[:idx]):
+    # Walk back by index to this link's opening only: slicing tokens[:idx]
+    # copied everything before it for every link, quadratic in links per block.
+    for back in range(idx - 1, -1, -1):
+        token = tokens[back]
         if token.type == "link_close":
             depth += 1
         elif token.type == "link_open":
