@@ -24,8 +24,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from retrieval import collections as collection_store
 from retrieval import lexical_index, manifest, store_health
@@ -34,12 +35,17 @@ from retrieval.discovery import display_path
 from retrieval.document_db import DocumentDB
 from retrieval.errors import IndexUnavailable
 from retrieval.file_reader import EmbedderLike, FileChunker, parse_and_chunk
-from retrieval.hybrid import DEFAULT_FUSION, Fusion
+from retrieval.hybrid import DEFAULT_FUSION, Fuser
+from retrieval.identifiers import query_identifiers
 from retrieval.indexer import FLUSH_CHUNKS, index_collection
 from retrieval.ingest_events import IngestEvent, VectorsRebuilding
 from retrieval.passage import RetrievedPassage
 from retrieval.store_health import StoreHealth, VectorStoreDamaged
 from retrieval.vector_index import VectorIndex
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +85,7 @@ class DocumentLibrary:
         data_dir: Path,
         embedder_factory: Callable[[], EmbedderLike],
         *,
-        fusion: Fusion = DEFAULT_FUSION,
+        fusion: Fuser = DEFAULT_FUSION,
         chunker: FileChunker = parse_and_chunk,
         flush_chunks: int = FLUSH_CHUNKS,
     ) -> None:
@@ -98,6 +104,7 @@ class DocumentLibrary:
 
     def close(self) -> None:
         self._db.close()
+        self._vectors.close()
 
     @property
     def embedder(self) -> EmbedderLike:
@@ -319,15 +326,18 @@ class DocumentLibrary:
         self, query: str, collections: Sequence[str] | None = None, k: int = DEFAULT_RESULTS
     ) -> list[RetrievedPassage]:
         """The ``k`` best passages for ``query`` in these collections (all by
-        default), with locators, in fused order.
+        default), with locators, in fused order (best first: keep it).
 
         Each passage's ``score`` is its MiniLM cosine similarity to the query,
-        not the fused score: RRF scores only rank within one call, while the
+        not the fused score: fused scores only rank within one call, while the
         chat turn compares document scores with web passages' (the same
         model's cosine) and the Auto web-search rule asks whether the best
-        document is relevant at all. A BM25-only hit (outside the dense
-        candidates) gets the lowest dense candidate's cosine, an upper bound
-        of its own."""
+        document is relevant at all. Every candidate carries its real cosine
+        (``rankings`` re-scores the union), except chunks of a collection
+        built by another model, which get the lowest dense candidate's. The
+        passage also carries its dense and lexical ranks and the question's
+        identifiers and content words it holds (see ``RetrievedPassage``),
+        what a relevance gate needs beside the cosine."""
         query = query.strip()
         if not query or k <= 0:
             return []
@@ -339,43 +349,94 @@ class DocumentLibrary:
         if not targets:
             return []
         dense, lexical = self.rankings(query, targets, CANDIDATES_PER_RETRIEVER)
-        fused = self._fusion.fuse(dense, lexical)[:k]
+        exact = self.exact_matches(query, targets, [i for i, _ in dense])
+        fused = self._fusion.fuse(dense, lexical, exact)[:k]
         cosine = dict(dense)
         floor = min(cosine.values(), default=0.0)
-        return self.passages(targets, [(i, cosine.get(i, floor)) for i, _ in fused])
+        dense_rank = {chunk_id: n for n, (chunk_id, _) in enumerate(dense, start=1)}
+        lexical_rank = {
+            chunk_id: n for n, (chunk_id, score) in enumerate(lexical, start=1) if score > 0
+        }
+        passages = self.passages(targets, [(i, cosine.get(i, floor)) for i, _ in fused])
+        found = []
+        for p in passages:
+            identifiers, coverage = lexical_index.evidence(query, p.text)
+            found.append(
+                replace(
+                    p,
+                    dense_rank=dense_rank.get(p.id),
+                    lexical_rank=lexical_rank.get(p.id),
+                    matched_identifiers=identifiers,
+                    term_coverage=round(coverage, 3),
+                )
+            )
+        return found
 
     def rankings(
         self, query: str, targets: Sequence[Collection], candidates: int
     ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-        """Dense and BM25 candidates (chunk id, score), each best first. Dense
-        scores are cosine similarities of one model, so they merge across
-        collections; a collection built by another model (not rebuilt yet)
-        is searched lexically only."""
+        """Dense and lexical scores (chunk id, score), each best first, over
+        the union of both retrievers' top ``candidates``: a chunk one of them
+        found is scored by the other too (its cosine from its stored vector,
+        its BM25 from FTS5, 0 when it matches no term), so the fusion
+        compares both scores of every candidate. Dense scores are cosine
+        similarities of one model, so they merge across collections; a
+        collection built by another model (not rebuilt yet) is searched
+        lexically only, its chunks given the lowest dense candidate's cosine."""
         # Run one after the other: overlapping them on a thread measured no
         # faster on 2 busy cores (10k chunks, p50 25-32 ms either way).
         cids = [c.id for c in targets]
-        lexical = lexical_index.search(self._db.connection(), cids, query, candidates)
-        return self._dense(query, targets, candidates), lexical
+        db = self._db.connection()
+        lexical = dict(lexical_index.search(db, cids, query, candidates))
+        dense, vector, bound = self._dense(query, targets, candidates)
+        lexical.update(
+            lexical_index.score_ids(db, cids, query, [i for i in dense if i not in lexical])
+        )
+        floor = min(dense.values(), default=0.0)
+        missing = [i for i in lexical if i not in dense]
+        if missing and vector is not None:
+            for c in bound:
+                for chunk_id, stored in self._vectors.embeddings(c.vector_name, missing).items():
+                    cosine = _cosine(stored, vector)
+                    dense[chunk_id] = max(cosine, dense.get(chunk_id, cosine))
+        for chunk_id in missing:
+            dense.setdefault(chunk_id, floor)
+        for chunk_id in dense:
+            lexical.setdefault(chunk_id, 0.0)
+        return _best_first(dense), _best_first(lexical)
+
+    def exact_matches(
+        self, query: str, targets: Sequence[Collection], ids: Sequence[str]
+    ) -> dict[str, float]:
+        """chunk id -> share of the question's identifiers (``--cid``,
+        ``E1101``...) the chunk holds exactly; empty when it names none."""
+        if not query_identifiers(query) or not ids:
+            return {}
+        stored = lexical_index.get_chunks(self._db.connection(), [c.id for c in targets], ids)
+        return lexical_index.identifier_share(query, {i: c.text for i, c in stored.items()})
 
     def _dense(
         self, query: str, targets: Sequence[Collection], candidates: int
-    ) -> list[tuple[str, float]]:
+    ) -> tuple[dict[str, float], npt.NDArray[np.float32] | None, list[Collection]]:
+        """(top ``candidates`` chunk id -> cosine, the query's vector, the
+        collections built by this embedder)."""
         embedder = self.embedder
         bound = [c for c in targets if c.model_id == embedder.model_id]
         dense: dict[str, float] = {}
-        if bound:
-            vector = embedder.embed_documents([query])[0]
-            try:
-                for c in bound:
-                    for chunk_id, score in self._vectors.query(c.vector_name, vector, candidates):
-                        dense[chunk_id] = max(score, dense.get(chunk_id, score))
-            except IndexUnavailable as exc:
-                # Keywords still answer; the damage is recorded for the status
-                # and the Documents page, and the next index run repairs it.
-                log.warning("search by meaning failed, keywords only: %s", exc.detail or exc)
-                self._note_unreadable(bound)
-                return []
-        return sorted(dense.items(), key=lambda kv: kv[1], reverse=True)[:candidates]
+        if not bound:
+            return dense, None, bound
+        vector = embedder.embed_documents([query])[0]
+        try:
+            for c in bound:
+                for chunk_id, score in self._vectors.query(c.vector_name, vector, candidates):
+                    dense[chunk_id] = max(score, dense.get(chunk_id, score))
+        except IndexUnavailable as exc:
+            # Keywords still answer; the damage is recorded for the status
+            # and the Documents page, and the next index run repairs it.
+            log.warning("search by meaning failed, keywords only: %s", exc.detail or exc)
+            self._note_unreadable(bound)
+            return {}, None, []
+        return dict(_best_first(dense)[:candidates]), vector, bound
 
     def passages(
         self, targets: Sequence[Collection], ranked: Sequence[tuple[str, float]]
@@ -431,3 +492,12 @@ class DocumentLibrary:
             ]
         vectors = self._vectors.ids(found.vector_name) if found.model_id else []
         return vectors, lexical, orphans
+
+
+def _best_first(scores: dict[str, float]) -> list[tuple[str, float]]:
+    return sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+
+
+def _cosine(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
+    norms = float((a @ a) ** 0.5 * (b @ b) ** 0.5)
+    return float(a @ b) / norms if norms else 0.0

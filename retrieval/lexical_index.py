@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from retrieval.identifiers import identifiers, query_identifiers
@@ -231,6 +231,19 @@ def evidence(query: str, text: str) -> tuple[tuple[str, ...], float]:
         return matched, 0.0
     present = {_crude_stem(w) for w in _WORD.findall(text.lower())}
     return matched, len(words & present) / len(words)
+
+
+def identifier_share(query: str, texts: Mapping[str, str]) -> dict[str, float]:
+    """chunk id -> the share of the question's identifiers its text holds
+    exactly (0..1); empty when the question names none."""
+    wanted = query_identifiers(query)
+    if not wanted:
+        return {}
+    shares = {}
+    for chunk_id, text in texts.items():
+        have = set(identifiers(text))
+        shares[chunk_id] = sum(i in have for i in wanted) / len(wanted)
+    return shares
 
 
 def _crude_stem(word: str) -> str:
