@@ -78,12 +78,12 @@ def build_folder(root: Path) -> dict[str, str]:
     root.mkdir(parents=True)
     written: dict[str, str] = {}
     for relative, module_name in CODE_FILES:
-        module = _module(module_name)
-        if module is None or not getattr(module, "__file__", None):
+        source = getattr(_module(module_name), "__file__", None)
+        if not source:
             continue
         target = root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(module.__file__, target)
+        shutil.copyfile(source, target)
         written[relative] = f"{module_name} {_version(module_name)} (installed source)"
     makers: tuple[tuple[str, str, tuple[str, ...], Callable[[Path, str, list], None]], ...] = (
         ("docs/click-parameters.md", "click", CLICK_OBJECTS, _write_markdown),
@@ -160,9 +160,14 @@ def _write_markdown(path: Path, module_name: str, sections: list[tuple[str, str]
 
 
 def _write_pdf(path: Path, module_name: str, sections: list[tuple[str, str]]) -> None:
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.platypus import Paragraph, Preformatted, SimpleDocTemplate, Spacer
+    from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
+    from reportlab.lib.styles import getSampleStyleSheet  # type: ignore[import-untyped]
+    from reportlab.platypus import (  # type: ignore[import-untyped]
+        Paragraph,
+        Preformatted,
+        SimpleDocTemplate,
+        Spacer,
+    )
 
     styles = getSampleStyleSheet()
     story: list[object] = [Paragraph(f"The {module_name} module: reference", styles["Title"])]
