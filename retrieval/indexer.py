@@ -56,6 +56,7 @@ from retrieval import lexical_index, manifest, store_health
 from retrieval.collections import Collection, update_collection
 from retrieval.discovery import ExcludeRules, SkippedFile, discover, display_path
 from retrieval.document_db import DocumentDB
+from retrieval.eta import ThroughputEta
 from retrieval.file_reader import (
     ChunkLike,
     EmbedderLike,
@@ -144,6 +145,10 @@ class _Run:
         self.started = time.monotonic()
         self.files_total = self.files_done = 0
         self.bytes_total = self.bytes_done = 0
+        # bytes' worth of text embedded so far from files not finished yet,
+        # so a large file in progress counts toward the ETA (retrieval.eta)
+        self.partial_bytes: dict[str, int] = {}
+        self.eta = ThroughputEta()
         self.chunks_done = self.chunks_reused = 0
         self.indexed = self.failed = self.removed = self.unchanged = 0
         self.vectors_rebuilt = 0
@@ -515,6 +520,11 @@ class _Run:
                     FileRecord(key, found.size, found.mtime_ns, item.sha256, state, reason, count),
                 )
         self.chunks_done += len(rows)
+        for w, c in rows:
+            key = path_key(w.found.path)
+            self.partial_bytes[key] = min(
+                w.found.size, self.partial_bytes.get(key, 0) + len(c.text.encode())
+            )
         for key, item in done.items():
             self._file_done(item.work)
             if counts[key]:
@@ -577,15 +587,12 @@ class _Run:
     def _file_done(self, work: Work) -> None:
         self.files_done += 1
         self.bytes_done += work.found.size
+        self.partial_bytes.pop(path_key(work.found.path), None)
 
     def _progress(self) -> IngestProgress:
         now = time.monotonic()
-        eta: float | None = None
-        elapsed = now - self.started
-        if self.bytes_done and self.bytes_total > self.bytes_done:
-            eta = elapsed * (self.bytes_total - self.bytes_done) / self.bytes_done
-        elif self.files_done and self.files_total > self.files_done:
-            eta = elapsed * (self.files_total - self.files_done) / self.files_done
+        done = self.bytes_done + sum(self.partial_bytes.values())
+        eta = self.eta.update(now, done, self.bytes_total)
         self.last_progress = now
         return IngestProgress(
             self.files_done, self.files_total, self.chunks_done, self.current, eta
