@@ -223,3 +223,83 @@ def test_a_file_name_that_is_not_utf8_still_gives_ids(
     assert chunk.locator.path == str(path.absolute())  # the real name, to open it
     assert len(chunk.id) == 32
     assert chunk.locator.citation().encode("utf-8", "surrogateescape")
+
+
+# ----------------------------------------------------------------- chunk hygiene
+
+
+def heading_chunks(sections: list[Section], count: Counter) -> list[tuple[str, tuple[str, ...]]]:
+    chunks = chunk_sections(Path("doc.md"), sections, count)
+    return [(c.text, c.locator.heading_path) for c in chunks]
+
+
+def test_a_myst_label_never_becomes_a_chunk(tmp_path: Path, minilm_count_tokens: Counter) -> None:
+    """Seen on a real folder: ``(installing-plugins)=`` became a chunk of its
+    own, ranked #5 with cosine 0.66 and went to the model as source [1]."""
+    path = tmp_path / "plugins.md"
+    path.write_text(
+        "# Plugins\n\n(installing-plugins)=\n## Installing plugins\n\n"
+        "Run the plugin installer and choose a plugin from the catalogue list.\n"
+    )
+    chunks = chunks_of(path, minilm_count_tokens)
+    assert [c.text for c in chunks] == [
+        "Plugins › Installing plugins\n"
+        "Run the plugin installer and choose a plugin from the catalogue list."
+    ]
+
+
+def test_a_tiny_section_joins_the_chunk_of_its_subsection(minilm_count_tokens: Counter) -> None:
+    """ "See below." under A says nothing alone: it goes with A › B, whose
+    heading path the chunk takes, and whose line range it widens."""
+    body = SENTENCES[5]
+    sections = [
+        Section("See below.", heading_path=("A",), line_start=3, line_end=3),
+        Section("Overview:", heading_path=("A", "B"), line_start=7, line_end=7),
+        Section(body, heading_path=("A", "B", "C"), line_start=11, line_end=11),
+    ]
+    chunks = list(chunk_sections(Path("doc.md"), sections, minilm_count_tokens))
+    assert [(c.text, c.locator.heading_path) for c in chunks] == [
+        (f"A › B › C\nSee below.\n\n\n\nOverview:\n\n\n\n{body}", ("A", "B", "C"))
+    ]
+    assert (chunks[0].locator.line_start, chunks[0].locator.line_end) == (3, 11)
+
+
+def test_a_tiny_section_before_a_sibling_stays_a_chunk_of_its_own(
+    minilm_count_tokens: Counter,
+) -> None:
+    """Merged into a sibling, its locator would name a heading it is not under."""
+    sections = [
+        Section("Works on Wayland.", heading_path=("Linux", "Wayland")),
+        Section(SENTENCES[7], heading_path=("Linux", "X11")),
+        Section("The end.", heading_path=("Linux", "X11")),
+    ]
+    assert heading_chunks(sections, minilm_count_tokens) == [
+        ("Linux › Wayland\nWorks on Wayland.", ("Linux", "Wayland")),
+        (f"Linux › X11\n{SENTENCES[7]}\n\nThe end.", ("Linux", "X11")),
+    ]
+
+
+def test_a_tiny_page_does_not_join_the_next_page(minilm_count_tokens: Counter) -> None:
+    sections = [Section("Page 3 of 9", page=3), Section(SENTENCES[1], page=4)]
+    chunks = list(chunk_sections(Path("r.pdf"), sections, minilm_count_tokens))
+    assert [(c.text, c.locator.page) for c in chunks] == [
+        ("Page 3 of 9", 3),
+        (SENTENCES[1], 4),
+    ]
+
+
+def test_text_without_a_letter_or_digit_makes_no_chunk(minilm_count_tokens: Counter) -> None:
+    sections = [
+        Section("* * *"),
+        Section("|---|---|\n| — | — |", heading_path=("Table",)),
+        Section("→ ✓ ✓ ✓", heading_path=("Marks",)),
+    ]
+    assert heading_chunks(sections, minilm_count_tokens) == []
+
+
+def test_rules_between_paragraphs_never_start_or_end_a_chunk(minilm_count_tokens: Counter) -> None:
+    text = "\n\n-----\n\n".join(SENTENCES[:40])
+    chunks = list(chunk_sections(Path("t.txt"), [Section(text)], minilm_count_tokens, 64, 16))
+    assert len(chunks) > 5
+    for chunk in chunks:
+        assert chunk.text.startswith("Sentence") and chunk.text.endswith(".")
