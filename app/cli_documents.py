@@ -7,9 +7,12 @@
     python -m app search "revenue growth 2024" [--collection reports] [-k 5]
 
 Progress goes to stderr, results to stdout; a bad input is one readable line
-on stderr and exit status 1 (130 when interrupted: run the same command again
-to resume, nothing indexed so far is lost). Ctrl+C stops a run within about a
-second, whatever it is doing.
+on stderr and exit status 1 (130 when interrupted). Ctrl+C stops a run within
+about a second, whatever it is doing; the files finished by then stay indexed,
+and running the same command again indexes the rest. A file cut off part-way
+is read and embedded again from its start: a run first removes what an
+unfinished file left behind (the indexer's crash-safe order), so nothing is
+stored twice.
 
 Links: a symbolic link to a file or folder outside the collection's folders
 is skipped and listed by ``index status``; ``index add --follow-links-outside``
@@ -54,6 +57,11 @@ COMMANDS = frozenset({"index", "search"})
 EMBEDDING_MODEL_ENV = "FOOTNOTE_EMBEDDING_MODEL"
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
+# What an interrupted run keeps, truthfully: finished files, not a file's half.
+STOPPED_TEXT = (
+    "stopped. The files finished so far stay indexed; run the same command again "
+    "to index the rest (a file cut off part-way starts over)."
+)
 EXCERPT_CHARS = 240
 PROGRESS_INTERVAL_S = 0.5
 
@@ -187,7 +195,7 @@ def _index(library: DocumentLibrary, name: str | None, out: TextIO) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         cancel.set()
         events.close()
-        print("\nfootnote: stopped; run the same command again to resume.", file=sys.stderr)
+        print(f"\nfootnote: {STOPPED_TEXT}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception:
         if shown:

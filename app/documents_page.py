@@ -166,7 +166,11 @@ class DocumentsPage(QWidget):
         self.retry_button.clicked.connect(self._emit_for_selected(self.retry_requested))
         self.excludes_button = _secondary("Excludes…", "Files and folders to leave out")
         self.excludes_button.clicked.connect(self._edit_excludes)
-        self.cancel_button = _secondary("Stop indexing", "Stop now; the next start continues")
+        self.cancel_button = _secondary(
+            "Stop indexing",
+            "Stop now: finished files stay indexed; the rest, and a file cut off part-way "
+            "(from its start), are indexed next time",
+        )
         self.cancel_button.clicked.connect(self.cancel_requested)
         for button in (self.remove_button, self.retry_button, self.excludes_button):
             actions.addWidget(button)
