@@ -49,7 +49,7 @@ def test_the_window_names_the_backup(
 
     (backup,) = paths.settings_file.parent.glob("settings.json.bad*")
     qtbot.waitUntil(lambda: backup.name in window.banner.text(), timeout=5000)
-    assert "defaults" in window.banner.text()
+    assert "defaults are in use" in window.banner.text().lower()
     assert backup.read_text() == NEWER
     # Said once: the file is gone from its place, so the next start is quiet.
     assert load_settings(paths.settings_file).problem is None
