@@ -85,14 +85,21 @@ def parse_and_chunk(path: Path, embedder: EmbedderLike) -> Iterator[ChunkLike]:
         max_tokens = min(CHUNK_MAX_TOKENS, embedder.max_tokens)
         # The parser's timeout covers the worker; the chunker's watchdog the
         # chunking here (a file that yields no chunk for a minute is skipped).
-        yield from chunk_sections(
-            path,
-            sections,
-            embedder.count_tokens,
-            max_tokens,
-            CHUNK_OVERLAP_TOKENS,
-            stall_timeout_s=CHUNK_STALL_TIMEOUT_S,
-        )
+        try:
+            yield from chunk_sections(
+                path,
+                sections,
+                embedder.count_tokens,
+                max_tokens,
+                CHUNK_OVERLAP_TOKENS,
+                stall_timeout_s=CHUNK_STALL_TIMEOUT_S,
+            )
+        finally:
+            # Stopped early (the chunk watchdog, a cancel): stop the parser's
+            # worker now, not when the exception's frames are collected.
+            close = getattr(sections, "close", None)
+            if close is not None:
+                close()
     except ParseFailed as exc:
         raise FileParseError(exc.state, exc.message) from exc
 

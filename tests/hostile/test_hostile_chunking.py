@@ -322,3 +322,21 @@ def test_an_oversized_passage_never_reaches_the_embedder(
     state, reason, _ = health["huge.txt"]
     assert state == "failed" and "more than the 65,536 a passage may hold" in reason
     assert embedded and max(embedded) < EMBED_MAX_CHUNK_CHARS
+
+
+def test_a_stalled_chunking_stops_the_parser_worker_at_once(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failure (kept with its traceback in the file's manifest item) must
+    not keep the worker parsing a big file into a pipe nobody reads."""
+    from retrieval import chunking
+    from retrieval.file_reader import FileParseError
+    from retrieval.parsing.worker import shared_pool
+
+    path = tmp_path / "big.txt"
+    path.write_bytes(HEAD * 300)  # ~20 MB: still being parsed when chunking gives up
+    monkeypatch.setattr(chunking, "CHUNK_STALL_TIMEOUT_S", -1.0)  # gives up at once
+    with pytest.raises(FileParseError) as failed:
+        list(parse_and_chunk(path, embedder))
+    assert failed.value.state == "timeout"
+    assert shared_pool()._busy == 0  # the worker was released, with the failure still held
