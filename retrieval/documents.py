@@ -36,7 +36,6 @@ from retrieval.document_db import DocumentDB
 from retrieval.errors import IndexUnavailable
 from retrieval.file_reader import EmbedderLike, FileChunker, parse_and_chunk
 from retrieval.hybrid import DEFAULT_FUSION, Fuser
-from retrieval.identifiers import query_identifiers
 from retrieval.indexer import FLUSH_CHUNKS, index_collection
 from retrieval.ingest_events import IngestEvent, VectorsRebuilding
 from retrieval.passage import RetrievedPassage
@@ -410,10 +409,8 @@ class DocumentLibrary:
     ) -> dict[str, float]:
         """chunk id -> share of the question's identifiers (``--cid``,
         ``E1101``...) the chunk holds exactly; empty when it names none."""
-        if not query_identifiers(query) or not ids:
-            return {}
-        stored = lexical_index.get_chunks(self._db.connection(), [c.id for c in targets], ids)
-        return lexical_index.identifier_share(query, {i: c.text for i, c in stored.items()})
+        cids = [c.id for c in targets]
+        return lexical_index.identifier_share(self._db.connection(), cids, query, ids)
 
     def _dense(
         self, query: str, targets: Sequence[Collection], candidates: int

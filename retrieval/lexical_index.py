@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from retrieval.identifiers import identifiers, query_identifiers
@@ -233,17 +233,22 @@ def evidence(query: str, text: str) -> tuple[tuple[str, ...], float]:
     return matched, len(words & present) / len(words)
 
 
-def identifier_share(query: str, texts: Mapping[str, str]) -> dict[str, float]:
-    """chunk id -> the share of the question's identifiers its text holds
-    exactly (0..1); empty when the question names none."""
-    wanted = query_identifiers(query)
-    if not wanted:
+def identifier_share(
+    db: sqlite3.Connection, collection_ids: Sequence[int], query: str, ids: Sequence[str]
+) -> dict[str, float]:
+    """chunk id -> the share of the question's identifiers it holds exactly
+    (0..1), looked up in ``chunk_idents`` (one small FTS5 query per
+    identifier, not a re-read of the texts); empty when the question names
+    none."""
+    wanted = query_identifiers(query)[:MAX_QUERY_TERMS]
+    if not wanted or not ids or not collection_ids:
         return {}
-    shares = {}
-    for chunk_id, text in texts.items():
-        have = set(identifiers(text))
-        shares[chunk_id] = sum(i in have for i in wanted) / len(wanted)
-    return shares
+    rowid_of = _rowids(db, collection_ids, ids)
+    held = dict.fromkeys(rowid_of, 0)
+    for ident in wanted:
+        for rowid in _bm25_of(db, "chunk_idents", f'"{ident}"', list(rowid_of)):
+            held[rowid] += 1
+    return {rowid_of[r]: count / len(wanted) for r, count in held.items()}
 
 
 def _crude_stem(word: str) -> str:
@@ -292,17 +297,7 @@ def score_ids(
     how the hybrid search scores the dense retriever's candidates."""
     if not ids or not collection_ids:
         return {}
-    cids = ",".join(str(int(c)) for c in collection_ids)
-    rowid_of: dict[int, str] = {}
-    for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
-        marks = ",".join("?" for _ in part)
-        rowid_of.update(
-            db.execute(
-                f"SELECT rowid, id FROM chunks WHERE collection_id IN ({cids}) AND id IN ({marks})",
-                part,
-            ).fetchall()
-        )
+    rowid_of = _rowids(db, collection_ids, ids)
     scores = dict.fromkeys(rowid_of, 0.0)
     for table, match, weight in _parts(query):
         for rowid, score in _bm25_of(db, table, match, list(rowid_of)).items():
@@ -366,6 +361,25 @@ def _bm25_of(
             (match, *part),
         ):
             found[int(rowid)] = float(score)
+    return found
+
+
+def _rowids(
+    db: sqlite3.Connection, collection_ids: Sequence[int], ids: Sequence[str]
+) -> dict[int, str]:
+    """chunk rowid -> chunk id, for these ids in these collections."""
+    cids = ",".join(str(int(c)) for c in collection_ids)
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        marks = ",".join("?" for _ in part)
+        found.update(
+            (int(r), str(i))
+            for r, i in db.execute(
+                f"SELECT rowid, id FROM chunks WHERE collection_id IN ({cids}) AND id IN ({marks})",
+                part,
+            )
+        )
     return found
 
 

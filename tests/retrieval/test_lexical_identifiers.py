@@ -148,3 +148,14 @@ def test_evidence_is_absolute() -> None:
     matched, coverage = lexical_index.evidence(question, CLI_DOCS[0].text)
     assert matched == () and coverage == 1.0
     assert lexical_index.evidence("the", "anything") == ((), 0.0)
+
+
+def test_identifier_share_counts_exact_identifiers(tmp_path: Path) -> None:
+    store, cid = _library(tmp_path)
+    db = store.connection()
+    share = lexical_index.identifier_share(
+        db, [cid], "Is snake_case allowed in settings.json?", ["id4", "id5", "id3"]
+    )
+    assert share == {"id4": 1.0, "id5": 0.0, "id3": 0.0}
+    assert lexical_index.identifier_share(db, [cid], "what is it about?", ["id4"]) == {}
+    store.close()
