@@ -31,11 +31,13 @@ The embedding model is all-MiniLM-L6-v2 from the installed package; set
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -190,11 +192,9 @@ def _index(library: DocumentLibrary, name: str | None, out: TextIO) -> int:
                 out.write(_summary_line(event))
                 shown = 0.0
     except KeyboardInterrupt:
-        # A second Ctrl+C would only cut short the stop under way (about a
-        # second: the run closes its reader and parser workers).
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        cancel.set()
-        events.close()
+        with _second_ctrl_c_ignored():
+            cancel.set()
+            events.close()
         print(f"\nfootnote: {STOPPED_TEXT}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception:
@@ -202,6 +202,20 @@ def _index(library: DocumentLibrary, name: str | None, out: TextIO) -> int:
             print(file=sys.stderr)  # end the progress line: the error gets a line of its own
         raise
     return 0
+
+
+@contextlib.contextmanager
+def _second_ctrl_c_ignored() -> Iterator[None]:
+    """A second Ctrl+C would only cut short the stop under way (about a
+    second: the run closes its reader and its parser workers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _summary_line(event: IngestFinished) -> str:

@@ -35,7 +35,7 @@ from app.documents_worker import SerialWorker, Task, TaskEvent, TaskFailed
 from app.jobs import JobRegistry
 from retrieval.discovery import ExcludeRules
 from retrieval.documents import CollectionInfo, DocumentLibrary, FileHealth
-from retrieval.ingest_events import FileFailed, IngestFinished, IngestProgress
+from retrieval.ingest_events import FileFailed, IngestFinished, IngestProgress, VectorsRebuilding
 from retrieval.watcher import FolderWatcher
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,8 @@ class DocumentsController(QObject):
         )
         self._infos: list[CollectionInfo] = []
         self._health: list[FileHealth] = []
-        self._progress: dict[str, IngestProgress] = {}
+        # the running task's latest progress: files, or a rebuild of the search index
+        self._progress: dict[str, IngestProgress | VectorsRebuilding] = {}
         self._watchers: dict[str, tuple[tuple[object, ...], FolderWatcher]] = {}
         self._first_snapshot = True
         self._refresh_again = False
@@ -343,7 +344,7 @@ class DocumentsController(QObject):
     @Slot(object)
     def _on_write_event(self, item: TaskEvent) -> None:
         event, name = item.event, item.task.collection or ""
-        if isinstance(event, IngestProgress):
+        if isinstance(event, IngestProgress | VectorsRebuilding):
             self._progress[name] = event
             if name not in self.collection_names():
                 self.refresh()  # a new collection: list it (and its files) now
@@ -427,7 +428,9 @@ class DocumentsController(QObject):
         progress = self._progress.get(self.indexing or "")
         if self.indexing is not None:
             text = "Indexing…"
-            if progress is not None and progress.files_total:
+            if isinstance(progress, VectorsRebuilding):
+                text = "Rebuilding search index…"
+            elif progress is not None and progress.files_total:
                 text = f"Indexing {progress.files_done}/{progress.files_total} files"
             self.status_label.setText(text)
             self.status_label.setToolTip(

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.excludes_dialog import ExcludesDialog
 from retrieval.documents import CollectionInfo, FileHealth
-from retrieval.ingest_events import IngestProgress
+from retrieval.ingest_events import IngestProgress, VectorsRebuilding
 from retrieval.manifest import is_failure
 
 COLLECTIONS_MAX_HEIGHT_PX = 220
@@ -50,13 +50,15 @@ STATE_LABELS = {
     "unreadable": "Unreadable",
     "too_large_memory": "Too large",
     "duplicate": "Duplicate",
+    "link_outside": "Link outside",
 }
 
 
 @dataclass(frozen=True)
 class CollectionActivity:
     kind: str  # "queued", "indexing", "removing"
-    progress: IngestProgress | None = None
+    # while indexing: the files' progress, or the search index's rebuild
+    progress: IngestProgress | VectorsRebuilding | None = None
 
 
 def state_label(state: str) -> str:
@@ -71,25 +73,48 @@ def eta_text(seconds: float | None) -> str:
     return f"about {round(seconds / 60)} min left"
 
 
-def progress_text(p: IngestProgress | None) -> str:
+def progress_text(p: IngestProgress | VectorsRebuilding | None) -> str:
+    if isinstance(p, VectorsRebuilding):
+        eta = eta_text(p.eta_s)
+        return f"Rebuilding search index: {p.passages_done} / {p.passages_total} passages" + (
+            f", {eta}" if eta else ""
+        )
     if p is None or not p.files_total:
         return "Looking for changes…"
     eta = eta_text(p.eta_s)
     return f"{p.files_done} / {p.files_total} files" + (f", {eta}" if eta else "")
 
 
+def progress_fraction(p: IngestProgress | VectorsRebuilding | None) -> float:
+    if isinstance(p, VectorsRebuilding):
+        return p.passages_done / p.passages_total if p.passages_total else 0.0
+    return p.files_done / p.files_total if p is not None and p.files_total else 0.0
+
+
 def collection_state(info: CollectionInfo | None) -> str:
-    """ "Up to date", "2 failed", "12 waiting": what a settled collection needs."""
+    """ "Up to date", "2 failed", "12 waiting", "Search index damaged": what a
+    settled collection needs."""
     if info is None:
         return ""
     failed = sum(n for state, n in info.states.items() if is_failure(state))
     waiting = sum(info.states.get(s, 0) for s in ("pending", "changed", "indexing"))
     parts = []
+    if info.vectors is not None and not info.vectors.ok:
+        parts.append(VECTOR_STATE_LABELS.get(info.vectors.state, "Search index incomplete"))
     if waiting:
         parts.append(f"{waiting} not indexed yet")
     if failed:
         parts.append(f"{failed} failed")
     return ", ".join(parts) if parts else "Up to date"
+
+
+# What a search index that is not whole means, in the collections table (the
+# tooltip has the whole sentence: what is lost, what happens next).
+VECTOR_STATE_LABELS = {
+    "incomplete": "Search index incomplete",
+    "broken": "Search index damaged",
+    "rebuilding": "Rebuilding search index",
+}
 
 
 def indexed_files(info: CollectionInfo) -> int:
@@ -269,8 +294,7 @@ class DocumentsPage(QWidget):
                 bar.setRange(0, 1000)
                 table.setCellWidget(row, 3, bar)
             p = activity.progress
-            fraction = p.files_done / p.files_total if p is not None and p.files_total else 0.0
-            bar.setValue(int(1000 * fraction))
+            bar.setValue(int(1000 * progress_fraction(p)))
             bar.setFormat(progress_text(p))
             _set(table, row, 3, progress_text(p))
             return
@@ -280,7 +304,11 @@ class DocumentsPage(QWidget):
             text = "Removing…" if activity.kind == "removing" else "Waiting to index"
         else:
             text = collection_state(info)
-        _set(table, row, 3, text)
+        item = _set(table, row, 3, text)
+        vectors = info.vectors if info is not None and activity is None else None
+        damaged = vectors is not None and not vectors.ok
+        item.setToolTip(_sentence(vectors.describe()) if damaged and vectors else "")
+        item.setForeground(PROBLEM_COLOR if damaged else table.palette().text())
 
     def _fill_files(self) -> None:
         rows = [h for h in self._health if not self.problems_only.isChecked() or _problem(h)]
@@ -348,6 +376,10 @@ class DocumentsPage(QWidget):
         first = self.files.item(item.row(), 0)
         if first is not None:
             self.open_file_requested.emit(str(first.data(PATH_ROLE)))
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
 
 
 def _problem(health: FileHealth) -> bool:

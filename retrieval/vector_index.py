@@ -69,10 +69,11 @@ def _open_store(folder: str) -> Any:
 
 def _forget_failed_store(folder: str) -> None:
     """chroma keeps one started "system" per folder per process, and keeps it
-    even when starting it failed (a damaged store): every later client of that
-    folder then fails with an AttributeError. Forget it, so that a new store
-    made in its place (``set_aside``) can be opened. (Private API, checked
-    against chromadb 1.5: ``SharedSystemClient`` is keyed by the folder.)"""
+    even when starting it failed (a damaged store: every later client of that
+    folder then fails with an AttributeError) or when the folder was deleted
+    (it answers from the deleted files). Forget it, so that a new store made
+    in its place can be opened. (Private API, checked against chromadb 1.5:
+    ``SharedSystemClient`` is keyed by the folder.)"""
     with contextlib.suppress(Exception):
         from chromadb.api.shared_system_client import SharedSystemClient
 
@@ -119,6 +120,9 @@ class VectorIndex:
 
                     self._folder.mkdir(parents=True, exist_ok=True)
                     if not (self._folder / STORE_FILE).exists():
+                        # a store deleted while this process had it open:
+                        # chroma's cached one would still answer from it
+                        _forget_failed_store(str(self._folder))
                         _create_store_in_child(self._folder)
                     self._client = _open_store(str(self._folder))
                 except Exception as exc:  # chroma raises many kinds
