@@ -141,10 +141,15 @@ class GroundingController(QObject):
 
     def source(
         self, web_query: str | None = None, documents: SourceMode | None = None
-    ) -> TurnGrounding | None:
-        choice = self.choice(web_query, documents)
-        if choice is None:
-            return None
+    ) -> TurnGrounding:
+        """Also when there is nothing to ground on now: the turn then says how
+        sources are read in its system prompt all the same, so the prompt stays
+        the same when documents or the web are turned on later in the
+        conversation (a changed system prompt makes llama.cpp read the whole
+        conversation again). Such a source returns at once, opening nothing."""
+        choice = self.choice(web_query, documents) or GroundingChoice(
+            collections=(), web=WebMode.OFF, documents=SourceMode.OFF
+        )
         return self.service.source(choice, web_options(self.settings))
 
     def budget(self) -> TurnBudget:

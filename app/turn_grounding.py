@@ -80,6 +80,8 @@ class TurnGrounding:
     def __call__(
         self, request: ContextRequest, cancel: threading.Event
     ) -> Generator[Status | Notice | SourcesDeclined, None, Sequence[Passage]]:
+        if self.choice.collections == () and self.choice.web is WebMode.OFF:
+            return []  # nothing to ground on: the library is not even opened
         library = self._service.library()
         web = (
             self._service.web_search(self.web_options, library)

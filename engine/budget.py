@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from engine.context import Passage, SourcePassage
+from engine.evidence import best_window
 
 # Sources keep at least this share of the context when there are any.
 MIN_SOURCE_SHARE = 0.4
@@ -41,6 +42,9 @@ MIN_KIND_SHARE = 0.25
 MIN_TIME_SOURCE_TOKENS = 160
 # A passage is shortened to fit only if at least this much of it can stay.
 MIN_CUT_PASSAGE_TOKENS = 32
+# When fewer whole passages fit, this many share the budget, each cut to its
+# part that bears on the question (see select_passages).
+MIN_EVIDENCE_PASSAGES = 3
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
@@ -184,63 +188,125 @@ def select_passages(
     passages: Sequence[Passage],
     budget_tokens: int,
     count_tokens: Callable[[Passage], int],
+    question: str = "",
 ) -> list[Passage]:
     """The passages to send, in the order the search returned them (so
     numbered [1], [2], … in that order).
 
-    The search decides the order (documents: the hybrid's fused ranking; web:
-    the pages' ranking; the context source merges them); the planner never
+    The search decides the order (documents: the hybrid's ranking; web: the
+    pages' ranking; the context source merges them); the planner never
     re-ranks by a score, which may come from one retriever alone (a dense
     cosine would undo the fusion that put a keyword match first). Repeats
-    (same id, or same text) keep the earlier copy. Passages are taken from
-    the top while they fit, and the first one that does not is cut at a
-    sentence boundary to fill what is left: the rest is trimmed from the
-    bottom. With documents and web pages both present, room is kept for the
-    best passage of each kind (up to :data:`MIN_KIND_SHARE` of the budget),
-    so one kind cannot crowd the other out. ``count_tokens`` gives a passage's
-    tokens as rendered in the prompt (its numbered block).
+    (same id, or same text) keep the earlier copy.
+
+    Passages are taken whole from the top while they fit. When that leaves
+    fewer than :data:`MIN_EVIDENCE_PASSAGES` and there are more, the first
+    ones share the budget instead, each shortened to its part that bears on
+    ``question`` (``engine.evidence``): the answer is often the search's
+    second or third passage, and a window of each beats all of the first.
+    Otherwise the first passage that does not fit is shortened to fill the
+    room; the rest is trimmed from the bottom. With documents and web pages
+    both present, the best passage of each kind keeps a place (if it takes
+    at most :data:`MIN_KIND_SHARE` of the budget), so one kind cannot crowd
+    the other out. ``count_tokens`` gives a passage's tokens as rendered in
+    the prompt (its numbered block).
     """
     ordered = _unique(passages)
     if budget_tokens <= 0 or not ordered:
         return []
     sizes = {id(p): count_tokens(p) for p in ordered}
-    # The best passage of each kind, where the kinds are mixed: room is kept for it.
-    firsts: dict[str, Passage] = {}
-    for p in ordered:
-        firsts.setdefault(p.kind, p)
-    reserved = {
-        id(p): sizes[id(p)]
-        for p in firsts.values()
-        if len(firsts) > 1 and sizes[id(p)] <= MIN_KIND_SHARE * budget_tokens
-    }
-    chosen: dict[int, Passage] = {}
+    reserved = _kind_reserve(ordered, sizes, budget_tokens)
+    whole: list[Passage] = []
     used = 0
     for p in ordered:
         reserved.pop(id(p), None)
-        reserve = sum(reserved.values())
-        if used + sizes[id(p)] + reserve > budget_tokens:
-            cut = cut_passage(p, budget_tokens - used - reserve, count_tokens)
-            if cut is not None:
-                chosen[id(p)] = cut
-                used += count_tokens(cut)
+        if used + sizes[id(p)] + sum(reserved.values()) > budget_tokens:
             break
-        chosen[id(p)] = p
+        whole.append(p)
         used += sizes[id(p)]
-    for key in reserved:  # a kind's best passage after the stop: it had room kept
-        chosen[key] = next(p for p in ordered if id(p) == key)
-    if not chosen:
-        cut = cut_passage(ordered[0], budget_tokens, count_tokens)
-        return [cut] if cut is not None else []
-    return [chosen[id(p)] for p in ordered if id(p) in chosen]
+    kept = {id(p) for p in whole}
+    late = [p for p in ordered if id(p) in reserved]  # a kind's best, after the stop
+    if len(whole) + len(late) >= min(MIN_EVIDENCE_PASSAGES, len(ordered)):
+        chosen = {id(p): p for p in [*whole, *late]}
+        room = budget_tokens - used - sum(sizes[id(p)] for p in late)
+        following = next((p for p in ordered if id(p) not in kept and id(p) not in chosen), None)
+        if following is not None and room >= MIN_CUT_PASSAGE_TOKENS:
+            cut = cut_passage(following, room, count_tokens, question)
+            if cut is not None:
+                chosen[id(following)] = cut
+        return [chosen[id(p)] for p in ordered if id(p) in chosen]
+    return _shared(ordered, sizes, budget_tokens, count_tokens, question)
+
+
+def _kind_reserve(
+    ordered: Sequence[Passage], sizes: dict[int, int], budget_tokens: int
+) -> dict[int, int]:
+    """Room kept for the best passage of each kind, where the kinds are mixed."""
+    firsts: dict[str, Passage] = {}
+    for p in ordered:
+        firsts.setdefault(p.kind, p)
+    if len(firsts) < 2:
+        return {}
+    return {
+        id(p): sizes[id(p)]
+        for p in firsts.values()
+        if sizes[id(p)] <= MIN_KIND_SHARE * budget_tokens
+    }
+
+
+def _shared(
+    ordered: Sequence[Passage],
+    sizes: dict[int, int],
+    budget_tokens: int,
+    count_tokens: Callable[[Passage], int],
+    question: str,
+) -> list[Passage]:
+    """The first few passages (each kind's best among them), the budget
+    shared out: a passage smaller than its share stays whole and leaves the
+    rest to the others, a larger one is cut to its share. As many as
+    :data:`MIN_EVIDENCE_PASSAGES`, fewer when a share would be too small."""
+    count = min(MIN_EVIDENCE_PASSAGES, len(ordered), budget_tokens // MIN_CUT_PASSAGE_TOKENS)
+    while count > 0:
+        group = list(ordered[:count])
+        for p in ordered:  # a kind absent from the group takes the place of its last one
+            if p.kind not in {q.kind for q in group} and count > 1:
+                group[-1] = p
+        chosen: dict[int, Passage] = {}
+        left, waiting = budget_tokens, sorted(group, key=lambda q: sizes[id(q)])
+        while waiting:
+            share = left // len(waiting)
+            p = waiting.pop(0)
+            if sizes[id(p)] <= share:
+                chosen[id(p)] = p
+                left -= sizes[id(p)]
+                continue
+            cut = cut_passage(p, share, count_tokens, question)
+            if cut is None:
+                break
+            chosen[id(p)] = cut
+            left -= count_tokens(cut)
+        else:
+            return [chosen[id(p)] for p in ordered if id(p) in chosen]
+        count -= 1
+    return []
 
 
 def cut_passage(
-    passage: Passage, budget_tokens: int, count_tokens: Callable[[Passage], int]
+    passage: Passage,
+    budget_tokens: int,
+    count_tokens: Callable[[Passage], int],
+    question: str = "",
 ) -> Passage | None:
-    """``passage`` shortened to fit ``budget_tokens``: whole sentences when at
-    least one fits, else whole words with "…". None if too little would stay."""
+    """``passage`` shortened to fit ``budget_tokens``: its best run of whole
+    sentences or lines for ``question`` (``engine.evidence``); else (or with
+    no question) its first whole sentences; else its first words with "…".
+    None if too little would stay."""
     if budget_tokens < MIN_CUT_PASSAGE_TOKENS:
         return None
+    if question:
+        window = best_window(passage, question, budget_tokens, count_tokens)
+        if window is not None:
+            return window
     sentences = _SENTENCE_END.split(passage.text.strip())
 
     def fits(text: str) -> bool:

@@ -30,6 +30,7 @@ from engine.context import (
     SourcePassage,
     passage_block,
     question_of,
+    system_prompt_with_rules,
     user_content_with_sources,
 )
 from engine.errors import ContextOverflow, EngineError, GenerationFailed
@@ -206,9 +207,14 @@ class ChatSession:
         source: ContextSource | None,
         budget: TurnBudget | None,
     ) -> Iterator[TurnEvent]:
-        system = (
-            [ChatMessage("system", request.system_prompt)] if request.system_prompt.strip() else []
+        # A turn that may carry sources says how to read them once, in the
+        # system prompt (cached), rather than in its own user turn.
+        system_text = (
+            system_prompt_with_rules(request.system_prompt)
+            if source is not None
+            else request.system_prompt
         )
+        system = [ChatMessage("system", system_text)] if system_text.strip() else []
         units = _history_units(request.history)
         passages: list[Passage] = []
         dropped_units = 0
@@ -299,7 +305,9 @@ class ChatSession:
         )
         yield Status("Looking for sources…")
         found = yield from _ask(source, context_request, cancel)
-        selected = select_passages(found, plan.source_tokens, self._count_block_tokens)
+        selected = select_passages(
+            found, plan.source_tokens, self._count_block_tokens, request.user_message
+        )
         distinct = len({p.id or p.text for p in found})
         if plan.limited_by_time and len(selected) < distinct and time_budget is not None:
             yield Notice(

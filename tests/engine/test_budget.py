@@ -148,13 +148,41 @@ def test_the_search_order_is_kept_and_the_bottom_trimmed() -> None:
     assert all(p.id in {"p3", "p9", "p1"} for p in chosen)
 
 
-def test_the_first_passage_that_does_not_fit_is_cut_to_fill_the_room() -> None:
+def test_when_few_whole_passages_fit_the_first_ones_share_the_room() -> None:
+    """The answer is often the search's second or third passage: a window of
+    each beats all of the first one (bench.grounding)."""
+    filler = " ".join(f"Filler sentence number {i} says nothing." for i in range(30))
+    first = SourcePassage(filler, "a.md", "document", {}, "a", 0.9)
+    second = SourcePassage(
+        filler + " The --cid option continues conversation ID. " + filler,
+        "b.md",
+        "document",
+        {},
+        "b",
+        0.8,
+    )
+    third = sized(40, 0.7, name="third")
+    chosen = select_passages([first, second, third], 200, count, "What does --cid do?")
+    assert [p.id for p in chosen] == ["a", "b", "third"]
+    assert sum(count(p) for p in chosen) <= 200
+    assert "The --cid option continues conversation ID." in chosen[1].text
+    assert chosen[1].text.startswith("…") and chosen[1].text.endswith("…")
+    assert chosen[2].text == third.text  # small enough to stay whole
+
+
+def test_with_enough_whole_passages_the_next_is_cut_to_what_bears_on_the_question() -> None:
     sentences = " ".join(f"Sentence number {i} is here." for i in range(40))
-    long = SourcePassage(sentences, "long.md", "document", {}, "long", 0.9)
-    first = sized(100, 0.2, name="first")
-    chosen = select_passages([first, long, sized(50, 0.99, name="last")], 200, count)
-    assert [p.id for p in chosen] == ["first", "long"]
-    assert chosen[1].text.startswith("Sentence number 0 is here.") and count(chosen[1]) <= 100
+    long = SourcePassage(
+        sentences + " Budgets are approved in March.", "long.md", "document", {}, "long", 0.9
+    )
+    whole = [sized(50, 0.2, name=f"w{i}") for i in range(3)]
+    chosen = select_passages([*whole, long], 200, count, "When are budgets approved?")
+    assert [p.id for p in chosen] == ["w0", "w1", "w2", "long"]
+    assert chosen[3].text.endswith("Budgets are approved in March.")
+    assert count(chosen[3]) <= 50
+    # Without a question the beginning is kept, as before.
+    plain = select_passages([*whole, long], 200, count)
+    assert plain[3].text.startswith("Sentence number 0 is here.")
 
 
 def test_each_kind_keeps_room_for_its_best_passage() -> None:

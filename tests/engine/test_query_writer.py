@@ -87,9 +87,15 @@ def test_query_writing_keeps_the_conversations_kv_cache(model: LocalModel) -> No
     import llama_cpp
 
     ctx = model.llama._ctx.ctx
+
+    def nothing(request: ContextRequest, cancel: threading.Event) -> ContextProgress:
+        yield from ()
+        return []
+
     session = ChatSession(model)
+    # As in the window: every turn has a source (the first found nothing).
     first = finished(
-        list(session.run(TurnRequest(SYSTEM, [], "What is Footnote?"), threading.Event()))
+        list(session.run(TurnRequest(SYSTEM, [], "What is Footnote?"), threading.Event(), nothing))
     )
     history = [
         ChatMessage("user", first.user_content_as_sent),

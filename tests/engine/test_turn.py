@@ -193,6 +193,11 @@ def test_context_source_passages_go_into_the_newest_user_turn(model: LocalModel)
     assert end.text == SCRIPTED_ANSWER
 
 
+def nothing(request: ContextRequest, cancel: threading.Event) -> ContextProgress:
+    yield from ()
+    return []
+
+
 def test_follow_up_after_a_sourced_turn_evaluates_only_new_tokens(model: LocalModel) -> None:
     """Sources sit in the newest user turn, so the next turn still reuses the
     whole previous prompt and answer from llama.cpp's KV cache."""
@@ -217,7 +222,10 @@ def test_follow_up_after_a_sourced_turn_evaluates_only_new_tokens(model: LocalMo
 
     ctx = model.llama._ctx.ctx
     llama_cpp.llama_perf_context_reset(ctx)
-    second = finished(run(session, TurnRequest(SYSTEM, history, "And why?")))
+    # The next turn found nothing to send (as in the window, it still has a source).
+    second = finished(
+        run(session, TurnRequest(SYSTEM, history, "And why?"), context_source=nothing)
+    )
     perf = llama_cpp.llama_perf_context(ctx)
 
     assert second.stats.evaluated_prompt_tokens == expected_new

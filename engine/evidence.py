@@ -1,0 +1,146 @@
+"""The part of a passage that bears on the question, when not all of it fits.
+
+On a laptop CPU every prompt token costs ~50 ms before the first word, so a
+Balanced turn reads about two whole chunks. Measured by ``bench.grounding``
+on a real folder, the answering chunk is the search's first for about half of
+the questions and among its first three for nearly nine in ten: two whole
+chunks leave many answers out, and a chunk cut to its beginning loses the
+answer as often as not (a code chunk cut one line above the ``raise`` it was
+found for). So a passage that must be shortened keeps its best *window*: the
+run of whole sentences (lines, for code and lists) that holds most of the
+question's words and names, within the tokens it is given.
+
+Relevance here is plain word overlap, on purpose: it runs per turn on a few
+passages the search already ranked, needs no model, and cannot drift from
+the texts. Words are compared by a 5-letter stem ("install"/"installing"),
+and names with punctuation (``--cid``, ``load_dotenv``, ``shlex.join``,
+``3.11``) count double, as whole strings and by their last dotted part.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from engine.context import Passage, SourcePassage
+
+ELLIPSIS = "…"
+_UNIT = re.compile(r"[^\n]*?(?:[.!?…](?=\s)|\n|$)")
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+_NAME = re.compile(r"(?<![\w.-])-{0,2}[A-Za-z0-9_][\w.-]*[\w](?:\(\))?")
+_STOPWORD_TEXT = """a about after all also an and any are as at be been being but by can could
+    did do does doing each for from had has have how i if in into is it its just me more most my
+    no not of on or our so some such than that the their them then there these they this
+    those to too very was we were what when where which while who whom why will with would
+    you your please tell explain give show find get use using used want need"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+_NAME_WEIGHT = 2.0
+FOLLOW_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class QuestionTerms:
+    stems: frozenset[str]
+    names: frozenset[str]  # lower-cased strings with punctuation, and their last dotted part
+
+    @classmethod
+    def of(cls, question: str) -> QuestionTerms:
+        words = {w.lower() for w in _WORD.findall(question)}
+        stems = frozenset(_stem(w) for w in words if w not in _STOPWORDS and len(w) >= 3)
+        names: set[str] = set()
+        for match in _NAME.finditer(question):
+            name = match.group(0).lower().removesuffix("()")
+            if not re.search(r"[_.\-\d]", name):
+                continue  # a plain word: counted by its stem
+            names.add(name)
+            last = name.rsplit(".", 1)[-1]
+            if last != name and len(last) >= 3 and not last.isdigit():
+                names.add(last)
+        return cls(stems, frozenset(names))
+
+    def score(self, text: str) -> float:
+        lowered = text.lower()
+        stems = {_stem(w) for w in _WORD.findall(lowered)}
+        names = sum(_NAME_WEIGHT for name in self.names if name in lowered)
+        return len(self.stems & stems) + names
+
+
+def _stem(word: str) -> str:
+    return word[:5]
+
+
+def units(text: str) -> list[str]:
+    """``text`` as consecutive sentences and lines; joined, they are ``text``."""
+    pieces = [m.group(0) for m in _UNIT.finditer(text) if m.group(0)]
+    out: list[str] = []
+    for piece in pieces:  # whitespace after a sentence belongs to it
+        if out and not piece.strip():
+            out[-1] += piece
+        else:
+            out.append(piece)
+    return out
+
+
+def best_window(
+    passage: Passage,
+    question: str,
+    budget_tokens: int,
+    count_tokens: Callable[[Passage], int],
+) -> Passage | None:
+    """``passage`` shortened to its best run of whole sentences or lines
+    within ``budget_tokens`` (its numbered block as counted by
+    ``count_tokens``), marked with "…" where text was left out. None when no
+    whole unit fits."""
+    pieces = units(passage.text.strip())
+    if not pieces:
+        return None
+    terms = QuestionTerms.of(question)
+    raw = [terms.score(p) for p in pieces]
+    # What answers a question usually follows the words that name its
+    # subject (a definition after its term, "Returns: …" after the function's
+    # name): a unit also earns half its predecessor's score.
+    scores = [score + (FOLLOW_SHARE * raw[i - 1] if i else 0.0) for i, score in enumerate(raw)]
+    header = count_tokens(SourcePassage.of(passage, text=""))
+    sizes = [max(1, count_tokens(SourcePassage.of(passage, text=p)) - header) for p in pieces]
+    room = budget_tokens - header - 2  # the two ellipses
+    start, end = _best_run(scores, sizes, room)
+    while end > start:
+        window = _window_text(pieces, start, end)
+        candidate = SourcePassage.of(passage, text=window)
+        if count_tokens(candidate) <= budget_tokens:
+            return candidate
+        # Counted by parts, the whole came out longer: give up the weaker end.
+        if scores[start] < scores[end - 1]:
+            start += 1
+        else:
+            end -= 1
+    return None
+
+
+def _best_run(scores: Sequence[float], sizes: Sequence[int], room: int) -> tuple[int, int]:
+    """The run [start, end) of the highest total score whose sizes fit
+    ``room``; among equals the earliest (the start of a passage often holds
+    its subject). Two pointers: linear in the number of units."""
+    best = (-1.0, 0, 0)
+    total = used = 0.0
+    start = 0
+    for end, size in enumerate(sizes, start=1):
+        used += size
+        total += scores[end - 1]
+        while used > room and start < end:
+            used -= sizes[start]
+            total -= scores[start]
+            start += 1
+        if end > start and total > best[0]:
+            best = (total, start, end)
+    return best[1], best[2]
+
+
+def _window_text(pieces: Sequence[str], start: int, end: int) -> str:
+    text = "".join(pieces[start:end]).strip()
+    if start > 0:
+        text = f"{ELLIPSIS} {text}"
+    if end < len(pieces):
+        text = f"{text} {ELLIPSIS}"
+    return text

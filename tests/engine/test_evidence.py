@@ -1,0 +1,47 @@
+"""The part of a passage that bears on the question (engine.evidence)."""
+
+from __future__ import annotations
+
+from engine.context import Passage, SourcePassage
+from engine.evidence import QuestionTerms, best_window, units
+
+CODE = """def split(s, comments=False, posix=True):
+    lex = shlex(s, posix=posix)
+    lex.whitespace_split = True
+    return list(lex)
+
+
+def join(split_command):
+    \"\"\"Return a shell-escaped string from *split_command*.\"\"\"
+    return ' '.join(quote(arg) for arg in split_command)
+"""
+
+
+def words(p: Passage) -> int:
+    return len(p.text.split()) + 2  # + the block's header
+
+
+def test_units_are_sentences_and_lines_that_join_back() -> None:
+    text = "First one. Second one!\nA line\n  indented: x = 1\nLast? Yes."
+    assert "".join(units(text)) == text
+    assert len(units(text)) >= 5
+
+
+def test_names_count_whole_and_by_their_last_dotted_part() -> None:
+    terms = QuestionTerms.of("What does shlex.join do with --cid and load_dotenv() in 3.11?")
+    assert {"shlex.join", "join", "--cid", "load_dotenv", "3.11"} <= terms.names
+    assert terms.score("def join(split_command):") > terms.score("def split(s):")
+
+
+def test_the_window_holds_the_lines_the_question_names() -> None:
+    passage = SourcePassage(CODE, "shlex.py — lines 300-310", "document", {}, "x", 0.3)
+    window = best_window(passage, "What does shlex.join return?", 16, words)
+    assert window is not None and words(window) <= 16
+    assert "def join(split_command):" in window.text
+    assert window.text.startswith("…")
+    assert (window.citation, window.id) == (passage.citation, passage.id)
+
+
+def test_nothing_fits_gives_none() -> None:
+    passage = SourcePassage("one two three four five six seven.", "a", "document")
+    assert best_window(passage, "five?", 3, words) is None
