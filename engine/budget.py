@@ -117,44 +117,33 @@ class BudgetPlan:
     evaluated_tokens: int  # tokens llama.cpp will evaluate if sources use source_tokens
 
 
-def plan_prompt(
-    sizes: PromptSizes,
-    *,
-    source_demand_tokens: int | None = None,
-    time: TimeBudget | None = None,
-) -> BudgetPlan:
+def plan_prompt(sizes: PromptSizes, *, time: TimeBudget | None = None) -> BudgetPlan:
     """Decide how much history to keep and how many tokens sources may take.
 
-    ``source_demand_tokens``: what the retrieved passages need in all; None
-    (before retrieval) asks for the most sources could get, which is the cap to
-    pass to the source as ``ContextRequest.max_source_tokens``; 0: no sources.
-    ``time``: None plans for the context alone.
+    Made before retrieval, so it plans for the most sources could get: the
+    result's ``source_tokens`` is the cap passed to the source as
+    ``ContextRequest.max_source_tokens`` and the budget ``select_passages``
+    fills. ``time``: None plans for the context alone.
     """
-    demand = math.inf if source_demand_tokens is None else max(0, source_demand_tokens)
     avail = sizes.available_tokens
-    floor = (
-        0
-        if demand == 0
-        else int(min(demand, math.ceil(MIN_SOURCE_SHARE * sizes.context_tokens), avail))
-    )
+    floor = int(min(math.ceil(MIN_SOURCE_SHARE * sizes.context_tokens), avail))
     units = list(sizes.history_tokens)
     dropped, kept = _keep_newest(units, avail - floor)
-    by_context = int(min(demand, avail - kept))
+    by_context = avail - kept
 
     source_tokens, limited_by_time = by_context, False
     prefix_cost = _prefix_cost(sizes, dropped, kept)
-    if time is not None and demand > 0:
+    if time is not None:
         by_time = max(
             MIN_TIME_SOURCE_TOKENS, time.max_evaluated_tokens - prefix_cost - sizes.question_tokens
         )
         if by_time < by_context:
             source_tokens, limited_by_time = by_time, True
-    used = int(min(demand, source_tokens))
     return BudgetPlan(
         dropped_history_units=dropped,
         source_tokens=source_tokens,
         limited_by_time=limited_by_time,
-        evaluated_tokens=prefix_cost + sizes.question_tokens + used,
+        evaluated_tokens=prefix_cost + sizes.question_tokens + source_tokens,
     )
 
 

@@ -43,7 +43,7 @@ def sizes(history: list[int], *, cached: int = 0, n_ctx: int = 4096) -> PromptSi
 
 def test_long_history_and_long_sources_always_fit_with_sources_keeping_their_share() -> None:
     long_history = [300] * 20  # 6,000 tokens of earlier exchanges
-    plan = plan_prompt(sizes(long_history), source_demand_tokens=8000)
+    plan = plan_prompt(sizes(long_history))
     kept = sum(long_history[plan.dropped_history_units :])
     assert 40 + kept + plan.source_tokens + 100 + 512 <= 4096
     assert plan.source_tokens >= MIN_SOURCE_SHARE * 4096
@@ -60,29 +60,23 @@ def test_before_retrieval_the_cap_is_all_the_room_sources_could_get() -> None:
 
 
 def test_a_short_conversation_keeps_all_its_history() -> None:
-    plan = plan_prompt(sizes([200, 200]), source_demand_tokens=1500)
+    plan = plan_prompt(sizes([200, 200]))
     assert plan.dropped_history_units == 0
-    assert plan.source_tokens == 1500
+    assert plan.source_tokens == 4096 - 512 - 40 - 100 - 400
     assert not plan.limited_by_time
-
-
-def test_no_sources_leave_history_the_whole_room() -> None:
-    plan = plan_prompt(sizes([300] * 11), source_demand_tokens=0)
-    assert plan.dropped_history_units == 0  # 3,300 + 652 fixed <= 4,096
-    assert plan.source_tokens == 0
 
 
 def test_time_target_bounds_new_tokens_and_a_cached_prefix_is_free() -> None:
     history = [300] * 6  # 1,800 tokens, all in llama.cpp's cache
     slow = TimeBudget(FirstWordTarget.BALANCED, prompt_tokens_per_s=20.0)  # 500 tokens
-    cached = plan_prompt(sizes(history, cached=40 + 1800), source_demand_tokens=3000, time=slow)
+    cached = plan_prompt(sizes(history, cached=40 + 1800), time=slow)
     assert cached.limited_by_time
     assert cached.source_tokens == 500 - 100  # the question's own tokens count too
     assert cached.evaluated_tokens == 500
 
     # The same conversation reopened after a restart: its history must be read
     # (once), which leaves the sources only the floor.
-    cold = plan_prompt(sizes(history, cached=0), source_demand_tokens=3000, time=slow)
+    cold = plan_prompt(sizes(history, cached=0), time=slow)
     assert cold.dropped_history_units == 0  # time never drops history
     assert cold.source_tokens == MIN_TIME_SOURCE_TOKENS
 
@@ -91,14 +85,14 @@ def test_history_left_out_keeps_the_rest_cached_only_if_the_cache_can_shift() ->
     history = [300] * 10  # 3,000 tokens, all cached: more than fits beside the sources
     slow = TimeBudget(FirstWordTarget.BALANCED, prompt_tokens_per_s=20.0)  # 500 tokens
     shifting = dataclasses.replace(sizes(history, cached=40 + 3000), cache_shifts=True)
-    plan = plan_prompt(shifting, source_demand_tokens=3000, time=slow)
+    plan = plan_prompt(shifting, time=slow)
     assert plan.dropped_history_units > 0
     # The kept history is still in the cache (shifted into place): only the
     # question and the sources cost time.
     assert plan.source_tokens == 500 - 100
     assert plan.evaluated_tokens == 500
 
-    rigid = plan_prompt(sizes(history, cached=40 + 3000), source_demand_tokens=3000, time=slow)
+    rigid = plan_prompt(sizes(history, cached=40 + 3000), time=slow)
     assert rigid.dropped_history_units == plan.dropped_history_units
     assert rigid.source_tokens == MIN_TIME_SOURCE_TOKENS  # the kept history is read again
     assert rigid.evaluated_tokens > 500
@@ -120,19 +114,16 @@ def test_first_word_targets_in_tokens_at_20_tokens_per_second(
 
 def test_a_fast_machine_is_limited_by_the_context_not_the_time() -> None:
     quick = TimeBudget(FirstWordTarget.FAST, prompt_tokens_per_s=2000.0)  # 20,000 tokens
-    plan = plan_prompt(sizes([300] * 20), source_demand_tokens=8000, time=quick)
+    plan = plan_prompt(sizes([300] * 20), time=quick)
     assert not plan.limited_by_time
-    assert (
-        plan.source_tokens
-        == plan_prompt(sizes([300] * 20), source_demand_tokens=8000).source_tokens
-    )
+    assert plan.source_tokens == plan_prompt(sizes([300] * 20)).source_tokens
 
 
 def test_dropping_history_counts_as_re_reading_what_stays() -> None:
     # 20 exchanges cached, but some must go: every kept one shifts and is re-read.
-    plan = plan_prompt(sizes([300] * 20, cached=6040), source_demand_tokens=2000)
+    plan = plan_prompt(sizes([300] * 20, cached=6040))
     kept = 300 * (20 - plan.dropped_history_units)
-    assert plan.source_tokens < 2000
+    assert plan.source_tokens == 4096 - 512 - 40 - 100 - kept
     # The system prompt is still cached; kept history, question and sources are read.
     assert plan.evaluated_tokens == kept + 100 + plan.source_tokens
 
