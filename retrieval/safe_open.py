@@ -79,7 +79,11 @@ def open_scanned(path: Path, identity: Identity | None) -> tuple[int, os.stat_re
     """A read-only descriptor of ``path`` and its ``fstat``, checked against
     ``identity``; raises ``NotTheScannedFile`` (closing it) when it is not a
     regular file or not the one scanned, ``OSError`` when it cannot be opened."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    flags = os.O_RDONLY
+    # Each where the platform has it (Windows has no pipes to block on, and
+    # needs O_BINARY so that reads are not translated).
+    for name in ("O_NONBLOCK", "O_CLOEXEC", "O_NOCTTY", "O_BINARY"):
+        flags |= getattr(os, name, 0)
     no_follow = identity is not None and not identity.via_link
     if no_follow:
         flags |= getattr(os, "O_NOFOLLOW", 0)

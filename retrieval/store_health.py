@@ -120,10 +120,16 @@ class Findings:
 
     @property
     def vectors_agree(self) -> bool:
+        return self.vectors_whole and self.vectors == self.passages
+
+    @property
+    def vectors_whole(self) -> bool:
+        """Every passage can be found by meaning (there may be stray vectors
+        of passages that are gone: search drops those; the next run too)."""
         return (
             not self.unreadable
             and self.finds_itself
-            and self.vectors == self.passages
+            and self.vectors >= self.passages
             and not self.missing_in_sample
         )
 
@@ -154,10 +160,10 @@ class Findings:
         return next((text for wrong, text in checks if wrong), "")
 
     def health(self) -> StoreHealth:
-        if self.vectors_agree:
-            # orphan or lost passages are healed by the next run; search by
-            # meaning sees every passage there is
-            return StoreHealth("ok", self.passages, self.vectors)
+        if self.vectors_whole:
+            # stray vectors, orphan or lost passages are put right by the next
+            # run; search by meaning sees every passage there is
+            return StoreHealth("ok", self.passages, self.passages)
         if self.unreadable or not self.finds_itself:
             return StoreHealth("broken", self.passages, 0, self.problem())
         vectors = min(self.vectors, self.passages) - self.missing_in_sample
