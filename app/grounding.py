@@ -36,13 +36,12 @@ from retrieval.source_decision import (
     decide_documents,
     is_evidence,
 )
-from retrieval.web.ddgs_provider import DdgsProvider
 from retrieval.web.events import WebEvent, WebNotice, describe
 from retrieval.web.need_search import WebMode
 from retrieval.web.pipeline import WebSearch, WebSearchSettings
+from retrieval.web.providers import configured_providers
 from retrieval.web.ranking import Embedder
-from retrieval.web.results import NO_REGION, SafeSearch, SearchProvider
-from retrieval.web.searxng_provider import SearxngProvider
+from retrieval.web.results import NO_REGION, SafeSearch
 
 if TYPE_CHECKING:  # numpy arrives with the embedder, not with the window
     import numpy as np
@@ -226,14 +225,11 @@ class WebOptions:
 def build_web_search(
     options: WebOptions, embedder: Embedder, *, data_dir: Path, cache_dir: Path
 ) -> WebSearch:
-    """DuckDuckGo (ddgs), with a SearXNG instance first when one is set (the
-    other becomes the fallback); one ledger for every request that leaves."""
-    providers: list[SearchProvider] = []
-    if options.searxng_url.strip():
-        providers.append(SearxngProvider(options.searxng_url))
-    providers.append(DdgsProvider())
+    """The configured providers (:func:`retrieval.web.providers.
+    configured_providers`: a SearXNG instance first when one is set, then
+    DuckDuckGo); one ledger for every request that leaves."""
     return WebSearch.build(
-        providers,
+        configured_providers(options.searxng_url),
         embedder,
         WebSearchSettings(
             region=options.region,

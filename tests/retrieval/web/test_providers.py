@@ -178,13 +178,12 @@ def test_ddgs_no_results_is_an_empty_list(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_provider_order_from_settings() -> None:
-    from retrieval.web.providers import make_providers
+    from retrieval.web.providers import configured_providers
 
-    assert [p.name for p in make_providers()] == ["DuckDuckGo"]
-    assert [p.name for p in make_providers(searxng_url="  ")] == ["DuckDuckGo"]
-    both = make_providers(searxng_url="https://searx.example/search")
-    assert [p.name for p in both] == ["DuckDuckGo", "SearXNG (searx.example)"]
-    preferred = make_providers(searxng_url="https://searx.example", prefer="searxng")
-    assert [p.name for p in preferred] == ["SearXNG (searx.example)", "DuckDuckGo"]
+    assert [p.name for p in configured_providers()] == ["DuckDuckGo"]
+    assert [p.name for p in configured_providers("  ")] == ["DuckDuckGo"]
+    # The user's own SearXNG is asked first; DuckDuckGo is the fallback.
+    both = configured_providers("https://searx.example/search")
+    assert [p.name for p in both] == ["SearXNG (searx.example)", "DuckDuckGo"]
     with pytest.raises(ProviderMisconfigured):
-        make_providers(searxng_url="not a url")
+        configured_providers("not a url")
