@@ -157,7 +157,7 @@ class GroundingSource:
         if web is None or mode is WebMode.OFF:
             return []
         web.settings = dataclasses.replace(web.settings, mode=mode)
-        decision = web.decide(request.question, documents)
+        decision = web.decide(request.question, documents, today=request.today)
         self.last_search = LastSearch(reason=decision.reason)
         if not decision:
             log.info("no web search: %s", decision.reason)

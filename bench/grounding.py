@@ -417,7 +417,7 @@ def latency_at(
         for n, question in enumerate(
             [*questions[:LATENCY_WARMUP_QUERIES], *questions], start=-LATENCY_WARMUP_QUERIES
         ):
-            request = ContextRequest(question=question, max_source_tokens=2000)
+            request = ContextRequest(question=question)
             t0 = time.perf_counter()
             events = source(request, threading.Event())
             try:

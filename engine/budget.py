@@ -121,9 +121,10 @@ def plan_prompt(sizes: PromptSizes, *, time: TimeBudget | None = None) -> Budget
     """Decide how much history to keep and how many tokens sources may take.
 
     Made before retrieval, so it plans for the most sources could get: the
-    result's ``source_tokens`` is the cap passed to the source as
-    ``ContextRequest.max_source_tokens`` and the budget ``select_passages``
-    fills. ``time``: None plans for the context alone.
+    result's ``source_tokens`` is the budget ``select_passages`` fills with
+    what the source returns (the source is not told it: no source's work
+    shrinks with it, and the planner cuts passages to fit). ``time``: None
+    plans for the context alone.
     """
     avail = sizes.available_tokens
     floor = int(min(math.ceil(MIN_SOURCE_SHARE * sizes.context_tokens), avail))

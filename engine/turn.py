@@ -26,10 +26,10 @@ from engine.chat_template import ChatMessage
 from engine.context import (
     ContextRequest,
     ContextSource,
+    EarlierMessage,
     Passage,
     SourcePassage,
     passage_block,
-    question_of,
     system_prompt_with_rules,
     user_content_with_sources,
 )
@@ -38,13 +38,15 @@ from engine.events import (
     Failed,
     Finished,
     FinishReason,
+    LookingForSources,
     Notice,
     PromptProgress,
+    ReadingPrompt,
     Sources,
-    Status,
     Token,
     TurnEvent,
     TurnStats,
+    Writing,
 )
 from engine.model import PROMPT_BATCH_TOKENS, LocalModel
 from engine.prompt_cache import (
@@ -56,7 +58,12 @@ from engine.prompt_cache import (
     shared_prefix,
 )
 from engine.prompt_speed import CALIBRATION_TOKENS, PromptSpeed, measure_prompt_speed
-from engine.query_writer import write_search_query
+from engine.query_writer import (
+    MAX_QUERY_TOKENS,
+    fallback_query,
+    query_instruction,
+    sanitize_query,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +88,11 @@ class SamplingParams:
 @dataclass(frozen=True)
 class TurnRequest:
     system_prompt: str
-    history: Sequence[ChatMessage]  # earlier turns, oldest first, as the model saw them
-    user_message: str
+    # Earlier messages, oldest first: EarlierMessage keeps a question and its
+    # sources apart; a ChatMessage is taken as the model saw it (and its text
+    # as the question).
+    history: Sequence[ChatMessage | EarlierMessage]
+    user_message: str  # the question as the user wrote it
     sampling: SamplingParams = SamplingParams()
 
 
@@ -103,7 +113,8 @@ class _Prompt:
 
     text: str
     tokens: list[int]
-    user_content: str
+    question: str  # as the user wrote it
+    user_content: str  # the question with its numbered sources, as sent
     reused_tokens: int = 0
     seconds: float = 0.0
     sources: tuple[Passage, ...] = ()
@@ -300,7 +311,6 @@ class ChatSession:
             question=request.user_message,
             recent_questions=recent[-RECENT_QUESTIONS:],
             today=today,
-            max_source_tokens=plan.source_tokens,
             write_search_query=query_writer,
         )
         yield Status("Looking for sources…")

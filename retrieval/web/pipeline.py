@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 
 from retrieval.errors import RetrievalError
@@ -96,14 +97,19 @@ class WebSearch:
         )
 
     def decide(
-        self, question: str, document_passages: Sequence[RetrievedPassage]
+        self,
+        question: str,
+        document_passages: Sequence[RetrievedPassage],
+        *,
+        today: date | None = None,
     ) -> SearchDecision:
         """The Auto rule (:func:`~retrieval.web.need_search.need_search`) for
         this mode. Its threshold is a cosine similarity: document passages
         must carry the shared embedder's cosine to the question as their score
         (``DocumentLibrary.search`` does; :func:`cosine_rescored` makes any
-        passages so)."""
-        return need_search(question, self.settings.mode, document_passages)
+        passages so). ``today`` (the turn's date, which the query writer is
+        told too) sets which years are recent; None: the system date."""
+        return need_search(question, self.settings.mode, document_passages, today=today)
 
     def run(
         self, query: str, cancel: threading.Event

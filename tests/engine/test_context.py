@@ -71,11 +71,9 @@ def test_without_sources_the_question_is_sent_as_it_is() -> None:
 
 
 def test_context_request_sizes_and_defaults() -> None:
-    request = ContextRequest("q", max_source_tokens=1000)
-    assert request.max_source_chars == 4000
+    request = ContextRequest("q")
     assert request.today == _dt.date.today()
     assert request.recent_questions == ()
-    assert ContextRequest("q").max_source_chars is None
     assert request.write_search_query is None
 
 
@@ -110,3 +108,4 @@ def test_how_to_read_sources_is_said_once_in_the_system_prompt() -> None:
         "[1] a.md\ntext\n\nAnswer the question using the sources above.\n\nQuestion: Why?"
     )
     assert question_of(earlier) == "Why?"
+

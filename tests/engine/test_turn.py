@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as _dt
 import itertools
 import threading
 from pathlib import Path
@@ -177,7 +178,7 @@ def test_context_source_passages_go_into_the_newest_user_turn(model: LocalModel)
     assert request.question == "Is it private?"
     # Earlier questions as the user asked them, without the sources they were sent with.
     assert request.recent_questions == ("What is Footnote?", "Does it cost money?")
-    assert request.max_source_tokens is not None and 1000 < request.max_source_tokens < 4096
+    assert request.today == _dt.date.today()
     statuses = [e.text for e in events if isinstance(e, Status)]
     assert statuses[:3] == [
         "Looking for sources…",
@@ -291,7 +292,6 @@ def test_long_history_gives_way_to_sources_with_a_notice(tiny_model: Path) -> No
         small.close()
     end = finished(events)
     # Sources keep at least 40% of the context; the oldest exchanges made room.
-    assert asked[0].max_source_tokens is not None and asked[0].max_source_tokens >= 0.4 * 1024
     assert len(end.sources) >= 3
     assert any("oldest messages" in e.text for e in events if isinstance(e, Notice))
     assert end.stats.prompt_tokens + 256 <= 1024

@@ -6,6 +6,7 @@ import ipaddress
 import socket
 import threading
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +244,12 @@ def test_auto_judges_documents_by_their_cosine_to_the_question(
         question, document("Rye sourdough needs a long, cool fermentation and a hot oven.")
     )
     assert unrelated.use and "do not cover" in unrelated.reason
+
+    # A year counts as recent by the turn's date, not the system clock's.
+    dated = "How tall was the harbour lighthouse in 2019?"
+    covering = document("The harbour lighthouse stands 41 metres tall on the northern breakwater.")
+    assert search.decide(dated, covering, today=date(2020, 5, 1)).use
+    assert not search.decide(dated, covering, today=date(2030, 5, 1)).use
 
 
 def test_an_embedder_that_cannot_load_ends_in_a_notice(site: Site, tmp_path: Path) -> None:
