@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from engine.context import Passage, SourcePassage
-from engine.evidence import best_window
+from engine.evidence import best_window, without_shared_indent
 
 # Sources keep at least this share of the context when there are any.
 MIN_SOURCE_SHARE = 0.4
@@ -201,7 +201,7 @@ def select_passages(
     the other out. ``count_tokens`` gives a passage's tokens as rendered in
     the prompt (its numbered block).
     """
-    ordered = _unique(passages)
+    ordered = [without_shared_indent(p) for p in _unique(passages)]
     if budget_tokens <= 0 or not ordered:
         return []
     sizes = {id(p): count_tokens(p) for p in ordered}

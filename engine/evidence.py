@@ -20,6 +20,7 @@ and names with punctuation (``--cid``, ``load_dotenv``, ``shlex.join``,
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -82,6 +83,23 @@ def units(text: str) -> list[str]:
     return out
 
 
+def dedented(text: str) -> str:
+    """``text`` without the indentation all its lines share (a chunk cut from
+    inside a function or a nested list): it says nothing and costs prompt
+    tokens. When only the first line is not indented (a heading written at
+    the top of a chunk), the rest loses what it shares."""
+    lines = text.strip("\n").split("\n")
+    whole = textwrap.dedent("\n".join(lines))
+    if whole != "\n".join(lines) or len(lines) < 2:
+        return whole
+    return "\n".join([lines[0], textwrap.dedent("\n".join(lines[1:]))])
+
+
+def without_shared_indent(passage: Passage) -> Passage:
+    text = dedented(passage.text)
+    return passage if text == passage.text else SourcePassage.of(passage, text=text)
+
+
 def best_window(
     passage: Passage,
     question: str,
@@ -99,8 +117,13 @@ def best_window(
     raw = [terms.score(p) for p in pieces]
     # What answers a question usually follows the words that name its
     # subject (a definition after its term, "Returns: …" after the function's
-    # name): a unit also earns half its predecessor's score.
-    scores = [score + (FOLLOW_SHARE * raw[i - 1] if i else 0.0) for i, score in enumerate(raw)]
+    # name, a sentence that goes on over the next line): a unit also earns a
+    # share of its predecessors' scores, halving with each step back.
+    scores: list[float] = []
+    carried = 0.0
+    for score in raw:
+        scores.append(score + carried)
+        carried = FOLLOW_SHARE * (carried + score)
     header = count_tokens(SourcePassage.of(passage, text=""))
     sizes = [max(1, count_tokens(SourcePassage.of(passage, text=p)) - header) for p in pieces]
     room = budget_tokens - header - 2  # the two ellipses

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
+from retrieval.identifiers import query_identifiers
 from retrieval.lexical_index import evidence
 
 # MiniLM cosine bands (all-MiniLM-L6-v2, normalised): at or above STRONG a
@@ -143,11 +144,24 @@ def is_evidence(question: str, passage: ScoredText) -> bool:
     coverage = getattr(passage, "term_coverage", None)
     if identifiers is None or coverage is None or (not identifiers and not coverage):
         identifiers, coverage = evidence(question, passage.text)
-    if identifiers:
+    if identifiers or _defines_a_dotted_name(question, passage.text):
         return True
     if passage.score >= STRONG_COSINE:
         return True
     return passage.score >= WEAK_COSINE and coverage >= MIN_TERM_COVERAGE
+
+
+def _defines_a_dotted_name(question: str, text: str) -> bool:
+    """Whether ``text`` defines the last part of a dotted name the question
+    asks about: "What does shlex.join do?" is answered by ``def join(`` in
+    shlex.py, which never spells ``shlex.join`` out."""
+    for name in query_identifiers(question):
+        tail = name.rsplit(".", 1)[-1] if "." in name else ""
+        if len(tail) >= 3 and re.search(
+            rf"\b(?:def|class|function|fn|func)\s+{re.escape(tail)}\b", text, re.IGNORECASE
+        ):
+            return True
+    return False
 
 
 def evidence_passages(question: str, passages: Sequence[ScoredText]) -> list[ScoredText]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.context import Passage, SourcePassage
-from engine.evidence import QuestionTerms, best_window, units
+from engine.evidence import QuestionTerms, best_window, dedented, units
 
 CODE = """def split(s, comments=False, posix=True):
     lex = shlex(s, posix=posix)
@@ -45,3 +45,13 @@ def test_the_window_holds_the_lines_the_question_names() -> None:
 def test_nothing_fits_gives_none() -> None:
     passage = SourcePassage("one two three four five six seven.", "a", "document")
     assert best_window(passage, "five?", 3, words) is None
+
+
+def test_indentation_all_lines_share_is_not_sent() -> None:
+    assert dedented("        if x:\n            return 1\n        return 2") == (
+        "if x:\n    return 1\nreturn 2"
+    )
+    assert dedented("Install › Linux\n    run it\n      twice") == (
+        "Install › Linux\nrun it\n  twice"
+    )
+    assert dedented("plain\ntext") == "plain\ntext"

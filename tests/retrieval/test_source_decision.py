@@ -100,3 +100,9 @@ def test_passages_without_measured_signals_are_measured_on_their_text() -> None:
     question = "How are budgets approved?"
     assert is_evidence(question, Page("Budgets are approved by the board.", WEAK_COSINE + 0.05))
     assert not is_evidence(question, Page("Parking is free on Sundays.", WEAK_COSINE + 0.05))
+
+
+def test_a_dotted_name_is_found_where_its_last_part_is_defined() -> None:
+    code = Found('def join(split_command):\n    """Return a shell-escaped string."""', 0.29)
+    assert is_evidence("What does shlex.join do?", code)
+    assert not is_evidence("What does shlex.join do?", Found("' '.join(parts)", 0.29))
