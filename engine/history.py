@@ -7,6 +7,7 @@ nothing that was already on screen before that answer.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sqlite3
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.branches import children_of, head_of, latest_leaf, path_to, versions
 from engine.chat_template import ChatMessage, Role
 from engine.context import Passage, SourceKind
 from engine.errors import HistoryError
@@ -79,8 +81,33 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE conversations ADD COLUMN options TEXT")
 
 
+def _v4(db: sqlite3.Connection) -> None:
+    # Versions and branches (engine.branches): each message's parent, so a
+    # regenerated answer or an edited question is another child of the same
+    # parent and the earlier ones stay; the conversation's head is the end of
+    # the branch shown (NULL: its newest message). Which model wrote an answer.
+    # Messages stored before this were one line: each one's parent is the
+    # message before it.
+    _run_statements(
+        db,
+        """
+        ALTER TABLE messages ADD COLUMN parent_id INTEGER;
+        ALTER TABLE messages ADD COLUMN model TEXT;
+        ALTER TABLE conversations ADD COLUMN head_id INTEGER;
+        UPDATE messages SET parent_id = (
+            SELECT MAX(earlier.id) FROM messages AS earlier
+            WHERE earlier.conversation_id = messages.conversation_id AND earlier.id < messages.id
+        );
+        CREATE INDEX messages_by_parent ON messages(parent_id)
+        """,
+    )
+
+
 # Append only; never edit a released migration. user_version = len(applied).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
+
+# add_message's default parent: the end of the branch shown.
+AFTER_HEAD = -1
 
 
 @dataclass(frozen=True)
@@ -169,9 +196,34 @@ class StoredMessage:
     created_at: float
     # For answers: the passages the model was given, numbered as it cited them.
     sources: tuple[StoredSource, ...] = ()
+    parent_id: int | None = None
+    # This message and its other versions (its parent's children), oldest
+    # first; filled in by ConversationStore.messages (the branch shown).
+    versions: tuple[int, ...] = ()
+    model: str | None = None  # for answers: the model that wrote it
 
     def as_chat_message(self) -> ChatMessage:
         return ChatMessage(self.role, self.model_content or self.content)
+
+    @property
+    def version(self) -> int:
+        """Which version this is, from 1 (1 when it has no other versions)."""
+        return self.versions.index(self.id) + 1 if self.id in self.versions else 1
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message of a conversation being imported (ConversationStore.insert_conversation).
+    ``parent``: the index of its parent in the same list, None for a first message."""
+
+    role: Role
+    content: str
+    parent: int | None = None
+    model_content: str | None = None
+    finish_reason: str | None = None
+    created_at: float = 0.0
+    sources: Sequence[Passage] = ()
+    model: str | None = None
 
 
 class ConversationStore:
@@ -313,21 +365,40 @@ class ConversationStore:
         model_content: str | None = None,
         finish_reason: str | None = None,
         sources: Sequence[Passage] = (),
+        parent_id: int | None = AFTER_HEAD,
+        model: str | None = None,
     ) -> StoredMessage:
         """``sources``: for an answer, the passages it was given, in their
-        citation order (``Finished.sources``)."""
+        citation order (``Finished.sources``). ``parent_id``: the message it
+        follows; by default the end of the branch shown. Another child of a
+        message is a new version (a regenerated answer, an edited question).
+        The new message becomes the end of the branch shown."""
         now = time.time()
         if model_content == content:
             model_content = None
         sources_json = _sources_json(sources)
         with self._writing("the message") as db:
+            if parent_id == AFTER_HEAD:
+                parent_id = _head(db, conversation_id)
             cur = db.execute(
                 "INSERT INTO messages(conversation_id, role, content, model_content, "
-                "finish_reason, created_at, sources) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, role, content, model_content, finish_reason, now, sources_json),
+                "finish_reason, created_at, sources, parent_id, model) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    conversation_id,
+                    role,
+                    content,
+                    model_content,
+                    finish_reason,
+                    now,
+                    sources_json,
+                    parent_id,
+                    model,
+                ),
             )
             db.execute(
-                "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
+                "UPDATE conversations SET updated_at = ?, head_id = ? WHERE id = ?",
+                (now, cur.lastrowid, conversation_id),
             )
             # The first question names a still-untitled conversation.
             if role == "user":
@@ -345,6 +416,8 @@ class ConversationStore:
             finish_reason,
             now,
             _sources_from_json(sources_json),
+            parent_id,
+            model=model,
         )
 
     def update_message(self, message_id: int, content: str, finish_reason: str | None) -> None:
@@ -358,7 +431,23 @@ class ConversationStore:
             )
 
     def delete_message(self, message_id: int) -> None:
+        """Remove one message (an answer that failed or was stopped before its
+        first word). What followed it now follows its parent, and a branch
+        that ended with it ends with its parent."""
         with self._writing("the conversation") as db:
+            row = db.execute(
+                "SELECT conversation_id, parent_id FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
+                return
+            conversation_id, parent_id = row
+            db.execute(
+                "UPDATE messages SET parent_id = ? WHERE parent_id = ?", (parent_id, message_id)
+            )
+            db.execute(
+                "UPDATE conversations SET head_id = ? WHERE id = ? AND head_id = ?",
+                (parent_id, conversation_id, message_id),
+            )
             db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
 
     def set_model_content(self, message_id: int, model_content: str) -> None:
@@ -377,20 +466,162 @@ class ConversationStore:
             )
 
     def messages(self, conversation_id: int) -> list[StoredMessage]:
+        """The branch shown, first message first: what the model is given as
+        history and what the window shows. Each message knows its versions."""
+        everything = self.all_messages(conversation_id)
+        if not everything:
+            return []
+        rows = self._reading("SELECT head_id FROM conversations WHERE id = ?", (conversation_id,))
+        stored_head = rows[0][0] if rows else None
+        parents = {m.id: m.parent_id for m in everything}
+        children = children_of(parents)
+        head = head_of(parents, stored_head if isinstance(stored_head, int) else None)
+        by_id = {m.id: m for m in everything}
+        if head is None:
+            return []
+        return [
+            dataclasses.replace(by_id[i], versions=versions(children, parents[i]))
+            for i in path_to(parents, head)
+        ]
+
+    def all_messages(self, conversation_id: int) -> list[StoredMessage]:
+        """Every message of every branch, oldest first (for export)."""
         rows = self._reading(
-            "SELECT id, conversation_id, role, content, model_content, finish_reason, created_at, "
-            "sources FROM messages WHERE conversation_id = ? ORDER BY id",
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
         return [_message_from_row(row) for row in rows]
+
+    def head_id(self, conversation_id: int) -> int | None:
+        """The last message of the branch shown (None: no messages)."""
+        shown = self.messages(conversation_id)
+        return shown[-1].id if shown else None
+
+    def select(self, message_id: int) -> None:
+        """Show the branch through this message (one of its versions): it
+        continues as it was last continued from there."""
+        with self._writing("the version shown") as db:
+            row = db.execute(
+                "SELECT conversation_id FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
+                return
+            parents = {
+                int(i): p
+                for i, p in db.execute(
+                    "SELECT id, parent_id FROM messages WHERE conversation_id = ?", (row[0],)
+                )
+            }
+            head = latest_leaf(children_of(parents), message_id)
+            db.execute("UPDATE conversations SET head_id = ? WHERE id = ?", (head, row[0]))
+
+    def insert_conversation(
+        self,
+        title: str,
+        messages: Sequence[NewMessage],
+        *,
+        head: int | None = None,
+        created_at: float | None = None,
+        updated_at: float | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Conversation:
+        """Add a whole conversation at once (an import): all of it or nothing.
+        ``head``: the index in ``messages`` of the end of the branch shown
+        (None: the last message). A parent must come before its children."""
+        now = time.time()
+        created = now if created_at is None else created_at
+        updated = created if updated_at is None else updated_at
+        title = " ".join(title.split())[:TITLE_MAX_CHARS] or DEFAULT_TITLE
+        with self._writing("the imported conversation") as db:
+            cur = db.execute(
+                "INSERT INTO conversations(title, created_at, updated_at, options) "
+                "VALUES (?, ?, ?, ?)",
+                (
+                    title,
+                    created,
+                    updated,
+                    json.dumps(dict(options), ensure_ascii=False) if options else None,
+                ),
+            )
+            conversation_id = cur.lastrowid
+            ids: list[int] = []
+            for index, message in enumerate(messages):
+                if message.parent is not None and not 0 <= message.parent < index:
+                    raise sqlite3.IntegrityError(
+                        f"message {index + 1} follows a message that is not before it"
+                    )
+                model_content = (
+                    None if message.model_content == message.content else message.model_content
+                )
+                row = db.execute(
+                    "INSERT INTO messages(conversation_id, role, content, model_content, "
+                    "finish_reason, created_at, sources, parent_id, model) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        conversation_id,
+                        message.role,
+                        message.content,
+                        model_content,
+                        message.finish_reason,
+                        message.created_at,
+                        _sources_json(message.sources),
+                        None if message.parent is None else ids[message.parent],
+                        message.model,
+                    ),
+                )
+                assert row.lastrowid is not None
+                ids.append(row.lastrowid)
+            if ids:
+                head_id = ids[-1 if head is None else head]
+                db.execute(
+                    "UPDATE conversations SET head_id = ? WHERE id = ?", (head_id, conversation_id)
+                )
+        assert conversation_id is not None
+        return Conversation(conversation_id, title, created, updated)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
 
+_MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, model_content, finish_reason, created_at, "
+    "sources, parent_id, model"
+)
+
+
+def _head(db: sqlite3.Connection, conversation_id: int) -> int | None:
+    """The end of the branch shown, read inside a write transaction."""
+    row = db.execute(
+        "SELECT head_id FROM conversations WHERE id = ?", (conversation_id,)
+    ).fetchone()
+    stored = row[0] if row else None
+    if stored is not None:
+        exists = db.execute(
+            "SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?",
+            (stored, conversation_id),
+        ).fetchone()
+        if exists:
+            return int(stored)
+    newest = db.execute(
+        "SELECT MAX(id) FROM messages WHERE conversation_id = ?", (conversation_id,)
+    ).fetchone()
+    return None if newest is None or newest[0] is None else int(newest[0])
+
+
 def _message_from_row(row: tuple[Any, ...]) -> StoredMessage:
-    id_, conversation_id, role, content, model_content, finish_reason, created_at, sources = row
+    (
+        id_,
+        conversation_id,
+        role,
+        content,
+        model_content,
+        finish_reason,
+        created_at,
+        sources,
+        parent_id,
+        model,
+    ) = row
     return StoredMessage(
         id_,
         conversation_id,
@@ -400,6 +631,8 @@ def _message_from_row(row: tuple[Any, ...]) -> StoredMessage:
         finish_reason,
         created_at,
         _sources_from_json(sources),
+        parent_id,
+        model=model,
     )
 
 
