@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from retrieval.hybrid import DEFAULT_FUSION, PLAIN_RRF, WEIGHTED_RRF, Fusion, ScoreFusion
 
 if TYPE_CHECKING:
@@ -120,3 +122,35 @@ def test_a_question_about_an_option_finds_its_definition_first(
     assert all(p.matched_identifiers == () for p in found[1:])
     # the score stays the MiniLM cosine (the web rule compares it with web passages')
     assert -1.0 <= first.score <= 1.0
+
+
+def test_rankings_score_every_candidate_by_both_retrievers(
+    tmp_path: Path, library: DocumentLibrary
+) -> None:
+    """With 1 candidate a side, the definition of ``--cid`` is the BM25 hit the
+    dense side misses: it must come back with its real cosine (not a stand-in),
+    and the dense hits with their BM25 (0 when they match no term)."""
+    import threading
+
+    import numpy as np
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "guide.md").write_text(CLI_GUIDE, encoding="utf-8")
+    library.add_collection("docs", [docs])
+    list(library.index("docs", threading.Event()))
+    target = [library.collection("docs")]
+    question = "What does the --cid option do?"
+    dense, lexical = library.rankings(question, target, 1)
+    assert {i for i, _ in dense} == {i for i, _ in lexical}  # one union, both scores
+    assert len(dense) == 2
+    passages = {p.id: p for p in library.passages(target, dense)}
+    definition = next(i for i, p in passages.items() if "--cid NAME" in p.text)
+    assert lexical[0][0] == definition and dense[0][0] != definition
+    assert lexical[1][1] > 0  # the dense hit mentions "cid": scored by FTS5, not left at 0
+    embedder = library.embedder
+    vectors = embedder.embed_documents([question, passages[definition].text])
+    expected = float(
+        vectors[0] @ vectors[1] / np.linalg.norm(vectors[0]) / np.linalg.norm(vectors[1])
+    )
+    assert dict(dense)[definition] == pytest.approx(expected, abs=1e-4)
