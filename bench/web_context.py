@@ -49,10 +49,10 @@ from typing import Any
 
 from bench.generation import write_results
 from retrieval.embedding import Embedder
+from retrieval.parsing.html_text import html_to_text
 from retrieval.passage import RetrievedPassage
 from retrieval.web.events import Ranking
 from retrieval.web.fetcher import FetchLimits
-from retrieval.web.html_text import html_to_text
 from retrieval.web.need_search import WebMode
 from retrieval.web.pipeline import PAGES_TO_FETCH, SEARCH_RESULTS, WebSearch, WebSearchSettings
 from retrieval.web.ranking import TOP_PASSAGES

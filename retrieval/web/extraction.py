@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
-from retrieval.web.html_text import html_to_text
+from retrieval.parsing.html_text import page_sections
 from retrieval.web.http_fetch import FetchedPage
 
 MAX_PDF_PAGES = 200  # a long PDF's first pages; ranking only needs a few passages
@@ -91,8 +91,13 @@ def _extract_html(url: str, html: str) -> ExtractedPage:
     title, markdown = _split_front_matter(document or "")
     if markdown.strip():
         return ExtractedPage(url, title or _html_title(html), tuple(_markdown_blocks(markdown)))
-    fallback_title, fallback_text = html_to_text(html)
-    blocks = [TextBlock(line) for line in fallback_text.split("\n") if line.strip()]
+    # No main text found (a short note, a bare list): all visible text.
+    fallback_title, sections = page_sections(html)
+    blocks = [
+        TextBlock(paragraph, section.heading_path)
+        for section in sections
+        for paragraph in section.text.split("\n\n")
+    ]
     return ExtractedPage(url, title or fallback_title, tuple(blocks))
 
 

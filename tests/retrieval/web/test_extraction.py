@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from retrieval.parsing.html_text import html_to_text, page_sections
 from retrieval.web.extraction import ExtractedPage, extract
-from retrieval.web.html_text import html_to_text
 from retrieval.web.http_fetch import FetchedPage
 from tests.retrieval.web.site import ARTICLE_HTML, HOSTILE_HTML, PDF_PARAGRAPHS, make_pdf
 
@@ -42,6 +42,21 @@ def test_the_fallback_also_drops_scripts() -> None:
     assert title == "Totally normal recipes"
     assert "SCRIPT PAYLOAD" not in text and "NOSCRIPT PAYLOAD" not in text
     assert "red lentils" in text
+
+
+def test_the_fallback_keeps_headings_and_leaves_page_furniture_out() -> None:
+    """One HTML-to-text fallback for saved pages and web pages alike."""
+    title, sections = page_sections(
+        "<html><head><title>Gate</title><style>p{}</style></head><body>"
+        "<header>Site name</header><nav>Home | About</nav>"
+        "<h1>Access</h1><p>Gate code is 4471.</p><h2>Hours</h2><p>Open&nbsp;at 6.</p>"
+        "<footer>Cookie settings</footer></body></html>"
+    )
+    assert title == "Gate"
+    assert [(s.heading_path, s.text) for s in sections] == [
+        (("Access",), "Gate code is 4471."),
+        (("Access", "Hours"), "Open at 6."),
+    ]
 
 
 def test_a_tiny_page_trafilatura_skips_still_gives_its_text() -> None:
