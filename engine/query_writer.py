@@ -11,8 +11,10 @@ prompt + history) with a different newest user turn, built from the session's
 cached tokens. llama.cpp keeps the shared prefix in its KV cache, so writing a
 query evaluates only the short query turn and the query itself, and the answer
 turn afterwards again finds system prompt + history cached (only the query
-turn is replaced). The session's own record of its last answer
-(``ChatSession._cache``) is left as it is for the same reason.
+turn is replaced). The model runs in
+:meth:`engine.turn.ChatSession.write_search_query`, with the turn's own
+decode loop; this module holds the words around it: the instruction, and
+what makes a reply a query.
 
 The output is untrusted text from a small model: it is cut to one line,
 cleaned, capped, and replaced by the question's key words when it looks like
@@ -21,21 +23,9 @@ anything but a query (the tiny test model's scripted answer is such a case).
 
 from __future__ import annotations
 
-import codecs
 import datetime as _dt
-import logging
 import re
-import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-from engine.chat_template import ChatMessage
-from engine.errors import EngineError
-
-if TYPE_CHECKING:
-    from engine.turn import ChatSession
-
-log = logging.getLogger(__name__)
 
 MAX_QUERY_TOKENS = 30
 MAX_QUERY_CHARS = 120
@@ -76,84 +66,6 @@ def query_instruction(question: str, recent_questions: Sequence[str], today: _dt
         lines += [f"- {' '.join(q.split())}" for q in previous]
     lines.append(f"Current question: {' '.join(question.split())}")
     return "\n".join(lines)
-
-
-def write_search_query(
-    session: ChatSession,
-    prefix: Sequence[ChatMessage],
-    question: str,
-    *,
-    recent_questions: Sequence[str] = (),
-    today: _dt.date | None = None,
-    cancel: threading.Event | None = None,
-) -> str:
-    """A one-line web search query for ``question``, at most
-    :data:`MAX_QUERY_CHARS` characters; never empty.
-
-    ``prefix``: the system message and history exactly as the answer turn will
-    send them, so llama.cpp's cached prefix serves both. Runs the model on the
-    calling thread (the engine thread: call it from inside a context source).
-    Greedy, at most :data:`MAX_QUERY_TOKENS` tokens. Any failure, Stop, or a
-    reply that is not a query gives the question's key words instead.
-    """
-    cancel = cancel or threading.Event()
-    today = today or _dt.date.today()
-    fallback = fallback_query(question, recent_questions)
-    model = session.model
-    content = query_instruction(question, recent_questions, today)
-    tokens = session._tokenize_messages([*prefix, ChatMessage("user", content)])
-    if len(tokens) + MAX_QUERY_TOKENS >= model.context_tokens:
-        return fallback
-    # llama.cpp's abort callback polls the session's current cancel event:
-    # point it at ours (a Stop left over from an earlier turn must not abort
-    # this), and give the turn's back afterwards.
-    turn_cancel, session._cancel = session._cancel, cancel
-    try:
-        for _progress in session._evaluate_prompt(tokens, cancel):
-            pass
-        if cancel.is_set():
-            return fallback
-        raw, ended = _generate_line(session, tokens, cancel)
-    except EngineError as exc:
-        log.warning("writing a search query failed: %s | %s", exc, exc.detail)
-        return fallback
-    finally:
-        session._cancel = turn_cancel
-    query = sanitize_query(raw, question, recent_questions, ran_out=not ended)
-    log.info("search query %r (model wrote %r)", query, raw)
-    return query
-
-
-def _generate_line(
-    session: ChatSession, tokens: list[int], cancel: threading.Event
-) -> tuple[str, bool]:
-    """Greedy tokens until the end of the turn, a line break, or the cap.
-    Returns the text and whether the model ended it (False: it ran on)."""
-    model = session.model
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pieces: list[str] = []
-    ended = False
-    stream = model.llama.generate(tokens, temp=0.0, repeat_penalty=1.0)
-    try:
-        for count, token in enumerate(stream, start=1):
-            if model.is_end_of_turn(token):
-                ended = True
-                break
-            pieces.append(decoder.decode(model.token_bytes(token)))
-            text = "".join(pieces).lstrip()
-            if "\n" in text:
-                ended = True
-                break
-            if cancel.is_set() or count >= MAX_QUERY_TOKENS:
-                break
-    except RuntimeError as exc:
-        if not cancel.is_set():
-            log.warning("llama.cpp failed writing a search query: %s", exc)
-        return "", False
-    finally:
-        stream.close()
-    pieces.append(decoder.decode(b"", final=True))
-    return "".join(pieces), ended
 
 
 def sanitize_query(

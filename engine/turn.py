@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.budget import FirstWordTarget, PromptSizes, TimeBudget, plan_prompt, select_passages
 from engine.chat_template import ChatMessage
@@ -122,6 +122,19 @@ class _Prompt:
 
 
 @dataclass(frozen=True)
+class _Decoded:
+    text: str  # without trailing whitespace
+    tokens: list[int]  # as sampled: what the KV cache now holds after the prompt
+    reason: FinishReason
+
+
+# Greedy: the most likely query, the same every time for the same conversation.
+_QUERY_SAMPLING = SamplingParams(
+    temperature=0.0, repeat_penalty=1.0, max_answer_tokens=MAX_QUERY_TOKENS
+)
+
+
+@dataclass(frozen=True)
 class _Evaluation:
     reused_tokens: int
     evaluated_tokens: int  # by our batches (all but the prompt's last token)
@@ -180,11 +193,11 @@ class ChatSession:
         """Yield the turn's events. Expected failures end in :class:`Failed`;
         setting ``cancel`` ends it within one token with reason "cancelled".
 
-        With a ``context_source``: ``Status("Looking for sources…")`` and
-        whatever the source yields, then ``Sources`` (the passages sent, in
-        their [1], [2] order), ``Status("Reading N sources…")`` with
-        ``PromptProgress``, then ``Token``s and ``Finished`` (its ``sources``
-        are the same passages). A source that fails gives a ``Notice`` and an
+        With a ``context_source``: ``LookingForSources`` and whatever the
+        source yields, then ``Sources`` (the passages sent, in their [1], [2]
+        order), ``ReadingPrompt(sources=N)`` with ``PromptProgress``, then
+        ``Writing``, ``Token``s and ``Finished`` (its ``sources`` are the same
+        passages). A source that fails gives a ``Notice`` and an
         answer without sources. ``budget`` adds the first-word time target to
         the context limit; None: the context alone limits the sources.
         """
@@ -226,7 +239,10 @@ class ChatSession:
             else request.system_prompt
         )
         system = [ChatMessage("system", system_text)] if system_text.strip() else []
-        units = _history_units(request.history)
+        earlier = [_earlier(m) for m in request.history]
+        units = _history_units([m.as_sent() for m in earlier])
+        # The questions as the user asked them, without the sources sent with them.
+        recent = tuple(m.text for m in earlier if m.role == "user")[-RECENT_QUESTIONS:]
         passages: list[Passage] = []
         dropped_units = 0
         if source is not None:
@@ -234,12 +250,13 @@ class ChatSession:
                 request=request,
                 system=system,
                 units=units,
+                recent=recent,
                 source=source,
                 budget=budget,
                 cancel=cancel,
             )
             if cancel.is_set():
-                prompt = _Prompt("", [], request.user_message)
+                prompt = _Prompt("", [], request.user_message, request.user_message)
                 yield self._finished(prompt, "", "cancelled")
                 return
 
@@ -256,10 +273,7 @@ class ChatSession:
             yield self._finished(prompt, "", "cancelled")
             return
 
-        count = len(prompt.sources)
-        yield Status(
-            f"Reading {count} source{'s' if count > 1 else ''}…" if count else "Reading the prompt…"
-        )
+        yield ReadingPrompt(len(prompt.sources))
         evaluation = yield from self._evaluate_prompt(prompt.tokens, cancel)
         prompt = dataclasses.replace(
             prompt, reused_tokens=evaluation.reused_tokens, seconds=evaluation.seconds
@@ -268,7 +282,7 @@ class ChatSession:
             yield self._finished(prompt, "", "cancelled")
             return
 
-        yield Status("Writing…")
+        yield Writing()
         yield from self._generate(request.sampling, prompt, cancel)
 
     def _gather_sources(
@@ -277,6 +291,7 @@ class ChatSession:
         request: TurnRequest,
         system: list[ChatMessage],
         units: list[list[ChatMessage]],
+        recent: tuple[str, ...],
         source: ContextSource,
         budget: TurnBudget | None,
         cancel: threading.Event,
@@ -294,26 +309,25 @@ class ChatSession:
         # would make the answer re-read the whole conversation.
         plan = plan_prompt(self._prompt_sizes(system, units, request), time=time_budget)
         kept_history = [m for unit in units[plan.dropped_history_units :] for m in unit]
-        recent = tuple(question_of(m.content) for m in request.history if m.role == "user")
         today = _dt.date.today()
 
         def query_writer(query_cancel: threading.Event) -> str:
-            return write_search_query(
-                self,
+            # On this turn's kept history: the answer then finds it cached.
+            return self.write_search_query(
                 system + kept_history,
                 request.user_message,
-                recent_questions=recent[-RECENT_QUESTIONS:],
+                recent_questions=recent,
                 today=today,
                 cancel=query_cancel,
             )
 
         context_request = ContextRequest(
             question=request.user_message,
-            recent_questions=recent[-RECENT_QUESTIONS:],
+            recent_questions=recent,
             today=today,
             write_search_query=query_writer,
         )
-        yield Status("Looking for sources…")
+        yield LookingForSources()
         found = yield from _ask(source, context_request, cancel)
         selected = select_passages(
             found, plan.source_tokens, self._count_block_tokens, request.user_message
@@ -387,7 +401,12 @@ class ChatSession:
             if len(tokens) + reserve <= n_ctx:
                 text = "".join(part.text for part in parts)
                 prompt = _Prompt(
-                    text, tokens, user_content, sources=tuple(sources), segments=tokenized.segments
+                    text,
+                    tokens,
+                    request.user_message,
+                    user_content,
+                    sources=tuple(sources),
+                    segments=tokenized.segments,
                 )
                 return prompt, dropped_units
             if len(sources) > 1:
@@ -458,15 +477,42 @@ class ChatSession:
     def _generate(
         self, sampling: SamplingParams, prompt: _Prompt, cancel: threading.Event
     ) -> Iterator[TurnEvent]:
+        started = time.perf_counter()
+        decoded = yield from self._decode(prompt.tokens, sampling, cancel)
+        # What the model now has in its KV cache, as text and as tokens.
+        self._cache.remember(
+            Tokenized(prompt.tokens, prompt.segments), decoded.text, decoded.tokens
+        )
+        yield self._finished(
+            prompt,
+            decoded.text,
+            decoded.reason,
+            len(decoded.tokens),
+            time.perf_counter() - started,
+        )
+
+    def _decode(
+        self,
+        tokens: list[int],
+        sampling: SamplingParams,
+        cancel: threading.Event,
+        *,
+        one_line: bool = False,
+    ) -> Generator[Token, None, _Decoded]:
+        """The one sampling loop, for answers and search queries: sample after
+        ``tokens`` (all but the last already evaluated) until the model ends
+        its turn (reason "stop"), Stop ("cancelled"), the token cap or a full
+        context ("length"), or with ``one_line`` a line break ("stop").
+        Yields the text as whole characters, the first piece without its
+        leading space, and returns all of it with the tokens sampled."""
         model, llama = self.model, self.model.llama
         n_ctx = model.context_tokens
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         generated: list[int] = []
         pieces: list[str] = []
         reason: FinishReason = "stop"
-        started = time.perf_counter()
         stream = llama.generate(
-            prompt.tokens,
+            tokens,
             temp=sampling.temperature,
             top_p=sampling.top_p,
             top_k=sampling.top_k,
@@ -484,6 +530,8 @@ class ChatSession:
                 if text:
                     pieces.append(text)
                     yield Token(text)
+                    if one_line and "\n" in text:
+                        break
                 # Checked after handing out each token: Stop takes effect
                 # before the next one is computed.
                 if cancel.is_set():
@@ -508,10 +556,57 @@ class ChatSession:
         if tail:
             pieces.append(tail)
             yield Token(tail)
-        answer = "".join(pieces).rstrip()
-        # What the model now has in its KV cache, as text and as tokens.
-        self._cache.remember(Tokenized(prompt.tokens, prompt.segments), answer, generated)
-        yield self._finished(prompt, answer, reason, len(generated), time.perf_counter() - started)
+        return _Decoded("".join(pieces).rstrip(), generated, reason)
+
+    # ------------------------------------------------------------ search query
+
+    def write_search_query(
+        self,
+        prefix: Sequence[ChatMessage],
+        question: str,
+        *,
+        recent_questions: Sequence[str] = (),
+        today: _dt.date | None = None,
+        cancel: threading.Event | None = None,
+    ) -> str:
+        """A one-line web search query for ``question`` written by the model
+        (engine.query_writer: the recipe and why it is cheap), at most
+        ``MAX_QUERY_CHARS`` characters; never empty.
+
+        ``prefix``: the system message and history exactly as the answer turn
+        will send them, so llama.cpp's cached prefix serves both; the
+        session's record of its last answer is left as it is for the same
+        reason. Runs on the calling thread (the engine thread: a turn's context
+        source calls it through ``ContextRequest.write_search_query``).
+        Greedy, at most ``MAX_QUERY_TOKENS`` tokens. Any failure, Stop, or a
+        reply that is not a query gives the question's key words instead.
+        """
+        cancel = cancel or threading.Event()
+        today = today or _dt.date.today()
+        fallback = fallback_query(question, recent_questions)
+        content = query_instruction(question, recent_questions, today)
+        tokens = self._tokenize_messages([*prefix, ChatMessage("user", content)])
+        if len(tokens) + MAX_QUERY_TOKENS >= self.model.context_tokens:
+            return fallback
+        # llama.cpp's abort callback polls the session's current cancel event:
+        # point it at ours (a Stop left over from an earlier turn must not
+        # abort this), and give the turn's back afterwards.
+        turn_cancel, self._cancel = self._cancel, cancel
+        try:
+            _drain(self._evaluate_prompt(tokens, cancel))
+            if cancel.is_set():
+                return fallback
+            decoded = _drain(self._decode(tokens, _QUERY_SAMPLING, cancel, one_line=True))
+        except EngineError as exc:
+            log.warning("writing a search query failed: %s | %s", exc, exc.detail)
+            return fallback
+        finally:
+            self._cancel = turn_cancel
+        query = sanitize_query(
+            decoded.text, question, recent_questions, ran_out=decoded.reason != "stop"
+        )
+        log.info("search query %r (model wrote %r)", query, decoded.text)
+        return query
 
     @staticmethod
     def _finished(
@@ -533,12 +628,37 @@ class ChatSession:
         if reason == "length":
             notes = ("The answer was cut short: it reached the length limit.",)
         return Finished(
-            answer, reason, stats, prompt.user_content, notes, prompt.sources, tuple(prompt.tokens)
+            answer,
+            reason,
+            stats,
+            prompt.user_content,
+            notes,
+            prompt.sources,
+            tuple(prompt.tokens),
+            question=prompt.question,
         )
 
     def _forget_cache(self) -> None:
         self._cache.clear()
         self.model.llama.reset()
+
+
+def _earlier(message: ChatMessage | EarlierMessage) -> EarlierMessage:
+    if isinstance(message, EarlierMessage):
+        return message
+    return EarlierMessage(message.role, message.content)
+
+
+_T = TypeVar("_T")
+
+
+def _drain(steps: Generator[Any, None, _T]) -> _T:
+    """Run a generator to its end for its return value (its events unwanted)."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
 
 
 def _history_units(history: Sequence[ChatMessage]) -> list[list[ChatMessage]]:

@@ -18,7 +18,6 @@ from engine.query_writer import (
     fallback_query,
     query_instruction,
     sanitize_query,
-    write_search_query,
 )
 from engine.synthetic_model import SCRIPTED_ANSWER
 from engine.turn import ChatSession, TurnRequest
@@ -48,15 +47,15 @@ def test_the_instruction_has_the_date_and_previous_questions() -> None:
 
 def test_a_babbling_model_gives_the_questions_key_words(model: LocalModel) -> None:
     # The scripted model answers anything with its "Footnote runs Phi-3…" line.
-    query = write_search_query(
-        ChatSession(model), [ChatMessage("system", SYSTEM)], "Is my data private?", today=TODAY
+    query = ChatSession(model).write_search_query(
+        [ChatMessage("system", SYSTEM)], "Is my data private?", today=TODAY
     )
     assert query == "data private"
 
 
 def test_a_query_about_the_question_is_cleaned_and_kept(model: LocalModel) -> None:
     question = "Which computer does Footnote run Phi-3 on?"
-    query = write_search_query(ChatSession(model), [], question, today=TODAY)
+    query = ChatSession(model).write_search_query([], question, today=TODAY)
     # The scripted line with its Markdown and full stop taken off.
     assert query == "Footnote runs Phi-3 entirely on this computer"
     assert_query_shape(query)
@@ -69,7 +68,7 @@ def test_a_model_that_never_stops_is_cut_to_one_short_line(looping_model: Path) 
     try:
         ctx = loaded.llama._ctx.ctx
         llama_cpp.llama_perf_context_reset(ctx)
-        query = write_search_query(ChatSession(loaded), [], "Where does it run?", today=TODAY)
+        query = ChatSession(loaded).write_search_query([], "Where does it run?", today=TODAY)
         perf = llama_cpp.llama_perf_context(ctx)
         prompt = loaded.chat_format.render(
             [ChatMessage("user", query_instruction("Where does it run?", [], TODAY))]
@@ -185,6 +184,6 @@ def test_a_stop_left_from_an_earlier_turn_does_not_abort_the_query(model: LocalM
     stopped.set()
     list(session.run(TurnRequest(SYSTEM, [], "Hello"), stopped))
     question = "Which computer does Footnote run Phi-3 on?"
-    query = write_search_query(session, [], question, today=TODAY, cancel=threading.Event())
+    query = session.write_search_query([], question, today=TODAY, cancel=threading.Event())
     assert query == "Footnote runs Phi-3 entirely on this computer"  # the model's, not the fallback
     assert session._cancel is stopped  # the turn's event is back in place

@@ -9,9 +9,24 @@ import pytest
 
 from engine.budget import FirstWordTarget
 from engine.chat_template import ChatMessage
-from engine.context import ContextProgress, ContextRequest, SourcePassage, user_content_with_sources
+from engine.context import (
+    ContextProgress,
+    ContextRequest,
+    EarlierMessage,
+    SourcePassage,
+)
 from engine.errors import ContextOverflow
-from engine.events import Failed, Finished, Notice, Sources, Status, Token, TurnEvent
+from engine.events import (
+    Failed,
+    Finished,
+    Notice,
+    Progress,
+    ReadingPrompt,
+    Sources,
+    Status,
+    Token,
+    TurnEvent,
+)
 from engine.model import LoadOptions, LocalModel, load_model
 from engine.synthetic_model import SCRIPTED_ANSWER, SCRIPTED_PIECES
 from engine.turn import ChatSession, SamplingParams, TurnBudget, TurnRequest
@@ -168,7 +183,7 @@ def test_context_source_passages_go_into_the_newest_user_turn(model: LocalModel)
     history = [
         ChatMessage("user", "What is Footnote?"),
         ChatMessage("assistant", "An assistant."),
-        ChatMessage("user", user_content_with_sources("Does it cost money?", [passage("x", "y")])),
+        EarlierMessage("user", "Does it cost money?", sources=(passage("x", "y"),)),
         ChatMessage("assistant", "No."),
     ]
     events = run(
@@ -179,7 +194,7 @@ def test_context_source_passages_go_into_the_newest_user_turn(model: LocalModel)
     # Earlier questions as the user asked them, without the sources they were sent with.
     assert request.recent_questions == ("What is Footnote?", "Does it cost money?")
     assert request.today == _dt.date.today()
-    statuses = [e.text for e in events if isinstance(e, Status)]
+    statuses = [e.text for e in events if isinstance(e, Progress)]
     assert statuses[:3] == [
         "Looking for sources…",
         "Looking in your documents…",
@@ -364,7 +379,7 @@ def test_stop_interrupts_a_prompt_batch_in_progress(tmp_path: Path) -> None:
         events = []
         for event in ChatSession(loaded).run(TurnRequest("", [], "word " * 470), cancel):
             events.append(event)
-            if event == Status("Reading the prompt…"):
+            if event == ReadingPrompt(sources=0):
                 cancel.armed = True
         end = events[-1]
         assert isinstance(end, Finished) and end.reason == "cancelled"
