@@ -23,6 +23,7 @@ from engine.branches import children_of, head_of, latest_leaf, path_to, versions
 from engine.chat_template import ChatMessage, Role
 from engine.context import Passage, SourceKind
 from engine.errors import HistoryError
+from storage.sqlite_schema import NewerSchema, migrate, run_script
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +62,8 @@ def _v1(db: sqlite3.Connection) -> None:
     )
 
 
-def _run_statements(db: sqlite3.Connection, script: str) -> None:
-    # Not executescript(): it commits first, and a migration must be atomic.
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
+# Not executescript(): it commits first, and a migration must be atomic.
+_run_statements = run_script
 
 
 def _v2(db: sqlite3.Connection) -> None:
@@ -251,16 +249,14 @@ class ConversationStore:
             ) from exc
 
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise HistoryError(
-                f"The conversation database at {self.path} was written by a newer Footnote. "
-                "Update Footnote, or move that file away to start fresh."
-            )
-        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        try:
             with self._transaction():
-                migration(self._db)
-                self._db.execute(f"PRAGMA user_version = {number}")
+                migrate(self._db, MIGRATIONS)
+        except NewerSchema as exc:
+            raise HistoryError(
+                f"The conversation database at {self.path} was written by a newer Footnote "
+                f"({exc}). Update Footnote, or move that file away to start fresh."
+            ) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

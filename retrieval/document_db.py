@@ -22,6 +22,7 @@ from pathlib import Path
 
 from retrieval import lexical_index
 from retrieval.errors import IndexUnavailable
+from storage.sqlite_schema import NewerSchema, migrate
 
 # Each entry upgrades the schema by one version; never edit a released one.
 _MIGRATIONS: tuple[str, ...] = (
@@ -94,11 +95,19 @@ class DocumentDB:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
-        with self.transaction() as db:
-            _migrate(db)
-            # lexical_index versions its own identifier table (rebuilt from
-            # the stored chunk text when its rules change)
-            lexical_index.ensure_schema(db)
+        try:
+            with self.transaction() as db:
+                migrate(db, _MIGRATIONS)
+                # lexical_index versions its own identifier table (rebuilt from
+                # the stored chunk text when its rules change)
+                lexical_index.ensure_schema(db)
+        except NewerSchema as exc:
+            self.close()
+            raise IndexUnavailable(
+                f"The document index {self.path} was written by a newer Footnote ({exc}). "
+                "Update Footnote, or move that folder away and index your documents again.",
+                detail=repr(exc),
+            ) from exc
 
     def connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -146,21 +155,3 @@ class DocumentDB:
                 db.close()
             self._all.clear()
         self._local = threading.local()
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    version = int(db.execute("PRAGMA user_version").fetchone()[0])
-    for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-        for statement in _statements(script):
-            db.execute(statement)
-        db.execute(f"PRAGMA user_version = {number}")
-
-
-def _statements(script: str) -> Iterator[str]:
-    """Split a migration into statements (executescript would commit our transaction)."""
-    buffer = ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            yield buffer.strip()
-            buffer = ""

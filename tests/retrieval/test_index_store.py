@@ -3,13 +3,16 @@ FTS5) and the chroma vector index."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from retrieval import lexical_index
 from retrieval.collections import create_collection, get_collection
-from retrieval.document_db import DocumentDB
+from retrieval.document_db import DB_FILE, DocumentDB
+from retrieval.errors import IndexUnavailable
 from retrieval.lexical_index import StoredChunk
 from retrieval.locator import Locator
 from retrieval.vector_index import VectorIndex
@@ -78,3 +81,13 @@ def test_vector_index_upsert_is_idempotent_and_deletes_by_path(tmp_path: Path) -
     assert index.ids("c1-test") == ["z"]
     index.drop("c1-test")
     assert index.names() == []
+
+
+def test_an_index_from_a_newer_version_is_refused_untouched(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / DB_FILE) as db:
+        db.execute("PRAGMA user_version = 999")
+    with pytest.raises(IndexUnavailable, match="written by a newer Footnote"):
+        DocumentDB(tmp_path)
+    with sqlite3.connect(tmp_path / DB_FILE) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 999
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
