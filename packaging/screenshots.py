@@ -9,6 +9,7 @@ are real llama.cpp output of a model with scripted weights.
     .venv/bin/python packaging/screenshots.py        # writes docs/*.png
     .venv/bin/python packaging/screenshots.py documents   # only docs/screenshot-documents.png
     .venv/bin/python packaging/screenshots.py cited   # the cited answer and the ledger
+    .venv/bin/python packaging/screenshots.py declined   # Auto holds documents back
 """
 
 from __future__ import annotations
@@ -293,6 +294,50 @@ def cited_scene(tmp: Path, env: dict[str, str]) -> None:
     server.shutdown()
 
 
+def declined_scene(tmp: Path, env: dict[str, str]) -> None:
+    """Documents on Auto: a greeting is answered without them, and the
+    status line says so with "Use my documents"; the documents button beside
+    the globe shows the mode."""
+    import sqlite3
+
+    from app.paths import AppPaths
+    from app.settings import load_settings, save_settings
+    from engine.synthetic_model import write_phi3_gguf
+    from tests.retrieval.make_files import MARKDOWN
+
+    folder = tmp / "Team handbook"
+    folder.mkdir()
+    (folder / "install-guide.md").write_text(MARKDOWN)
+    home = tmp / "declined-home"
+    app_env = {**env, "FOOTNOTE_HOME": str(home)}
+    subprocess.run(
+        [sys.executable, "-m", "app", "index", "add", str(folder), "--collection", "Handbook"],
+        cwd=ROOT,
+        env=app_env,
+        check=True,
+    )
+    model = write_phi3_gguf(tmp / "Phi-3-mini-4k-instruct-tiny.gguf")
+    paths = AppPaths.from_environment({"FOOTNOTE_HOME": str(home)})
+    settings = load_settings(paths.settings_file).settings
+    settings.remember_model(str(model))
+    save_settings(paths.settings_file, settings)
+    app, window = start_app(home, env)
+    type_and_send(window, "Say hello in one sentence.", env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        with sqlite3.connect(f"file:{paths.history_db}?mode=ro", uri=True) as db:
+            done = db.execute(
+                "SELECT COUNT(*) FROM messages WHERE role = 'assistant' AND finish_reason = 'stop'"
+            ).fetchone()[0]
+        if done:
+            break
+    time.sleep(1.5)
+    capture(window, "screenshot-documents-auto.png", env)
+    app.terminate()
+    app.wait(30)
+
+
 def main() -> None:
     for tool in ("Xvfb", "xdotool", "import"):
         if not shutil.which(tool):
@@ -312,6 +357,9 @@ def main() -> None:
                 return
             if sys.argv[1:] == ["cited"]:  # only these: screenshots.py cited
                 cited_scene(Path(tmp), env)
+                return
+            if sys.argv[1:] == ["declined"]:  # only this one: screenshots.py declined
+                declined_scene(Path(tmp), env)
                 return
             home = Path(tmp) / "home"
             model = write_phi3_gguf(Path(tmp) / "Phi-3-mini-4k-instruct-tiny.gguf")
@@ -356,6 +404,9 @@ def main() -> None:
 
             # 6. An answer citing a document and a web page; the privacy ledger.
             cited_scene(Path(tmp), env)
+
+            # 7. Documents on Auto hold back from a greeting, and say so.
+            declined_scene(Path(tmp), env)
     finally:
         xvfb.terminate()
         xvfb.wait(10)
