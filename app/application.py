@@ -16,13 +16,14 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from app.colors import ThemeChoice
 from app.crash import CrashReporter
 from app.engine_worker import EngineController
 from app.logs import configure_logging
 from app.main_window import MainWindow
 from app.paths import APP_NAME, AppPaths
 from app.settings import load_settings
-from app.theme import app_icon, stylesheet
+from app.theme import app_icon, apply_theme
 from engine.catalog import load_catalog
 from engine.errors import HistoryError
 from engine.history import ConversationStore
@@ -42,6 +43,9 @@ def build_main_window(
     document library (default: ``app.cli_documents.open_library``, the CLI's;
     tests pass one whose embedder is already loaded)."""
     loaded = load_settings(paths.settings_file)
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        apply_theme(app, loaded.settings.theme)
     store = ConversationStore(paths.history_db)
     engine = EngineController()
     mirror = os.environ.get(CATALOG_ENV)
@@ -61,7 +65,7 @@ def configure_application(app: QApplication) -> None:
     app.setDesktopFileName("footnote")
     app.setWindowIcon(app_icon())
     app.setStyle("Fusion")  # the same look on every OS; the stylesheet builds on it
-    app.setStyleSheet(stylesheet())
+    apply_theme(app, ThemeChoice.SYSTEM)  # until the settings are read
 
 
 def run_gui(open_path: Path | None = None) -> int:

@@ -1,13 +1,19 @@
 """The one place non-blocking problems are shown: a dismissable bar above the
-chat, with optional technical details the user can copy (never a traceback
-in their face)."""
+page, with optional technical details the user can copy (never a traceback
+in their face).
+
+A message belongs to where it was raised: the page (and, on the chat page,
+the conversation) in view when it was shown. Going elsewhere hides it; coming
+back shows it again until it is dismissed. Where is decided one event-loop
+turn after the message is raised, so a message raised just before the app
+itself switches page (a failed load that opens the Models page) goes with it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import ParamSpec, TypeVar
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -29,19 +35,46 @@ class Banner(QFrame):
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         row.addWidget(self.message, 1)
+        self.message.setAccessibleName("Message")
         self.details_button = QPushButton("Copy details")
         self.details_button.setObjectName("bannerButton")
+        self.details_button.setAccessibleDescription(
+            "Copy the message and its technical details, for a bug report"
+        )
         self.details_button.clicked.connect(self._copy_details)
         row.addWidget(self.details_button)
-        close = QPushButton("✕")
-        close.setObjectName("bannerClose")
-        close.setToolTip("Dismiss")
-        close.setFixedWidth(28)
-        close.clicked.connect(self.hide)
-        row.addWidget(close)
+        self.close_button = QPushButton("✕")
+        self.close_button.setObjectName("bannerClose")
+        self.close_button.setToolTip("Dismiss this message")
+        self.close_button.setAccessibleName("Dismiss")
+        self.close_button.setAccessibleDescription("Close this message")
+        self.close_button.setMinimumWidth(30)
+        self.close_button.clicked.connect(self.hide)
+        row.addWidget(self.close_button)
         outer.addLayout(row)
         self._details = ""
-        self.hide()
+        # Where the message belongs (see the module's docstring).
+        self._context: Callable[[], Hashable] = lambda: None
+        self._owner: Hashable = None
+        self._claimed = False
+        self._active = False  # a message is raised and not dismissed
+        self.setVisible(False)
+
+    def set_context(self, context: Callable[[], Hashable]) -> None:
+        """What "where the user is" means: a key compared for equality."""
+        self._context = context
+
+    @Slot()
+    def context_changed(self) -> None:
+        """The user went to another page or conversation: show the message
+        only where it was raised."""
+        if self._active and self._claimed:
+            self.setVisible(self._context() == self._owner)
+
+    def _claim(self) -> None:
+        if self._active and not self._claimed:
+            self._owner = self._context()
+            self._claimed = True
 
     def show_message(self, text: str, *, level: str = "error", details: str = "") -> None:
         self.setProperty("level", level)
@@ -50,7 +83,17 @@ class Banner(QFrame):
         self.message.setText(text)
         self._details = details
         self.details_button.setVisible(bool(details))
+        self.setAccessibleName("Error" if level == "error" else "Notice")
+        self.setAccessibleDescription(text)
+        self._active = True
+        self._claimed = False
+        QTimer.singleShot(0, self._claim)
         self.show()
+
+    def hide(self) -> None:
+        """Dismiss the message (the ✕ button; tests call it too)."""
+        self._active = False
+        self.setVisible(False)
 
     def show_error(self, error: EngineError) -> None:
         """An engine error: its sentence, with the technical cause behind "Copy details"."""

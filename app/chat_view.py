@@ -17,12 +17,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QEvent, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QCursor, QDesktopServices, QGuiApplication, QResizeEvent
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import (
+    QCursor,
+    QDesktopServices,
+    QGuiApplication,
+    QKeyEvent,
+    QResizeEvent,
+    QTextCursor,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QPlainTextEdit,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -73,6 +81,14 @@ class WrappedLabel(QLabel):
     def setText(self, text: str) -> None:
         self._hint_cache.clear()
         super().setText(text)
+        # A text with links ([n] citations) takes keyboard focus: Tab walks
+        # its links and Enter opens one. Plain paragraphs stay out of the Tab order.
+        flags = self.textInteractionFlags()
+        keyboard = Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+        if flags & Qt.TextInteractionFlag.LinksAccessibleByMouse:
+            has_links = "<a " in text
+            if has_links != bool(flags & keyboard):
+                self.setTextInteractionFlags(flags | keyboard if has_links else flags & ~keyboard)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
@@ -119,7 +135,15 @@ class WrappedLabel(QLabel):
 
 
 class MessageBubble(QFrame):
-    """One message. Users' in a tinted bubble on the right, answers full width."""
+    """One message. Users' in a tinted bubble on the right, answers full width.
+
+    A saved message (``message_id``) has its actions: an answer can be
+    regenerated, a question edited and sent again (inline, in the bubble);
+    either one with other versions shows ‹ n/m › to switch between them."""
+
+    regenerate_requested = Signal(int)  # this answer's id
+    edit_submitted = Signal(int, str)  # this question's id, the new text
+    version_requested = Signal(int)  # the id of the version to show
 
     def __init__(
         self,
@@ -128,10 +152,18 @@ class MessageBubble(QFrame):
         parent: QWidget | None = None,
         *,
         sources: Sequence[Passage] = (),
+        message_id: int | None = None,
+        versions: Sequence[int] = (),
     ) -> None:
         super().__init__(parent)
         self.role = role
         self._text = text
+        self.message_id = message_id
+        self.versions: tuple[int, ...] = tuple(versions)
+        self.editor: QPlainTextEdit | None = None  # while the question is being edited
+        self._edit_holder: QWidget | None = None  # the editor and its buttons
+        self._streaming = False
+        self._actions_enabled = True
         # The answer's sources, numbered as it cites them; shown in a panel
         # above the footer, and what its cite:N links open.
         self.sources: list[Passage] = list(sources)
@@ -159,16 +191,34 @@ class MessageBubble(QFrame):
 
         footer = QHBoxLayout()
         footer.setContentsMargins(0, 0, 0, 0)
+        footer.setSpacing(2)
+        self.previous_button = _action_button("‹", "Show the previous version")
+        self.previous_button.setAccessibleName("Previous version")
+        self.previous_button.clicked.connect(lambda: self._step_version(-1))
+        self.version_label = QLabel()
+        self.version_label.setObjectName("versionLabel")
+        self.next_button = _action_button("›", "Show the next version")
+        self.next_button.setAccessibleName("Next version")
+        self.next_button.clicked.connect(lambda: self._step_version(1))
         self.footer = QLabel()
         self.footer.setObjectName("messageFooter")
-        footer.addWidget(self.footer)
-        footer.addStretch(1)
-        self.copy_button = QPushButton("Copy")
+        if role == "user":
+            footer.addStretch(1)
+        for widget in (self.previous_button, self.version_label, self.next_button, self.footer):
+            footer.addWidget(widget)
+        if role != "user":
+            footer.addStretch(1)
+        self.edit_button = _action_button("Edit", "Edit this question and send it again")
+        self.edit_button.clicked.connect(self.start_editing)
+        self.regenerate_button = _action_button(
+            "Regenerate", "Write another answer to this question (this one is kept)"
+        )
+        self.regenerate_button.clicked.connect(self._regenerate)
+        self.copy_button = _action_button("Copy", "Copy this message as Markdown")
         self.copy_button.setObjectName("copyButton")
-        self.copy_button.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.copy_button.setToolTip("Copy this message as Markdown")
         self.copy_button.clicked.connect(self._copy)
-        footer.addWidget(self.copy_button)
+        for button in (self.edit_button, self.regenerate_button, self.copy_button):
+            footer.addWidget(button)
         layout.addLayout(footer)
         self._show_sources_panel()
         self.set_text(text)
@@ -281,6 +331,8 @@ class MessageBubble(QFrame):
             self.body.setText(markdown_to_html(text, citations=len(self.sources)))
         # Copy is for answers; the user's own words are a selection away.
         self.copy_button.setVisible(self.role != "user" and bool(text) and not streaming)
+        self._streaming = streaming
+        self._show_actions()
 
     @property
     def rendering(self) -> bool:
@@ -327,16 +379,150 @@ class MessageBubble(QFrame):
         self.footer.setText(text)
         self.footer.setVisible(bool(text))
 
+    # ----------------------------------------------------------------- versions, edit
+
+    def set_saved(self, message_id: int, versions: Sequence[int]) -> None:
+        """The message as stored: its id and its versions (oldest first)."""
+        self.message_id = message_id
+        self.versions = tuple(versions)
+        self._show_actions()
+
+    def set_actions_enabled(self, enabled: bool) -> None:
+        """Off while an answer is being written: one turn at a time."""
+        self._actions_enabled = enabled
+        self._show_actions()
+
+    @property
+    def version(self) -> int:
+        """Which version is shown, from 1."""
+        if self.message_id in self.versions:
+            return self.versions.index(self.message_id) + 1
+        return 1
+
+    def _show_actions(self) -> None:
+        saved = self.message_id is not None and not self._streaming
+        editing = self.editor is not None
+        several = saved and len(self.versions) > 1 and not editing
+        for widget in (self.previous_button, self.version_label, self.next_button):
+            widget.setVisible(several)
+        if several:
+            n, m = self.version, len(self.versions)
+            self.version_label.setText(f"{n}/{m}")
+            self.version_label.setAccessibleName(f"Version {n} of {m}")
+            self.previous_button.setEnabled(self._actions_enabled and n > 1)
+            self.next_button.setEnabled(self._actions_enabled and n < m)
+        self.edit_button.setVisible(saved and self.role == "user" and not editing)
+        self.regenerate_button.setVisible(saved and self.role != "user")
+        for button in (self.edit_button, self.regenerate_button):
+            button.setEnabled(self._actions_enabled)
+
+    def _step_version(self, step: int) -> None:
+        index = self.version - 1 + step
+        if self._actions_enabled and 0 <= index < len(self.versions):
+            self.version_requested.emit(self.versions[index])
+
+    def _regenerate(self) -> None:
+        if self._actions_enabled and self.message_id is not None:
+            self.regenerate_requested.emit(self.message_id)
+
+    def start_editing(self) -> None:
+        """The question in an editor in place of its text: Enter sends it as a
+        new version (the conversation branches there), Escape cancels."""
+        if self.role != "user" or self.message_id is None or self.editor is not None:
+            return
+        editor = QPlainTextEdit(self._text)
+        editor.setObjectName("inlineEditor")
+        editor.setAccessibleName("Edit your question")
+        editor.setAccessibleDescription(
+            "Enter sends it as a new version, Shift+Enter adds a line, Escape cancels"
+        )
+        editor.setTabChangesFocus(True)
+        lines = max(2, min(8, self._text.count("\n") + 2))
+        editor.setFixedHeight(editor.fontMetrics().lineSpacing() * lines + 16)
+        editor.setMinimumWidth(min(420, max(self.body.width(), 260)))
+        editor.installEventFilter(self)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        cancel = QPushButton("Cancel")
+        cancel.clicked.connect(self.cancel_editing)
+        send = QPushButton("Send")
+        send.setObjectName("primaryButton")
+        send.setToolTip("Send as a new version; the earlier one stays")
+        send.clicked.connect(self.submit_edit)
+        send.setEnabled(self._actions_enabled)
+        row.addWidget(cancel)
+        row.addWidget(send)
+        holder = QWidget()
+        holder.setObjectName("editHolder")
+        holder_layout = QVBoxLayout(holder)
+        holder_layout.setContentsMargins(0, 0, 0, 0)
+        holder_layout.addWidget(editor)
+        holder_layout.addLayout(row)
+        self._edit_holder = holder
+        self.editor = editor
+        self.body.hide()
+        self._layout.insertWidget(self._layout.indexOf(self.body) + 1, holder)
+        self.setMaximumWidth(16777215)
+        self._show_actions()
+        editor.setFocus()
+        editor.moveCursor(QTextCursor.MoveOperation.End)
+
+    def cancel_editing(self) -> None:
+        if self.editor is None or self._edit_holder is None:
+            return
+        self._layout.removeWidget(self._edit_holder)
+        self._edit_holder.deleteLater()
+        self._edit_holder = None
+        self.editor = None
+        self.body.show()
+        self._show_actions()
+
+    def submit_edit(self) -> None:
+        if self.editor is None or not self._actions_enabled or self.message_id is None:
+            return
+        text = self.editor.toPlainText().strip()
+        if not text:
+            return
+        message_id = self.message_id
+        self.cancel_editing()
+        self.edit_submitted.emit(message_id, text)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.editor and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            if event.key() == Qt.Key.Key_Escape:
+                self.cancel_editing()
+                return True
+            enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            if enter and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                self.submit_edit()
+                return True
+        return super().eventFilter(watched, event)
+
     def _copy(self) -> None:
         QGuiApplication.clipboard().setText(self._text)
         self.copy_button.setText("Copied")
         QTimer.singleShot(1500, lambda: self.copy_button.setText("Copy"))
 
 
+def _action_button(text: str, tooltip: str) -> QPushButton:
+    """A small text button under a message (Copy, Regenerate, Edit, ‹ ›)."""
+    button = QPushButton(text)
+    button.setObjectName("messageAction")
+    button.setCursor(Qt.CursorShape.PointingHandCursor)
+    button.setToolTip(tooltip)
+    button.setAccessibleName(text)
+    button.setAccessibleDescription(tooltip)
+    return button
+
+
 class ChatView(QScrollArea):
     """Shows one conversation and the answer streaming into it."""
 
     streaming_rendered = Signal()  # for tests: the streaming bubble was re-rendered
+    regenerate_requested = Signal(int)  # an answer's id
+    edit_submitted = Signal(int, str)  # a question's id, its new text
+    version_requested = Signal(int)  # a message id: show the branch through it
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -370,6 +556,7 @@ class ChatView(QScrollArea):
         self.verticalScrollBar().rangeChanged.connect(self._follow_bottom)
         self._stick_to_bottom = True
         self.verticalScrollBar().valueChanged.connect(self._remember_position)
+        self._actions_enabled = True
 
     # ----------------------------------------------------------------- content
 
@@ -392,11 +579,42 @@ class ChatView(QScrollArea):
                 found.append(row)
         return found
 
+    def remove_from(self, index: int) -> None:
+        """Remove the messages from the ``index``-th on (a version switched:
+        what follows it is shown again), keeping the view where it is."""
+        self._stop_streaming()
+        rows = [b.parentWidget() for b in self.bubbles()[index:]]
+        for row in rows:
+            if row is not None:
+                self._layout.removeWidget(row)
+                row.deleteLater()
+
+    def set_actions_enabled(self, enabled: bool) -> None:
+        """Regenerate, Edit and the version arrows: off while an answer is written."""
+        self._actions_enabled = enabled
+        for bubble in self.bubbles():
+            bubble.set_actions_enabled(enabled)
+
     def add_message(
-        self, role: str, text: str, footer: str = "", sources: Sequence[Passage] = ()
+        self,
+        role: str,
+        text: str,
+        footer: str = "",
+        sources: Sequence[Passage] = (),
+        *,
+        message_id: int | None = None,
+        versions: Sequence[int] = (),
+        follow: bool = True,
     ) -> MessageBubble:
-        bubble = MessageBubble(role, text, sources=sources)
+        """``follow``: scroll to the bottom (False: the view stays where it is)."""
+        bubble = MessageBubble(
+            role, text, sources=sources, message_id=message_id, versions=versions
+        )
         bubble.set_footer(footer)
+        bubble.set_actions_enabled(self._actions_enabled)
+        bubble.regenerate_requested.connect(self.regenerate_requested)
+        bubble.edit_submitted.connect(self.edit_submitted)
+        bubble.version_requested.connect(self.version_requested)
         row = QWidget()
         row_layout = QHBoxLayout(row)
         row_layout.setContentsMargins(0, 0, 0, 0)
@@ -407,7 +625,8 @@ class ChatView(QScrollArea):
         else:
             row_layout.addWidget(bubble, 1)
         self._layout.insertWidget(self._layout.count() - 1, row)
-        self._stick_to_bottom = True
+        if follow:
+            self._stick_to_bottom = True
         return bubble
 
     # ----------------------------------------------------------------- streaming
@@ -434,8 +653,15 @@ class ChatView(QScrollArea):
             self._streaming.set_sources(sources, rerender=False)
 
     def end_answer(
-        self, final_text: str, footer: str = "", sources: Sequence[Passage] | None = None
+        self,
+        final_text: str,
+        footer: str = "",
+        sources: Sequence[Passage] | None = None,
+        *,
+        message_id: int | None = None,
+        versions: Sequence[int] = (),
     ) -> None:
+        """``message_id``/``versions``: the answer as saved (its actions)."""
         bubble = self._streaming
         self._stop_streaming()
         if bubble is None:
@@ -445,6 +671,8 @@ class ChatView(QScrollArea):
         if final_text:
             bubble.set_text(final_text)
             bubble.set_footer(footer)
+            if message_id is not None:
+                bubble.set_saved(message_id, versions or (message_id,))
         else:  # nothing was written (stopped at once, or failed): no empty bubble
             row = bubble.parentWidget()
             if row is not None:
@@ -479,6 +707,12 @@ class ChatView(QScrollArea):
         self.streaming_rendered.emit()
 
     # ----------------------------------------------------------------- scrolling
+
+    def scroll_to_bottom(self) -> None:
+        """Follow the bottom again (a question sent from further up)."""
+        self._stick_to_bottom = True
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.maximum())
 
     def _remember_position(self, value: int) -> None:
         bar = self.verticalScrollBar()

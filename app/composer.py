@@ -4,7 +4,7 @@ globe (web search Off/Auto/Always) and the documents the conversation uses."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QPlainTextEdit, QPushButton, QWidget
 
@@ -42,6 +42,12 @@ class Composer(QFrame):
         self.edit.setPlaceholderText("Ask anything…   (Enter to send, Shift+Enter for a new line)")
         self.edit.setFrameShape(QFrame.Shape.NoFrame)
         self.edit.setTabChangesFocus(True)
+        self.edit.setAccessibleName("Message")
+        self.edit.setAccessibleDescription(
+            "Your question. Enter sends it, Shift+Enter starts a new line."
+        )
+        # The box's frame shows where typing goes (style.qss: #composer[focused]).
+        self.edit.installEventFilter(self)
         self.edit.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.edit.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.edit.submitted.connect(self._on_submit)
@@ -58,6 +64,10 @@ class Composer(QFrame):
         self.button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.button.clicked.connect(self._on_button)
         layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignBottom)
+        # Tab order: the message, the documents, web search, Send.
+        QWidget.setTabOrder(self.edit, self.collections_chooser)
+        QWidget.setTabOrder(self.collections_chooser, self.web_toggle)
+        QWidget.setTabOrder(self.web_toggle, self.button)
 
         self._generating = False
         self._fit_height()
@@ -90,8 +100,19 @@ class Composer(QFrame):
             self.edit.clear()
             self.send_requested.emit(text)
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.edit and event.type() in (QEvent.Type.FocusIn, QEvent.Type.FocusOut):
+            self.setProperty("focused", event.type() == QEvent.Type.FocusIn)
+            self.style().unpolish(self)
+            self.style().polish(self)
+        return super().eventFilter(watched, event)
+
     def _update_button(self) -> None:
         self.button.setText("Stop" if self._generating else "Send")
+        self.button.setAccessibleName("Stop" if self._generating else "Send")
+        self.button.setAccessibleDescription(
+            "Stop the answer being written (Esc)" if self._generating else "Send your message"
+        )
         self.button.setProperty("stop", self._generating)
         self.button.setToolTip("Stop the answer (Esc)" if self._generating else "Send (Enter)")
         # Re-polish so the stylesheet's [stop="true"] rule applies.

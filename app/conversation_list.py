@@ -20,6 +20,11 @@ class ConversationList(QListWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("conversationList")
+        self.setAccessibleName("Conversations")
+        self.setAccessibleDescription(
+            "Your conversations, newest first. Enter or a click opens one, F2 renames it, "
+            "Delete deletes it."
+        )
         self.setEditTriggers(
             QAbstractItemView.EditTrigger.DoubleClicked
             | QAbstractItemView.EditTrigger.EditKeyPressed

@@ -26,6 +26,7 @@ from PySide6.QtGui import (
     QShowEvent,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -43,7 +44,8 @@ from PySide6.QtWidgets import (
 from app.banner import Banner
 from app.chat_controller import ChatController
 from app.chat_view import ChatView
-from app.cli_documents import open_library
+from app.cli_documents import new_embedder, open_library
+from app.colors import ThemeChoice
 from app.composer import Composer
 from app.conversation_list import ConversationList
 from app.conversations_controller import ConversationsController
@@ -59,7 +61,8 @@ from app.models_controller import NO_MODEL_TEXT, ModelsController
 from app.paths import AppPaths
 from app.settings import Settings, save_settings
 from app.settings_dialog import GGUF_FILTER, SettingsDialog
-from app.theme import app_icon
+from app.sources_panel import source_notes
+from app.theme import app_icon, apply_theme, theme_changed, theme_menu
 from app.turn_grounding import GroundingService
 from app.warmup import WarmUp
 from app.welcome import WelcomePage
@@ -73,6 +76,7 @@ log = logging.getLogger(__name__)
 
 WINDOW_TITLE = "Footnote"
 DEFAULT_SIZE = (1180, 780)
+SOURCE_NOTE_MS = 8000  # how long "Opened report.pdf at page 4 …" stays in the status line
 
 
 class MainWindow(QMainWindow):
@@ -147,9 +151,14 @@ class MainWindow(QMainWindow):
             confirm=lambda title, text: self.confirm(title, text),  # noqa: PLW0108
             parent=self,
         )
+        # One embedding model for documents and web pages, loaded on first use;
+        # a library made elsewhere (tests) lends its own to the web search.
+        embedder = SharedEmbedder(
+            new_embedder if open_documents is None else lambda: documents.library.embedder
+        )
         self.documents_controller = DocumentsController(
             # The library opens on a worker thread, on first use.
-            open_library=open_documents or (lambda: open_library(paths)),
+            open_library=open_documents or (lambda: open_library(paths, embedder.get)),
             jobs=self.jobs,
             page=self.documents_page,
             banner=self.banner,
@@ -167,7 +176,10 @@ class MainWindow(QMainWindow):
             banner=self.banner,
             # The engine thread opens the library on a turn's first use.
             service=GroundingService(
-                lambda: documents.library, data_dir=paths.data, cache_dir=paths.cache
+                lambda: documents.library,
+                embedder,
+                data_dir=paths.data,
+                cache_dir=paths.cache,
             ),
             collection_names=documents.collection_names,
             save_settings=self._save_settings,
@@ -196,6 +208,12 @@ class MainWindow(QMainWindow):
         self.models_page.back_requested.connect(self._show_home_page)
         self.models_page.convert_requested.connect(self.choose_folder_to_convert)
 
+        theme_changed().connect(self._restyle_content)
+        source_notes().said.connect(self._say_source_opened)
+        # A banner stays with the page (and conversation) it was raised on.
+        self.banner.set_context(self._where)
+        self.pages.currentChanged.connect(self.banner.context_changed)
+        self.conversations.conversation_selected.connect(lambda _id: self.banner.context_changed())
         self._restore_geometry()
         self.conversations_controller.refresh(select=settings.last_conversation_id or None)
         self.welcome.set_recent(settings.recent_models)
@@ -226,6 +244,8 @@ class MainWindow(QMainWindow):
         self.new_chat_button = QPushButton("＋  New chat")
         self.new_chat_button.setObjectName("newChatButton")
         self.new_chat_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.new_chat_button.setAccessibleName("New chat")
+        self.new_chat_button.setAccessibleDescription("Start a new conversation (Ctrl+N)")
         side.addWidget(self.new_chat_button)
         self.conversations = ConversationList()
         side.addWidget(self.conversations, 1)
@@ -331,6 +351,7 @@ class MainWindow(QMainWindow):
         ledger.setShortcut(QKeySequence("Ctrl+Shift+L"))
         ledger.triggered.connect(self.show_ledger)
         view_menu.addAction(ledger)
+        view_menu.addMenu(theme_menu(self, self.set_theme))
         stop = QAction("Stop", self)
         stop.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         stop.triggered.connect(self.stop)
@@ -361,6 +382,21 @@ class MainWindow(QMainWindow):
     @Slot()
     def new_conversation(self) -> None:
         self.conversations_controller.new()
+        self.banner.context_changed()
+
+    def _where(self) -> tuple[int, int | None]:
+        """Where the user is, for the banner: the page, and on the chat page
+        the conversation."""
+        on_chat = self.pages.currentWidget() is self.chat_page
+        return (self.pages.currentIndex(), self.conversation_id if on_chat else None)
+
+    @Slot(str, bool)
+    def _say_source_opened(self, message: str, ok: bool) -> None:
+        """A source was opened (the status line says how) or could not be (the banner)."""
+        if ok:
+            self.statusBar().showMessage(message, SOURCE_NOTE_MS)
+        else:
+            self.banner.show_message(message, level="info")
 
     @Slot(int)
     def show_conversation(self, conversation_id: int | None) -> None:
@@ -468,9 +504,29 @@ class MainWindow(QMainWindow):
         before = load_inputs()
         dialog.apply_to(self.settings)
         self._save_settings()
+        self.set_theme(ThemeChoice(self.settings.theme))
         after = load_inputs()
         if after != before and self.settings.model_path:
             self.open_model(self.settings.model_path)
+
+    def set_theme(self, choice: ThemeChoice) -> None:
+        """Light, dark or the system's, for the whole app, now and next time."""
+        if self.settings.theme != choice.value:
+            self.settings.theme = choice.value
+            self._save_settings()
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, choice)
+
+    @Slot(str)
+    def _restyle_content(self, _scheme: str) -> None:
+        """Rich text carries its colours inline (code blocks, sources): render
+        the finished answers again in the new theme's colours."""
+        bubbles = self.chat.bubbles()
+        if self.composer.generating and bubbles:
+            bubbles = bubbles[:-1]  # the answer being written gets them at its end
+        for bubble in bubbles:
+            bubble.set_sources(bubble.sources)
 
     def _save_settings(self) -> None:
         try:

@@ -20,12 +20,9 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-CODE_BACKGROUND = "#f6f7f9"
-CODE_BORDER = "#e3e6ea"
-INLINE_CODE_BACKGROUND = "#eef0f3"
-PYGMENTS_STYLE = "default"
+from app import colors
+
 CITE_SCHEME = "cite"
-LINK_NOTE_COLOR = "#6b7280"
 
 # [1] or [1, 2]: numbers the answer cites.
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
@@ -89,9 +86,10 @@ def _render_fence(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> s
     token = tokens[idx]
     language = (token.info or "").strip().split(" ")[0]
     body = _highlight(token.content.rstrip("\n"), language)
+    scheme = colors.current()  # inline colours: Qt's rich text has no stylesheet classes
     return (
         f'<table width="100%" cellspacing="0" cellpadding="10" '
-        f'style="background-color:{CODE_BACKGROUND}; border:1px solid {CODE_BORDER}; '
+        f'style="background-color:{scheme["code_bg"]}; border:1px solid {scheme["code_border"]}; '
         f'margin-top:4px; margin-bottom:8px;"><tr><td>'
         f'<pre style="margin:0; font-family:monospace;">{body}</pre>'
         f"</td></tr></table>\n"
@@ -101,7 +99,8 @@ def _render_fence(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> s
 def _render_code_inline(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:  # noqa: ARG001
     code = html.escape(tokens[idx].content)
     return (
-        f'<code style="background-color:{INLINE_CODE_BACKGROUND}; font-family:monospace;">'
+        f'<code style="background-color:{colors.current()["inline_code_bg"]}; '
+        f'font-family:monospace;">'
         f"&nbsp;{code}&nbsp;</code>"
     )
 
@@ -154,7 +153,7 @@ def _render_link_close(self: Any, tokens: Any, idx: int, options: Any, env: Any)
     real_host = (urlsplit(href).hostname or "").lower()
     if match is None or match.group(1).lower().rstrip(".") == real_host:
         return "</a>"
-    return f'</a> <span style="color:{LINK_NOTE_COLOR};">({html.escape(href)})</span>'
+    return f'</a> <span style="color:{colors.current()["muted"]};">({html.escape(href)})</span>'
 
 
 def _highlight(code: str, language: str) -> str:
@@ -169,5 +168,5 @@ def _highlight(code: str, language: str) -> str:
         lexer = None
     if lexer is None:
         return html.escape(code)
-    formatter = HtmlFormatter(nowrap=True, noclasses=True, style=PYGMENTS_STYLE)
+    formatter = HtmlFormatter(nowrap=True, noclasses=True, style=colors.current()["pygments"])
     return str(highlight(code, lexer, formatter)).rstrip("\n")

@@ -56,6 +56,8 @@ class Settings:
     web_region: str = "wt-wt"  # retrieval.web.results.NO_REGION: no region
     web_safesearch: str = "moderate"  # off | moderate | strict
     web_allow_local_fetch: bool = False  # loopback/intranet pages; off by default
+    # Look: app.colors.ThemeChoice's value (system | light | dark).
+    theme: str = "system"
 
     def remember_model(self, path: str) -> None:
         self.model_path = path

@@ -1,5 +1,5 @@
-"""Settings: model, context size, threads, KV cache, GPU layers, temperature,
-system prompt, answer speed (the first-word target) and web search."""
+"""Settings: theme, model, context size, threads, KV cache, GPU layers,
+temperature, system prompt, answer speed (the first-word target) and web search."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.colors import THEME_LABELS, parse_choice
 from app.settings import DEFAULT_SYSTEM_PROMPT, Settings
 from engine.budget import FirstWordTarget
 from engine.devices import ComputeDevice
@@ -61,6 +62,15 @@ class SettingsDialog(QDialog):
         self.setMinimumWidth(520)
         layout = QVBoxLayout(self)
         form = QFormLayout()
+
+        self.theme = QComboBox()
+        for choice, label in THEME_LABELS.items():
+            self.theme.addItem(label, choice.value)
+        self.theme.setCurrentIndex(max(self.theme.findData(parse_choice(settings.theme).value), 0))
+        self.theme.setToolTip(
+            "Light or dark; “Follow the system” switches with your desktop's setting."
+        )
+        form.addRow("&Theme", self.theme)
 
         self.model_path = QLineEdit(settings.model_path)
         self.model_path.setPlaceholderText("No model chosen")
@@ -184,6 +194,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(buttons)
 
     def apply_to(self, settings: Settings) -> None:
+        settings.theme = str(self.theme.currentData())
         settings.context_tokens = self.context.value()
         settings.threads = self.threads.value()
         settings.temperature = round(self.temperature.value(), 2)
