@@ -21,8 +21,9 @@ from typing import Any
 
 from engine.branches import children_of, head_of, latest_leaf, path_to, versions
 from engine.chat_template import ChatMessage, Role
-from engine.context import Passage, SourceKind
+from engine.context import EarlierMessage
 from engine.errors import HistoryError
+from engine.passages import Passage, SourceKind
 from storage.sqlite_schema import NewerSchema, migrate, run_script
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,17 @@ def _v4(db: sqlite3.Connection) -> None:
     )
 
 
+def _v5(db: sqlite3.Connection) -> None:
+    # A question's sources kept apart from it: the passages sent with it,
+    # exactly as sent (JSON, see StoredSource, not cut to an excerpt), so the
+    # next turn renders the same text for the model (EarlierMessage) and the
+    # question stays as the user wrote it. Questions stored before keep the
+    # text the model saw in model_content, and it is sent as it was.
+    db.execute("ALTER TABLE messages ADD COLUMN sent_sources TEXT")
+
+
 # Append only; never edit a released migration. user_version = len(applied).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 
 # add_message's default parent: the end of the branch shown.
 AFTER_HEAD = -1
@@ -141,10 +151,13 @@ class StoredSource:
         }
 
     @classmethod
-    def of(cls, n: int, passage: Passage) -> StoredSource:
+    def of(
+        cls, n: int, passage: Passage, *, max_chars: int | None = SOURCE_EXCERPT_MAX_CHARS
+    ) -> StoredSource:
+        """``max_chars`` None: the whole text (a question's sources, as sent)."""
         return cls(
             n=n,
-            text=passage.text[:SOURCE_EXCERPT_MAX_CHARS],
+            text=passage.text if max_chars is None else passage.text[:max_chars],
             citation=passage.citation,
             kind=passage.kind,
             location=dict(passage.location),
@@ -153,10 +166,14 @@ class StoredSource:
         )
 
 
-def _sources_json(sources: Sequence[Passage]) -> str | None:
+def _sources_json(
+    sources: Sequence[Passage], *, max_chars: int | None = SOURCE_EXCERPT_MAX_CHARS
+) -> str | None:
     if not sources:
         return None
-    stored = [StoredSource.of(n, p).to_json() for n, p in enumerate(sources, start=1)]
+    stored = [
+        StoredSource.of(n, p, max_chars=max_chars).to_json() for n, p in enumerate(sources, start=1)
+    ]
     # default=str: a location value that is not JSON (a Path) is kept as text.
     return json.dumps(stored, ensure_ascii=False, default=str)
 
@@ -199,9 +216,19 @@ class StoredMessage:
     # first; filled in by ConversationStore.messages (the branch shown).
     versions: tuple[int, ...] = ()
     model: str | None = None  # for answers: the model that wrote it
+    # For questions: the passages sent with it, whole and in their order.
+    sent_sources: tuple[StoredSource, ...] = ()
+
+    def as_earlier_message(self) -> EarlierMessage:
+        """For a later turn's history: the question (or answer) and the
+        sources sent with it, apart; the turn renders them as first sent."""
+        return EarlierMessage(
+            self.role, self.content, sources=self.sent_sources, rendered=self.model_content
+        )
 
     def as_chat_message(self) -> ChatMessage:
-        return ChatMessage(self.role, self.model_content or self.content)
+        """The message as the model saw it."""
+        return self.as_earlier_message().as_sent()
 
     @property
     def version(self) -> int:
@@ -222,6 +249,7 @@ class NewMessage:
     created_at: float = 0.0
     sources: Sequence[Passage] = ()
     model: str | None = None
+    sent_sources: Sequence[Passage] = ()  # for a question: the passages sent with it
 
 
 class ConversationStore:
@@ -453,6 +481,18 @@ class ConversationStore:
                 (model_content, message_id),
             )
 
+    def set_sent_sources(self, message_id: int, sources: Sequence[Passage]) -> None:
+        """Save the passages a question was sent with (``Finished.sources``),
+        whole: the next turn renders the question with them again, byte for
+        byte, so llama.cpp reuses the conversation's KV cache."""
+        with self._writing("the question's sources") as db:
+            # What an earlier version stored in model_content is replaced: the
+            # question was sent again (regenerated) with these sources.
+            db.execute(
+                "UPDATE messages SET sent_sources = ?, model_content = NULL WHERE id = ?",
+                (_sources_json(sources, max_chars=None), message_id),
+            )
+
     def set_sources(self, message_id: int, sources: Sequence[Passage]) -> None:
         """Save the sources of an answer added before they were known (the app
         saves a streaming answer as it goes)."""
@@ -493,15 +533,16 @@ class ConversationStore:
         shown = self.messages(conversation_id)
         return shown[-1].id if shown else None
 
-    def select(self, message_id: int) -> None:
+    def select(self, message_id: int) -> int | None:
         """Show the branch through this message (one of its versions): it
-        continues as it was last continued from there."""
+        continues as it was last continued from there. Returns where that
+        branch ends (None: no such message)."""
         with self._writing("the version shown") as db:
             row = db.execute(
                 "SELECT conversation_id FROM messages WHERE id = ?", (message_id,)
             ).fetchone()
             if row is None:
-                return
+                return None
             parents = {
                 int(i): p
                 for i, p in db.execute(
@@ -510,6 +551,7 @@ class ConversationStore:
             }
             head = latest_leaf(children_of(parents), message_id)
             db.execute("UPDATE conversations SET head_id = ? WHERE id = ?", (head, row[0]))
+        return head
 
     def insert_conversation(
         self,
@@ -551,8 +593,8 @@ class ConversationStore:
                 )
                 row = db.execute(
                     "INSERT INTO messages(conversation_id, role, content, model_content, "
-                    "finish_reason, created_at, sources, parent_id, model) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "finish_reason, created_at, sources, parent_id, model, sent_sources) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         conversation_id,
                         message.role,
@@ -563,6 +605,7 @@ class ConversationStore:
                         _sources_json(message.sources),
                         None if message.parent is None else ids[message.parent],
                         message.model,
+                        _sources_json(message.sent_sources, max_chars=None),
                     ),
                 )
                 assert row.lastrowid is not None
@@ -582,7 +625,7 @@ class ConversationStore:
 
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, model_content, finish_reason, created_at, "
-    "sources, parent_id, model"
+    "sources, parent_id, model, sent_sources"
 )
 
 
@@ -617,6 +660,7 @@ def _message_from_row(row: tuple[Any, ...]) -> StoredMessage:
         sources,
         parent_id,
         model,
+        sent_sources,
     ) = row
     return StoredMessage(
         id_,
@@ -629,6 +673,7 @@ def _message_from_row(row: tuple[Any, ...]) -> StoredMessage:
         _sources_from_json(sources),
         parent_id,
         model=model,
+        sent_sources=_sources_from_json(sent_sources),
     )
 
 

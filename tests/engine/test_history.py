@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.context import SourcePassage
+from engine.chat_template import ChatMessage
+from engine.context import SourcePassage, user_content_with_sources
 from engine.errors import HistoryError
 from engine.history import (
     DEFAULT_TITLE,
@@ -210,3 +211,62 @@ def test_damaged_sources_do_not_hide_the_answer(store: ConversationStore) -> Non
         db.execute("UPDATE messages SET sources = '[{\"broken\": ' WHERE id = ?", (saved.id,))
     [stored] = store.messages(conv.id)
     assert stored.content == "answer" and stored.sources == ()
+
+
+def test_a_question_keeps_its_sources_apart_whole_and_renders_as_sent(
+    store: ConversationStore,
+) -> None:
+    conv = store.create_conversation()
+    question = store.add_message(conv.id, "user", "Is it private?")
+    long = SourcePassage("y" * 10_000, "big.txt", "document")
+    store.set_sent_sources(question.id, [NOTES, long])
+    [stored] = store.messages(conv.id)
+    assert stored.content == "Is it private?"  # as the user wrote it
+    assert [len(s.text) for s in stored.sent_sources] == [len(NOTES.text), 10_000]  # whole
+    assert stored.sources == ()  # the answer's sources are the answer's
+    earlier = stored.as_earlier_message()
+    assert earlier.text == "Is it private?"
+    assert stored.as_chat_message() == ChatMessage(
+        "user", user_content_with_sources("Is it private?", [NOTES, long])
+    )
+
+
+def test_a_conversation_stored_with_the_rendered_question_upgrades_and_continues(
+    tmp_path: Path,
+) -> None:
+    """Before migration 5 the text the model saw was stored in model_content:
+    it is sent as it was (the KV cache and the model see the same), and the
+    question is the one the user wrote."""
+    path = tmp_path / "history.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for migration in MIGRATIONS[:4]:
+        migration(db)
+    db.execute("PRAGMA user_version = 4")
+    rendered = user_content_with_sources("Why?", [NOTES])
+    db.execute(
+        "INSERT INTO conversations(id, title, created_at, updated_at) VALUES (1, 'Old', 1, 2)"
+    )
+    db.execute(
+        "INSERT INTO messages(conversation_id, role, content, model_content, finish_reason, "
+        "created_at, parent_id) VALUES (1, 'user', 'Why?', ?, NULL, 1.0, NULL)",
+        (rendered,),
+    )
+    db.close()
+
+    store = ConversationStore(path)
+    try:
+        [question] = store.messages(1)
+        assert question.sent_sources == ()
+        earlier = question.as_earlier_message()
+        assert earlier.text == "Why?" and earlier.as_sent() == ChatMessage("user", rendered)
+        # Sent again (regenerated) by this version: the sources are kept apart now.
+        store.set_sent_sources(question.id, [PAGE])
+        [again] = store.messages(1)
+        assert again.model_content is None
+        assert again.as_chat_message() == ChatMessage(
+            "user", user_content_with_sources("Why?", [PAGE])
+        )
+    finally:
+        store.close()
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
