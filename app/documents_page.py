@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app import colors
 from app.excludes_dialog import ExcludesDialog
+from app.page_header import add_page_header
 from retrieval.documents import CollectionInfo, FileHealth
 from retrieval.ingest_events import IngestProgress, VectorsRebuilding
 from retrieval.manifest import is_failure
@@ -149,27 +150,17 @@ class DocumentsPage(QWidget):
         layout.setContentsMargins(32, 20, 32, 24)
         layout.setSpacing(10)
 
-        header = QHBoxLayout()
-        back = QPushButton("← Back to chat")
-        back.setObjectName("linkButton")
-        back.clicked.connect(self.back_requested)
-        header.addWidget(back)
-        header.addStretch(1)
         self.add_button = QPushButton("Add Folder…")
         self.add_button.setObjectName("primaryButton")
         self.add_button.clicked.connect(self.add_folder_requested)
-        header.addWidget(self.add_button)
-        layout.addLayout(header)
-        title = QLabel("Documents")
-        title.setObjectName("welcomeTitle")
-        layout.addWidget(title)
-        intro = QLabel(
-            "Footnote answers from these folders and cites the page or heading it used. "
-            "Files are only read, never moved or changed; folders are watched for changes."
+        add_page_header(
+            layout,
+            "Documents",
+            self.back_requested,
+            actions=[self.add_button],
+            intro="Footnote answers from these folders and cites the page or heading it used. "
+            "Files are only read, never moved or changed; folders are watched for changes.",
         )
-        intro.setObjectName("modelDetail")
-        intro.setWordWrap(True)
-        layout.addWidget(intro)
 
         self.empty = QLabel(EMPTY_TEXT)
         self.empty.setObjectName("documentsEmpty")

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.page_header import add_page_header
 from retrieval.web.errors import LedgerDamaged
 from retrieval.web.ledger import Ledger, LedgerEntry
 
@@ -54,30 +54,19 @@ class LedgerPage(QWidget):
         layout.setContentsMargins(32, 20, 32, 24)
         layout.setSpacing(10)
 
-        header = QHBoxLayout()
-        back = QPushButton("← Back to chat")
-        back.setObjectName("linkButton")
-        back.clicked.connect(self.back_requested)
-        header.addWidget(back)
-        header.addStretch(1)
         self.clear_button = QPushButton("Clear")
         self.clear_button.setObjectName("secondaryButton")
         self.clear_button.setToolTip("Forget this list (what was sent cannot be unsent)")
         self.clear_button.clicked.connect(self.clear)
-        header.addWidget(self.clear_button)
-        layout.addLayout(header)
-
-        title = QLabel("Privacy Ledger")
-        title.setObjectName("welcomeTitle")
-        layout.addWidget(title)
-        intro = QLabel(
-            "Every search query and web address Footnote sent from this computer, newest "
-            "first. Each is written here before it is sent. Your documents and conversations "
-            "never leave; web search is off unless you turn it on with the globe."
+        add_page_header(
+            layout,
+            "Privacy Ledger",
+            self.back_requested,
+            actions=[self.clear_button],
+            intro="Every search query and web address Footnote sent from this computer, "
+            "newest first. Each is written here before it is sent. Your documents and "
+            "conversations never leave; web search is off unless you turn it on with the globe.",
         )
-        intro.setObjectName("modelDetail")
-        intro.setWordWrap(True)
-        layout.addWidget(intro)
         self.damage_note = QLabel()  # shown when part of the ledger file is damaged
         self.damage_note.setObjectName("modelDetail")
         self.damage_note.setWordWrap(True)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.page_header import add_page_header
 from engine.catalog import CatalogEntry, recommend
 from engine.download import DownloadProgress
 from engine.hardware import MemoryBudget
@@ -239,23 +240,13 @@ class ModelManagerPage(QWidget):
         scroll.setWidget(canvas)
         outer.addWidget(scroll)
 
-        header = QHBoxLayout()
-        back = QPushButton("← Back to chat")
-        back.setObjectName("linkButton")
-        back.clicked.connect(self.back_requested)
-        header.addWidget(back)
-        header.addStretch(1)
         convert = QPushButton("Convert a Hugging Face folder…")
         convert.setObjectName("secondaryButton")
         convert.setToolTip(
             "Turn Phi-3 safetensors weights (yours or fine-tuned) into a 4-bit GGUF with llama.cpp"
         )
         convert.clicked.connect(self.convert_requested)
-        header.addWidget(convert)
-        self._layout.addLayout(header)
-        title = QLabel("Models")
-        title.setObjectName("welcomeTitle")
-        self._layout.addWidget(title)
+        add_page_header(self._layout, "Models", self.back_requested, actions=[convert])
         self.conversion = ConversionRow()
         self.conversion.cancel_requested.connect(self.cancel_conversion)
         self._layout.addWidget(self.conversion)
