@@ -110,7 +110,7 @@ DARK: Final = MappingProxyType(
         "alt_row": "#20242b",
         "problem": "#ff9b91",
         "disabled_ink": "#7d8592",
-        "pygments": "github-dark",
+        "pygments": "one-dark",
     }
 )
 
@@ -127,6 +127,47 @@ def current() -> MappingProxyType[str, str]:
 def set_current(name: str) -> None:
     global _current
     _current = SCHEMES[name]
+
+
+AA_TEXT_CONTRAST = 4.5  # WCAG 2 AA for body text
+# Below this luminance a background contrasts more with white than with black.
+EQUAL_CONTRAST_LUMINANCE = 0.179
+
+
+def luminance(hex_color: str) -> float:
+    """WCAG relative luminance of "#rrggbb"."""
+    value = hex_color.lstrip("#")
+
+    def channel(part: str) -> float:
+        c = int(part, 16) / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(value[i : i + 2]) for i in (0, 2, 4))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two "#rrggbb" colours (1 to 21)."""
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def readable_on(color: str, background: str, minimum: float = AA_TEXT_CONTRAST) -> str:
+    """``color``, or the nearest mix of it toward white (on a dark background)
+    or black (on a light one) that reaches ``minimum`` contrast. Used for
+    syntax colours, whose styles were not made for our backgrounds."""
+    if contrast(color, background) >= minimum:
+        return color
+    target = 255 if luminance(background) < EQUAL_CONTRAST_LUMINANCE else 0
+    value = color.lstrip("#")
+    rgb = [int(value[i : i + 2], 16) for i in (0, 2, 4)]
+    mixed = color
+    for step in range(1, 21):
+        share = step / 20
+        mixed = "#" + "".join(f"{round(c + (target - c) * share):02x}" for c in rgb)
+        if contrast(mixed, background) >= minimum:
+            break
+    return mixed
 
 
 def parse_choice(value: str) -> ThemeChoice:

@@ -526,7 +526,10 @@ class MainWindow(QMainWindow):
         if self.composer.generating and bubbles:
             bubbles = bubbles[:-1]  # the answer being written gets them at its end
         for bubble in bubbles:
-            bubble.set_sources(bubble.sources)
+            if bubble.sources_panel is not None:
+                bubble.sources_panel.restyle()
+            if bubble.role != "user" and bubble.text:
+                bubble.set_text(bubble.text)
 
     def _save_settings(self) -> None:
         try:

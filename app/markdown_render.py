@@ -24,6 +24,8 @@ from app import colors
 
 CITE_SCHEME = "cite"
 
+# A colour in Pygments' inline styles ("color: #008000").
+_STYLE_COLOR = re.compile(r"(?<![-\w])color: ?(#[0-9a-fA-F]{6})")
 # [1] or [1, 2]: numbers the answer cites.
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 # Link text that reads as an address: "example.org", "https://example.org/x".
@@ -168,5 +170,11 @@ def _highlight(code: str, language: str) -> str:
         lexer = None
     if lexer is None:
         return html.escape(code)
-    formatter = HtmlFormatter(nowrap=True, noclasses=True, style=colors.current()["pygments"])
-    return str(highlight(code, lexer, formatter)).rstrip("\n")
+    scheme = colors.current()
+    formatter = HtmlFormatter(nowrap=True, noclasses=True, style=scheme["pygments"])
+    html_code = str(highlight(code, lexer, formatter)).rstrip("\n")
+    # No Pygments style is readable on our code background in every token
+    # (comments are often ~3:1): each colour is nudged until it reaches AA.
+    return _STYLE_COLOR.sub(
+        lambda match: "color: " + colors.readable_on(match.group(1), scheme["code_bg"]), html_code
+    )

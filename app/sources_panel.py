@@ -262,6 +262,11 @@ class SourcesPanel(QFrame):
             layout.addWidget(row)
             self.rows.append(row)
 
+    def restyle(self) -> None:
+        """The theme changed: the rows' inline colours are rendered again."""
+        for row in self.rows:
+            row.setText(row_html(row.number, row.source))
+
     def open(self, number: int) -> bool:
         """Open source ``number`` (1-based, as cited) and say what happened
         (``source_notes``); False if there is none or it could not be opened."""
