@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from engine import llama_log
 from engine.chat_template import ChatFormat
+from engine.cpu_share import CpuShare
 from engine.errors import InvalidModelFile, ModelLoadFailed
 from engine.gguf_info import ModelInfo, describe_unsupported_architecture, inspect_gguf
 from engine.gpu_memory import ALL_LAYERS, free_gpu_memory_bytes, plan_gpu_layers
@@ -70,6 +71,9 @@ class LocalModel:
         # Things the user should know about this load (fallbacks, guesses).
         self.notes = notes
         self.stop_token_ids = frozenset(self._single_token_ids(info.stop_tokens))
+        # Set when the thread count is Footnote's to choose (not the user's):
+        # see fit_threads_to_load.
+        self.cpu_share: CpuShare | None = None
         import llama_cpp
 
         # Looked up once here rather than on every token.
@@ -83,7 +87,7 @@ class LocalModel:
     @property
     def backend_label(self) -> str:
         if self.backend == "CPU" or self.gpu_layers == 0:
-            return f"CPU · {self.threads} threads"
+            return f"CPU · {self.threads} thread{'s' if self.threads != 1 else ''}"
         total = self.info.layer_count
         if self.gpu_layers < 0 or self.gpu_layers >= total:
             return f"{self.backend} · all {total} layers"
@@ -120,6 +124,19 @@ class LocalModel:
         if token in self.stop_token_ids:
             return True
         return bool(self._vocab_is_eog(self._vocab, token))
+
+    def fit_threads_to_load(self) -> None:
+        """Before a turn: run on the cores other programs leave free
+        (engine.cpu_share), unless the user chose a thread count."""
+        on_gpu = self.gpu_layers < 0 or self.gpu_layers >= self.info.layer_count
+        if self.cpu_share is None or on_gpu:
+            return  # the user's count, or every layer on the GPU
+        count = self.cpu_share.threads()
+        if count != self.threads:
+            import llama_cpp
+
+            llama_cpp.llama_set_n_threads(self.llama.ctx, count, count)
+            self.threads = count
 
     def close(self) -> None:
         self.llama.close()
@@ -193,7 +210,7 @@ def load_model(path: str | Path, options: LoadOptions | None = None) -> LocalMod
         )
         if note:
             notes.append(note)
-    return LocalModel(
+    model = LocalModel(
         llama,
         info,
         chat_format,
@@ -202,6 +219,9 @@ def load_model(path: str | Path, options: LoadOptions | None = None) -> LocalMod
         threads=threads,
         notes=tuple(notes),
     )
+    if options.threads is None:
+        model.cpu_share = CpuShare(threads)
+    return model
 
 
 def _load_with_gpu_fallback(

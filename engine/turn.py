@@ -202,6 +202,7 @@ class ChatSession:
         the context limit; None: the context alone limits the sources.
         """
         self._cancel = cancel
+        self.model.fit_threads_to_load()
         try:
             yield from self._run(request, cancel, context_source, budget)
         except EngineError as exc:

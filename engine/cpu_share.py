@@ -1,0 +1,71 @@
+"""How many threads llama.cpp should use, given what else the machine is doing.
+
+llama.cpp splits every token's work across its threads and waits for the
+slowest at each step. When another program keeps a core busy, one of those
+threads is descheduled at every step and all the others wait for it:
+measured on a 2-core VM, decoding on both cores beside one busy process fell
+to a fifth of its single-thread speed. So, before each turn, the engine looks
+at how busy the CPUs were *without it* since the last look, and runs on the
+cores left: all physical cores on a quiet machine, one fewer per core that
+another program keeps busy, never fewer than one.
+
+The look is free: psutil's counters since the previous call (the idle time
+between two questions, when Footnote itself computes nothing), not a sample
+taken while the user waits. Only a user who set a thread count in Settings
+is not second-guessed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+log = logging.getLogger(__name__)
+
+# Shorter than this since the last look, and the counters say too little:
+# look over this long instead (a turn asked right after the previous one).
+MIN_SAMPLE_S = 0.2
+# A core counts as taken once other programs keep it this busy.
+BUSY_CORE_SHARE = 0.6
+
+
+def threads_for(physical_cores: int, logical_cpus: int, others_busy_cpus: float) -> int:
+    """Threads for llama.cpp: the physical cores, less one for each CPU other
+    programs keep busy (counted from ``BUSY_CORE_SHARE``), at least one."""
+    taken = int(others_busy_cpus + (1 - BUSY_CORE_SHARE))
+    return max(1, min(physical_cores, logical_cpus - taken))
+
+
+class CpuShare:
+    """Remembers the CPU counters between turns; ``threads()`` before each."""
+
+    def __init__(self, physical_cores: int) -> None:
+        import psutil
+
+        self._physical = physical_cores
+        self._logical = psutil.cpu_count(logical=True) or os.cpu_count() or physical_cores
+        self._process = psutil.Process()
+        self._last = time.monotonic()
+        self._look()  # start the counters
+
+    def _look(self) -> tuple[float, float]:
+        """(system busy %, averaged over CPUs; this process's %, of one CPU)
+        since the previous call."""
+        import psutil
+
+        return psutil.cpu_percent(None), self._process.cpu_percent(None)
+
+    def others_busy_cpus(self) -> float:
+        """How many CPUs' worth other programs used since the last call."""
+        if time.monotonic() - self._last < MIN_SAMPLE_S:
+            time.sleep(MIN_SAMPLE_S)
+        system, own = self._look()
+        self._last = time.monotonic()
+        return max(0.0, system / 100 * self._logical - own / 100)
+
+    def threads(self) -> int:
+        busy = self.others_busy_cpus()
+        count = threads_for(self._physical, self._logical, busy)
+        log.info("other programs keep %.1f CPUs busy: %d llama.cpp threads", busy, count)
+        return count
