@@ -74,7 +74,7 @@ def prompt_of_tokens(model: LocalModel, tokens: int, seed: int) -> str:
     """A user message whose whole rendered prompt (system + user) is ~``tokens``."""
     render = model.chat_format.render
     frame = render([ChatMessage("system", SYSTEM), ChatMessage("user", "")])
-    overhead = len(model.tokenize(frame, add_bos=True))
+    overhead = len(model.tokenize(frame, add_bos=True, special=True))
     return text_of_tokens(model, tokens - overhead, seed)
 
 

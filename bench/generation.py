@@ -99,7 +99,7 @@ def prompt_messages() -> list[ChatMessage]:
 def measure_raw(model: LocalModel, n_tokens: int) -> Measurement:
     llama = model.llama
     text = model.chat_format.render([ChatMessage("system", SYSTEM), *prompt_messages()])
-    tokens = model.tokenize(text, add_bos=True)
+    tokens = model.tokenize(text, add_bos=True, special=True)  # our own template text
     llama.reset()
     started = time.perf_counter()
     first = 0.0
@@ -172,7 +172,7 @@ def follow_up(model: LocalModel, session: ChatSession, previous: str) -> dict[st
     text = model.chat_format.render(
         [ChatMessage("system", SYSTEM), *history, ChatMessage("user", "And in one sentence?")]
     )
-    tokens = model.tokenize(text, add_bos=True)
+    tokens = model.tokenize(text, add_bos=True, special=True)  # our own template text
     model.llama.reset()
     started = time.perf_counter()
     for _ in model.llama.generate(tokens, temp=0.7):
