@@ -30,10 +30,12 @@ from engine.events import (
     Failed,
     Finished,
     Notice,
+    Progress,
     PromptProgress,
+    ReadingPrompt,
+    SearchingWeb,
     Sources,
     SourcesDeclined,
-    Status,
     Token,
 )
 from engine.history import INTERRUPTED, ConversationStore, StoredMessage
@@ -47,7 +49,6 @@ if TYPE_CHECKING:
 DRAFT_SAVE_S = 1.0  # how often the answer being written is saved
 STOPPING_TEXT = "Stopping…"
 OPEN_A_MODEL_TEXT = "Open a model first: File → Open Model…"
-SEARCHING_WEB_PREFIX = "Searching the web for"  # app.grounding.web_event_to_engine
 
 # Footers of answers read back from the conversation database.
 STORED_FOOTERS = {
@@ -72,7 +73,9 @@ class _Turn:
     # From the Sources event: shown while the answer is written, also when its
     # conversation is opened again mid-answer (saved from Finished.sources).
     sources: tuple[Passage, ...] = ()
-    status: str = ""  # the last Status, which PromptProgress adds a percentage to
+    # What the prompt being read holds ("Reading 5 sources…"), which
+    # PromptProgress adds a percentage to.
+    reading: ReadingPrompt = field(default_factory=ReadingPrompt)
     # Why the documents' Auto rule held them back (SourcesDeclined), if it did.
     documents_declined: str = ""
 
@@ -220,7 +223,7 @@ class ChatController(QObject):
                 self.grounding.conversation_created(conv.id)
         conversation = self.conversation_id
         history = [
-            m.as_chat_message()
+            m.as_earlier_message()
             for m in (self.banner.attempt(self.store.messages, conversation) or [])
         ]
         user_message = self.banner.attempt(self.store.add_message, conversation, "user", text)
@@ -270,7 +273,7 @@ class ChatController(QObject):
                 self.chat.append_answer(event.text)
             if self.activity.text() != STOPPING_TEXT:
                 self.activity.setText("Writing…")
-        elif isinstance(event, (Status, PromptProgress, Sources)):
+        elif isinstance(event, Progress | PromptProgress | Sources):
             self._on_progress(turn, event, visible)
         elif isinstance(event, SourcesDeclined):
             turn.documents_declined = event.reason
@@ -284,25 +287,25 @@ class ChatController(QObject):
             self._fail_turn(turn, event.error, visible)
 
     def _on_progress(
-        self, turn: _Turn, event: Status | PromptProgress | Sources, visible: bool
+        self, turn: _Turn, event: Progress | PromptProgress | Sources, visible: bool
     ) -> None:
         """The status line ("Looking in your documents…", "Searching the web
         for “…”", "Reading 5 sources… 40%") and the sources, before the answer."""
-        if isinstance(event, Status):
-            turn.status = event.text
-            if self.activity.text() != STOPPING_TEXT:
-                self.activity.setText(event.text)
-            if event.text.startswith(SEARCHING_WEB_PREFIX) and self.edit_query_button and visible:
-                self.edit_query_button.show()  # the query is known: it can be edited now
-        elif isinstance(event, PromptProgress):
+        if isinstance(event, PromptProgress):
             if self.activity.text() != STOPPING_TEXT:
                 percent = 100 * event.done_tokens // max(event.total_tokens, 1)
-                base = turn.status if turn.status.startswith("Reading") else "Reading the prompt…"
-                self.activity.setText(f"{base} {percent}%")
-        else:
+                self.activity.setText(f"{turn.reading.text} {percent}%")
+        elif isinstance(event, Sources):
             turn.sources = tuple(event.passages)
             if visible:
                 self.chat.set_streaming_sources(turn.sources)
+        else:
+            if isinstance(event, ReadingPrompt):
+                turn.reading = event
+            if self.activity.text() != STOPPING_TEXT:
+                self.activity.setText(event.text)
+            if isinstance(event, SearchingWeb) and self.edit_query_button and visible:
+                self.edit_query_button.show()  # the query is known: it can be edited now
 
     def _save_draft(self, turn: _Turn) -> None:
         """Keep the answer being written on disk: on the first token, then at
@@ -349,12 +352,13 @@ class ChatController(QObject):
                 sources=event.sources,
             )
             answer_id = saved.id if saved is not None else None
+        question = turn.user_message
         if turn.conversation is not None and (
-            event.user_content_as_sent != turn.user_message.content
+            event.sources or question.sent_sources or question.model_content
         ):
-            self.banner.attempt(
-                self.store.set_model_content, turn.user_message.id, event.user_content_as_sent
-            )
+            # The question's sources, kept apart from it: the next turn sends
+            # the question with them again, exactly as now (KV cache reuse).
+            self.banner.attempt(self.store.set_sent_sources, question.id, event.sources)
         if visible:
             self.chat.end_answer(event.text, footer, event.sources)
         self._remember_answer(turn, answer_id)

@@ -21,7 +21,7 @@ from app.cli_failures import failure_sentence
 from app.grounding import (
     GroundingChoice,
     GroundingSource,
-    LazyEmbedder,
+    SharedEmbedder,
     WebOptions,
     build_web_search,
     ledger_path,
@@ -35,7 +35,7 @@ from engine.context import Passage
 from engine.convert import OUTPUT_TYPES, ConvertDone, ConvertProgress, convert
 from engine.download import DownloadDone, DownloadProgress, download
 from engine.errors import EngineError
-from engine.events import Failed, Finished, Notice, SourcesDeclined, Status, Token
+from engine.events import Failed, Finished, Notice, Progress, SourcesDeclined, Token
 from engine.gguf_info import inspect_gguf
 from engine.hardware import detect_build, memory_budget
 from engine.library import installed_models
@@ -350,7 +350,7 @@ def _ask(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     budget = TurnBudget(FirstWordTarget(args.first_word))
     try:
         for event in ChatSession(model).run(request, cancel, source, budget=budget):
-            if isinstance(event, Status):
+            if isinstance(event, Progress):
                 if source is not None:  # progress worth showing: documents, the web
                     print(f"footnote: {event.text}", file=sys.stderr)
             elif isinstance(event, Token):
@@ -402,7 +402,10 @@ def _grounding(args: argparse.Namespace, paths: AppPaths) -> GroundingSource | N
     mode = WebMode(args.web)
     if not args.docs and mode is WebMode.OFF:
         return None
-    library = cli_documents.open_library(paths) if args.docs or mode is not WebMode.OFF else None
+    # One embedding model for documents and web pages; a web-only question
+    # leaves the document library closed.
+    embedder = SharedEmbedder(cli_documents.new_embedder)
+    library = cli_documents.open_library(paths, embedder.get) if args.docs else None
     collections: tuple[str, ...] | None = ()
     if args.docs:
         collections = None if "all" in args.docs else tuple(args.docs)
@@ -410,12 +413,12 @@ def _grounding(args: argparse.Namespace, paths: AppPaths) -> GroundingSource | N
             for name in collections:
                 library.collection(name)  # an unknown name: CollectionNotFound, one line
     web = None
-    if mode is not WebMode.OFF and library is not None:
+    if mode is not WebMode.OFF:
         options = WebOptions(
             searxng_url=args.searxng or "", allow_local_fetch=args.allow_local_fetch
         )
         web = build_web_search(
-            options, LazyEmbedder(library), data_dir=paths.ensure().data, cache_dir=paths.cache
+            options, embedder, data_dir=paths.ensure().data, cache_dir=paths.cache
         )
     choice = GroundingChoice(
         collections=collections, web=mode, documents=SourceMode(args.docs_mode)

@@ -37,7 +37,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -46,6 +46,7 @@ from retrieval.discovery import display_path
 from retrieval.documents import DocumentLibrary
 from retrieval.embedding import Embedder
 from retrieval.errors import RetrievalError
+from retrieval.file_reader import EmbedderLike
 from retrieval.ingest_events import (
     FileFailed,
     IngestEvent,
@@ -105,9 +106,18 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     search.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
 
 
-def open_library(paths: AppPaths) -> DocumentLibrary:
-    model = os.environ.get(EMBEDDING_MODEL_ENV, "").strip() or None
-    return DocumentLibrary(paths.documents, lambda: Embedder(model))
+def new_embedder() -> Embedder:
+    """The embedding model (``FOOTNOTE_EMBEDDING_MODEL`` or the bundled one);
+    it loads its weights on first use."""
+    return Embedder(os.environ.get(EMBEDDING_MODEL_ENV, "").strip() or None)
+
+
+def open_library(
+    paths: AppPaths, embedder: Callable[[], EmbedderLike] = new_embedder
+) -> DocumentLibrary:
+    """``embedder``: made on first use (pass ``SharedEmbedder.get`` to share
+    one model with the web search)."""
+    return DocumentLibrary(paths.documents, embedder)
 
 
 def run(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:

@@ -10,24 +10,39 @@ need_search`, which shares the documents' rule), lets Phi-3 write the query
 (``ContextRequest.write_search_query``, which reuses the conversation's KV
 cache), and returns documents and web pages as one list, in relevance order,
 for the budget planner to number. Retrieval's own progress events become the
-engine's ``Status``/``Notice`` here, so the engine never imports retrieval.
+engine's typed events here (:func:`web_event_to_engine`), so the engine never
+imports retrieval and the window reacts to event types, not to wording.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.context import ContextRequest, Passage
-from engine.events import Notice, SourcesDeclined, Status
+from engine.events import (
+    ChoosingPassages,
+    NoSearchResults,
+    Notice,
+    PagesUnread,
+    Progress,
+    ReadingWebPages,
+    SearchFailed,
+    SearchFallback,
+    SearchingDocuments,
+    SearchingWeb,
+    SearchRateLimited,
+    SourcesDeclined,
+    WritingSearchQuery,
+)
 from engine.query_writer import fallback_query
 from retrieval.documents import DocumentLibrary
 from retrieval.errors import RetrievalError
+from retrieval.file_reader import EmbedderLike
 from retrieval.passage import RetrievedPassage
 from retrieval.source_decision import (
     WEAK_COSINE,
@@ -36,7 +51,17 @@ from retrieval.source_decision import (
     decide_documents,
     is_evidence,
 )
-from retrieval.web.events import WebEvent, WebNotice, describe
+from retrieval.web.events import (
+    FallbackNotice,
+    Fetching,
+    NoResultsNotice,
+    PagesUnreadNotice,
+    Ranking,
+    RateLimitedNotice,
+    SearchFailedNotice,
+    Searching,
+    WebEvent,
+)
 from retrieval.web.need_search import WebMode
 from retrieval.web.pipeline import WebSearch, WebSearchSettings
 from retrieval.web.providers import configured_providers
@@ -96,7 +121,7 @@ class GroundingSource:
 
     def __call__(
         self, request: ContextRequest, cancel: threading.Event
-    ) -> Generator[Status | Notice | SourcesDeclined, None, Sequence[Passage]]:
+    ) -> Generator[Progress | Notice | SourcesDeclined, None, Sequence[Passage]]:
         found = yield from self._documents(request)
         documents = yield from self._decide_documents(request.question, found)
         if cancel.is_set():
@@ -110,13 +135,13 @@ class GroundingSource:
 
     def _documents(
         self, request: ContextRequest
-    ) -> Generator[Status | Notice, None, list[RetrievedPassage]]:
+    ) -> Generator[Progress | Notice, None, list[RetrievedPassage]]:
         library, names = self._library, self.choice.collections
         if library is None or names == () or self.choice.documents is SourceMode.OFF:
             return []
         if not library.collections():
             return []
-        yield Status("Looking in your documents…")
+        yield SearchingDocuments()
         try:  # milliseconds: nothing to interrupt
             return library.search(request.question, names, self._k)
         except RetrievalError as exc:
@@ -152,19 +177,20 @@ class GroundingSource:
         request: ContextRequest,
         documents: Sequence[RetrievedPassage],
         cancel: threading.Event,
-    ) -> Generator[Status | Notice, None, list[RetrievedPassage]]:
+    ) -> Generator[Progress | Notice, None, list[RetrievedPassage]]:
         web, mode = self._web, self.choice.web
         if web is None or mode is WebMode.OFF:
             return []
-        web.settings = dataclasses.replace(web.settings, mode=mode)
-        decision = web.decide(request.question, documents, today=request.today)
+        # The web search is shared by every turn (its cache and backoff live
+        # across them): this conversation's mode goes with each call.
+        decision = web.decide(request.question, documents, mode=mode, today=request.today)
         self.last_search = LastSearch(reason=decision.reason)
         if not decision:
             log.info("no web search: %s", decision.reason)
             return []
         query = self.choice.web_query
         if not query:
-            yield Status("Writing a search query…")
+            yield WritingSearchQuery()
             writer = request.write_search_query
             query = (
                 writer(cancel)
@@ -174,7 +200,7 @@ class GroundingSource:
         if cancel.is_set() or not query.strip():
             return []
         self.last_search = LastSearch(query=query, reason=decision.reason)
-        events = web.run(query, cancel)
+        events = web.run(query, cancel, mode=mode)
         while True:
             try:
                 event = next(events)
@@ -202,12 +228,30 @@ def merged_by_relevance(
     return [*merged, *documents[i:], *pages[j:]]
 
 
-def web_event_to_engine(event: WebEvent) -> Status | Notice:
-    """Retrieval's web progress as the engine's turn events (one wording,
-    :func:`retrieval.web.events.describe`, for the window and the CLI)."""
-    if isinstance(event, WebNotice):
-        return Notice(event.text)
-    return Status(describe(event))
+def web_event_to_engine(event: WebEvent) -> Progress | Notice:
+    """Retrieval's web progress as the engine's typed turn events; each
+    carries its one wording for the window and the CLI."""
+    converted: Progress | Notice
+    match event:
+        case Searching(query, provider):
+            converted = SearchingWeb(query, provider)
+        case Fetching(done, total):
+            converted = ReadingWebPages(done, total)
+        case Ranking(pages):
+            converted = ChoosingPassages(pages)
+        case RateLimitedNotice():
+            converted = SearchRateLimited(event.text, event.retry_in_s)
+        case FallbackNotice():
+            converted = SearchFallback(event.text, event.provider)
+        case SearchFailedNotice():
+            converted = SearchFailed(event.text)
+        case NoResultsNotice():
+            converted = NoSearchResults(event.text)
+        case PagesUnreadNotice():
+            converted = PagesUnread(event.text, event.reasons)
+        case _:
+            converted = Notice(event.text)
+    return converted
 
 
 @dataclass(frozen=True)
@@ -241,25 +285,35 @@ def build_web_search(
     )
 
 
-class LazyEmbedder:
-    """The document library's embedder, loaded on first use (torch takes
-    seconds to import): web ranking and documents share one model."""
+class SharedEmbedder:
+    """One embedding model for the document library and web ranking, loaded
+    on first use (torch takes seconds to import) by whichever needs it first:
+    a web-only turn loads it without opening the document library. Pass
+    :meth:`get` to the library as its embedder factory."""
 
-    def __init__(self, library: DocumentLibrary) -> None:
-        self._library = library
+    def __init__(self, load: Callable[[], EmbedderLike]) -> None:
+        self._load = load
+        self._embedder: EmbedderLike | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> EmbedderLike:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = self._load()
+            return self._embedder
 
     @property
     def max_tokens(self) -> int:
-        return self._library.embedder.max_tokens
+        return self.get().max_tokens
 
     def count_tokens(self, text: str) -> int:
-        return self._library.embedder.count_tokens(text)
+        return self.get().count_tokens(text)
 
     def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        return self._library.embedder.embed_documents(texts)
+        return self.get().embed_documents(texts)
 
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:
-        return self._library.embedder.embed_documents([text])[0]
+        return self.get().embed_documents([text])[0]
 
 
 def ledger_path(data_dir: Path) -> Path:

@@ -52,7 +52,7 @@ from app.conversations_controller import ConversationsController
 from app.documents_controller import DocumentsController, name_for
 from app.documents_page import DocumentsPage
 from app.engine_worker import EngineController
-from app.grounding import ledger_path
+from app.grounding import SharedEmbedder, ledger_path
 from app.grounding_controller import GroundingController
 from app.jobs import JobRegistry
 from app.ledger_page import LedgerPage

@@ -18,27 +18,36 @@ from app.grounding import (
     GroundingChoice,
     GroundingSource,
     LastSearch,
-    LazyEmbedder,
+    SharedEmbedder,
     WebOptions,
     build_web_search,
 )
 from engine.context import ContextRequest, Passage
-from engine.events import Notice, SourcesDeclined, Status
+from engine.events import Notice, Progress, SourcesDeclined
 from retrieval.documents import DocumentLibrary
-from retrieval.source_decision import Decision
+from retrieval.source_decision import Decision, SourceMode
 from retrieval.web.need_search import WebMode
 from retrieval.web.pipeline import WebSearch
 
 
 class GroundingService:
     """Holds what turns share: the library (opened by ``open_library`` on
-    first use, off the GUI thread) and one web search per set of options
-    (its result cache, backoff state and fetch pool live across turns)."""
+    first use, off the GUI thread, and only by a turn that reads documents),
+    the embedding model (``embedder``: the one the library uses, so documents
+    and web pages are ranked by one model loaded once) and one web search per
+    set of options (its result cache, backoff state and fetch pool live
+    across turns)."""
 
     def __init__(
-        self, open_library: Callable[[], DocumentLibrary], *, data_dir: Path, cache_dir: Path
+        self,
+        open_library: Callable[[], DocumentLibrary],
+        embedder: SharedEmbedder,
+        *,
+        data_dir: Path,
+        cache_dir: Path,
     ) -> None:
         self._open_library = open_library
+        self.embedder = embedder
         self._data_dir = data_dir
         self._cache_dir = cache_dir
         self._lock = threading.Lock()
@@ -51,12 +60,12 @@ class GroundingService:
     def library(self) -> DocumentLibrary:
         return self._open_library()
 
-    def web_search(self, options: WebOptions, library: DocumentLibrary) -> WebSearch:
+    def web_search(self, options: WebOptions) -> WebSearch:
         with self._lock:
             if self._web is None or self._web[0] != options:
                 web = build_web_search(
                     options,
-                    LazyEmbedder(library),
+                    self.embedder,
                     data_dir=self._data_dir,
                     cache_dir=self._cache_dir,
                 )
@@ -79,15 +88,15 @@ class TurnGrounding:
 
     def __call__(
         self, request: ContextRequest, cancel: threading.Event
-    ) -> Generator[Status | Notice | SourcesDeclined, None, Sequence[Passage]]:
-        if self.choice.collections == () and self.choice.web is WebMode.OFF:
-            return []  # nothing to ground on: the library is not even opened
-        library = self._service.library()
-        web = (
-            self._service.web_search(self.web_options, library)
-            if self.choice.web is not WebMode.OFF
-            else None
-        )
+    ) -> Generator[Progress | Notice | SourcesDeclined, None, Sequence[Passage]]:
+        choice = self.choice
+        reads_documents = choice.collections != () and choice.documents is not SourceMode.OFF
+        if not reads_documents and choice.web is WebMode.OFF:
+            return []  # nothing to ground on
+        # A web-only turn leaves the library closed: the web ranks with the
+        # shared embedder, which loads on its own.
+        library = self._service.library() if reads_documents else None
+        web = self._service.web_search(self.web_options) if choice.web is not WebMode.OFF else None
         source = GroundingSource(library, web, self.choice)
         try:
             return (yield from source(request, cancel))

@@ -1,9 +1,9 @@
 """Progress events the web pipeline yields while it works.
 
 Plain frozen dataclasses, like the engine's turn events: the app's adapter
-turns :class:`Searching`/:class:`Fetching`/:class:`Ranking` into status-line
-text and every :class:`WebNotice` into a visible note, so a rate limit or a
-failed search is never a silent empty answer.
+(``app.grounding.web_event_to_engine``) turns each into the engine's typed
+event of the same meaning, which carries the wording the window and the CLI
+show, so a rate limit or a failed search is never a silent empty answer.
 """
 
 from __future__ import annotations
@@ -63,14 +63,3 @@ class PagesUnreadNotice(WebNotice):
 
 
 WebEvent = Searching | Fetching | Ranking | WebNotice
-
-
-def describe(event: WebEvent) -> str:
-    """The status-line text for an event, the same in the window and the CLI."""
-    if isinstance(event, Searching):
-        return f"Searching the web for “{event.query}” ({event.provider})…"
-    if isinstance(event, Fetching):
-        return f"Reading web pages… {event.done} of {event.total}"
-    if isinstance(event, Ranking):
-        return f"Choosing passages from {event.pages} web pages…"
-    return event.text

@@ -101,6 +101,7 @@ class WebSearch:
         question: str,
         document_passages: Sequence[RetrievedPassage],
         *,
+        mode: WebMode | None = None,
         today: date | None = None,
     ) -> SearchDecision:
         """The Auto rule (:func:`~retrieval.web.need_search.need_search`) for
@@ -108,14 +109,20 @@ class WebSearch:
         must carry the shared embedder's cosine to the question as their score
         (``DocumentLibrary.search`` does; :func:`cosine_rescored` makes any
         passages so). ``today`` (the turn's date, which the query writer is
-        told too) sets which years are recent; None: the system date."""
-        return need_search(question, self.settings.mode, document_passages, today=today)
+        told too) sets which years are recent; None: the system date.
+        ``mode``: this conversation's (a search shared by conversations is
+        not changed per turn); None: ``settings.mode``."""
+        mode = self.settings.mode if mode is None else mode
+        return need_search(question, mode, document_passages, today=today)
 
     def run(
-        self, query: str, cancel: threading.Event
+        self, query: str, cancel: threading.Event, *, mode: WebMode | None = None
     ) -> Generator[WebEvent, None, list[RetrievedPassage]]:
+        """Search, fetch and rank for ``query``; nothing leaves the machine
+        with mode Off (``mode`` None: ``settings.mode``)."""
         settings = self.settings
-        if settings.mode is WebMode.OFF or not query.strip():
+        mode = settings.mode if mode is None else mode
+        if mode is WebMode.OFF or not query.strip():
             return []
         results = yield from self._search.search(
             query,

@@ -25,7 +25,7 @@ from app.settings import load_settings
 from app.settings_dialog import speed_explanation
 from app.sources_panel import source_url
 from engine.budget import FirstWordTarget
-from engine.events import Status
+from engine.events import Progress
 from retrieval.source_decision import SourceMode
 from retrieval.web.need_search import WebMode
 from tests.app.conftest import close, wait_for_answer, wait_for_model
@@ -106,7 +106,7 @@ def opened_urls(monkeypatch: pytest.MonkeyPatch) -> list[QUrl]:
 def statuses_of(window: MainWindow) -> list[str]:
     seen: list[str] = []
     window.engine.turn_event.connect(
-        lambda _id, event: seen.append(event.text) if isinstance(event, Status) else None
+        lambda _id, event: seen.append(event.text) if isinstance(event, Progress) else None
     )
     return seen
 

@@ -125,19 +125,6 @@ def test_cancel_during_backoff_stops_waiting(ledger: Ledger) -> None:
     assert len(provider.calls) == 1
 
 
-def test_every_event_has_words_for_the_status_line() -> None:
-    from retrieval.web.events import Fetching, Ranking, describe
-
-    assert describe(Searching("velmora tides", "DuckDuckGo")) == (
-        "Searching the web for “velmora tides” (DuckDuckGo)…"
-    )
-    assert describe(Fetching(2, 5)) == "Reading web pages… 2 of 5"
-    assert "3 web pages" in describe(Ranking(3))
-    assert describe(RateLimitedNotice("DuckDuckGo is limiting requests.")) == (
-        "DuckDuckGo is limiting requests."
-    )
-
-
 def test_a_provider_bug_becomes_a_notice_and_the_fallback_answers(ledger: Ledger) -> None:
     class Broken:
         name = "Broken"
