@@ -18,6 +18,7 @@ from typing import TextIO
 
 from app import cli_documents
 from app.cli_failures import failure_sentence
+from app.cli_progress import EXIT_INTERRUPTED, ProgressLine, run_with_progress
 from app.grounding import (
     GroundingChoice,
     GroundingSource,
@@ -32,8 +33,8 @@ from app.settings import Settings, load_settings
 from engine.budget import FirstWordTarget
 from engine.catalog import find, load_catalog, recommend
 from engine.context import Passage
-from engine.convert import OUTPUT_TYPES, ConvertDone, ConvertProgress, convert
-from engine.download import DownloadDone, DownloadProgress, download
+from engine.convert import OUTPUT_TYPES, ConvertDone, ConvertEvent, ConvertProgress, convert
+from engine.download import DownloadDone, DownloadEvent, DownloadProgress, download
 from engine.errors import EngineError
 from engine.events import Failed, Finished, Notice, Progress, SourcesDeclined, Token
 from engine.gguf_info import inspect_gguf
@@ -49,7 +50,6 @@ from retrieval.web.need_search import WebMode
 log = logging.getLogger(__name__)
 
 EXIT_ERROR = 1
-EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,19 +210,21 @@ def _convert(folder: Path, output: Path, quant: str, out: TextIO) -> int:
         print(f"footnote: error: {output} already exists; choose another name.", file=sys.stderr)
         return EXIT_ERROR
     cancel = threading.Event()
-    try:
-        for event in convert(folder, output, cancel, quant=quant):
-            if isinstance(event, ConvertProgress):
-                percent = 100 * event.done // max(event.total, 1)
-                print(f"\r{event.stage}: {percent:3d}%   ", end="", file=sys.stderr, flush=True)
-            elif isinstance(event, ConvertDone):
-                print(file=sys.stderr)
-                out.write(f"{event.path}\n")
-    except KeyboardInterrupt:
-        cancel.set()
-        print("\nfootnote: conversion stopped; nothing was written.", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return 0
+
+    def handle(event: ConvertEvent, line: ProgressLine) -> None:
+        if isinstance(event, ConvertProgress):
+            percent = 100 * event.done // max(event.total, 1)
+            line.show(f"{event.stage}: {percent:3d}%", final=event.done >= event.total)
+        elif isinstance(event, ConvertDone):
+            line.end()
+            out.write(f"{event.path}\n")
+
+    return run_with_progress(
+        convert(folder, output, cancel, quant=quant),
+        cancel,
+        handle,
+        stopped_text="conversion stopped; nothing was written.",
+    )
 
 
 def _list_models(paths: AppPaths, out: TextIO) -> int:
@@ -281,18 +283,20 @@ def _download(paths: AppPaths, name: str, sha256: str | None, out: TextIO) -> in
         out.write(f"{destination}\n")
         return 0
     cancel = threading.Event()
-    try:
-        for event in download(url, destination, cancel, sha256=sha256):
-            if isinstance(event, DownloadProgress):
-                print(f"\r{_progress_line(event)}", end="", file=sys.stderr, flush=True)
-            elif isinstance(event, DownloadDone):
-                print(file=sys.stderr)
-                out.write(f"{event.path}\n")
-    except KeyboardInterrupt:
-        cancel.set()
-        print("\nfootnote: stopped; run the same command again to resume.", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return 0
+
+    def handle(event: DownloadEvent, line: ProgressLine) -> None:
+        if isinstance(event, DownloadProgress):
+            line.show(_progress_line(event))
+        elif isinstance(event, DownloadDone):
+            line.end()
+            out.write(f"{event.path}\n")
+
+    return run_with_progress(
+        download(url, destination, cancel, sha256=sha256),
+        cancel,
+        handle,
+        stopped_text="stopped; run the same command again to resume.",
+    )
 
 
 def _progress_line(p: DownloadProgress) -> str:
@@ -305,7 +309,7 @@ def _progress_line(p: DownloadProgress) -> str:
         else ""
     )
     speed = f" at {p.bytes_per_second / 2**20:.1f} MiB/s" if p.bytes_per_second else ""
-    return f"{100 * (p.fraction or 0):5.1f}%  {done} of {_size(p.total_bytes)}{speed}{eta}   "
+    return f"{100 * (p.fraction or 0):5.1f}%  {done} of {_size(p.total_bytes)}{speed}{eta}"
 
 
 def _count(n: int) -> str:

@@ -31,16 +31,14 @@ The embedding model is all-MiniLM-L6-v2 from the installed package; set
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from app.cli_progress import ProgressLine, run_with_progress
 from app.paths import AppPaths
 from retrieval.discovery import display_path
 from retrieval.documents import DocumentLibrary
@@ -59,7 +57,6 @@ from retrieval.manifest import FileState, is_failure
 COMMANDS = frozenset({"index", "search"})
 EMBEDDING_MODEL_ENV = "FOOTNOTE_EMBEDDING_MODEL"
 EXIT_ERROR = 1
-EXIT_INTERRUPTED = 130
 # What an interrupted run keeps, truthfully: finished files, not a file's half.
 STOPPED_TEXT = (
     "stopped. The files finished so far stay indexed; run the same command again "
@@ -184,48 +181,26 @@ def _index(library: DocumentLibrary, name: str | None, out: TextIO) -> int:
     """Run an index of ``name`` (all when None), printing progress; Ctrl+C
     stops it within about a second (the run's own stop, then exit 130)."""
     cancel = threading.Event()
-    shown = 0.0
-    events = library.index(name, cancel)
-    try:
-        for event in events:
-            if isinstance(event, IngestProgress | VectorsRebuilding):
-                last = isinstance(event, VectorsRebuilding) and (
-                    event.passages_done == event.passages_total
-                )
-                if last or time.monotonic() - shown >= PROGRESS_INTERVAL_S:
-                    shown = time.monotonic()
-                    print(f"\r{_progress_line(event)}", end="", file=sys.stderr, flush=True)
-            elif isinstance(event, FileFailed):
-                print(f"\n{event.path}: {event.state}: {event.reason}", file=sys.stderr)
-            elif isinstance(event, IngestFinished):
-                print(file=sys.stderr)
-                out.write(_summary_line(event))
-                shown = 0.0
-    except KeyboardInterrupt:
-        with _second_ctrl_c_ignored():
-            cancel.set()
-            events.close()
-        print(f"\nfootnote: {STOPPED_TEXT}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception:
-        if shown:
-            print(file=sys.stderr)  # end the progress line: the error gets a line of its own
-        raise
-    return 0
 
+    def handle(event: IngestEvent, line: ProgressLine) -> None:
+        if isinstance(event, IngestProgress | VectorsRebuilding):
+            last = isinstance(event, VectorsRebuilding) and (
+                event.passages_done == event.passages_total
+            )
+            line.show(_progress_line(event), final=last)
+        elif isinstance(event, FileFailed):
+            line.message(f"{event.path}: {event.state}: {event.reason}")
+        elif isinstance(event, IngestFinished):
+            line.end()
+            out.write(_summary_line(event))
 
-@contextlib.contextmanager
-def _second_ctrl_c_ignored() -> Iterator[None]:
-    """A second Ctrl+C would only cut short the stop under way (about a
-    second: the run closes its reader and its parser workers)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    return run_with_progress(
+        library.index(name, cancel),
+        cancel,
+        handle,
+        stopped_text=STOPPED_TEXT,
+        line=ProgressLine(interval_s=PROGRESS_INTERVAL_S),
+    )
 
 
 def _summary_line(event: IngestFinished) -> str:
@@ -250,10 +225,10 @@ def _progress_line(p: IngestEvent) -> str:
     if isinstance(p, VectorsRebuilding):
         return (
             f"rebuilding the search index of {p.collection} ({p.reason}): "
-            f"{p.passages_done}/{p.passages_total} passages{eta}   "
+            f"{p.passages_done}/{p.passages_total} passages{eta}"
         )
     assert isinstance(p, IngestProgress)
-    return f"{p.files_done}/{p.files_total} files, {p.chunks_done} chunks{eta}   "
+    return f"{p.files_done}/{p.files_total} files, {p.chunks_done} chunks{eta}"
 
 
 def _duration(seconds: float) -> str:
