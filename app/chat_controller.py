@@ -11,7 +11,9 @@ sources (``Finished.sources``) belong where the answer is saved.
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,7 +26,13 @@ from app.composer import Composer
 from app.engine_worker import EngineController
 from app.models_controller import ModelsController
 from app.settings import Settings
-from engine.context import ContextSource, Passage
+from engine.context import (
+    ContextProgress,
+    ContextRequest,
+    ContextSource,
+    EarlierMessage,
+    Passage,
+)
 from engine.errors import EngineError
 from engine.events import (
     Failed,
@@ -78,6 +86,9 @@ class _Turn:
     reading: ReadingPrompt = field(default_factory=ReadingPrompt)
     # Why the documents' Auto rule held them back (SourcesDeclined), if it did.
     documents_declined: str = ""
+    # A regenerated answer: the version shown before, shown again if this
+    # turn ends without an answer (stopped at once, failed).
+    replaces: int | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,9 @@ class ChatController(QObject):
         self._rerun: tuple[str | None, SourceMode | None] | None = None
         composer.send_requested.connect(self.send)
         composer.stop_requested.connect(self.stop)
+        chat.regenerate_requested.connect(self.regenerate)
+        chat.edit_submitted.connect(self.edit_and_resend)
+        chat.version_requested.connect(self.show_version)
         engine.turn_event.connect(self._on_turn_event)
 
     @property
@@ -177,13 +191,26 @@ class ChatController(QObject):
         for message in messages:
             if streaming_here and message.id == draft_id:
                 continue  # shown below as the answer being written
-            footer = STORED_FOOTERS.get(message.finish_reason or "", "")
-            self.chat.add_message(message.role, message.content, footer, message.sources)
+            self._add_bubble(message)
+            if turn is not None and streaming_here and message.id == turn.user_message.id:
+                break  # the question being answered: its answer is below
         if turn is not None and streaming_here:
             self.chat.begin_answer()
             self.chat.append_answer("".join(turn.pieces))
             if turn.sources:
                 self.chat.set_streaming_sources(turn.sources)
+
+    def _add_bubble(self, message: StoredMessage, *, follow: bool = True) -> None:
+        footer = STORED_FOOTERS.get(message.finish_reason or "", "")
+        self.chat.add_message(
+            message.role,
+            message.content,
+            footer,
+            message.sources,
+            message_id=message.id,
+            versions=message.versions,
+            follow=follow,
+        )
 
     def forget_conversation(self, conversation_id: int) -> None:
         """The conversation is being deleted: stop its turn, which must write nowhere."""
@@ -231,28 +258,160 @@ class ChatController(QObject):
             self.composer.set_text(text)
             return
         self.banner.hide()
-        self.chat.add_message("user", text)
+        self.chat.add_message("user", text, message_id=user_message.id, versions=(user_message.id,))
         self.conversation_changed.emit(conversation)
+        self._start_turn(conversation, user_message, history, web_query, documents)
+
+    def _start_turn(
+        self,
+        conversation: int,
+        user_message: StoredMessage,
+        history: Sequence[EarlierMessage],
+        web_query: str | None = None,
+        documents: SourceMode | None = None,
+        *,
+        stored: Sequence[Passage] | None = None,
+        replaces: int | None = None,
+    ) -> None:
+        """Answer ``user_message`` (shown last) after ``history``. ``stored``:
+        give the model these sources again instead of searching (a regenerated
+        answer); ``replaces``: the answer version it is written beside."""
         request = TurnRequest(
             system_prompt=self.settings.system_prompt,
             history=history,
-            user_message=text,
+            user_message=user_message.content,
             sampling=SamplingParams(temperature=self.settings.temperature),
         )
         source: ContextSource | None = self.context_source
         grounding = None
         budget = None
-        if source is None and self.grounding is not None:
+        if stored is not None:
+            # The same sources as the earlier version, and the same prompt
+            # (the system prompt of a turn with a source, the question with
+            # them): llama.cpp reuses the whole cached prompt and only the new
+            # answer is computed. No second search, nothing new leaves the computer.
+            if source is not None or self.grounding is not None:
+                source = stored_sources(stored)
+        elif source is None and self.grounding is not None:
             grounding = self.grounding.source(web_query, documents)
             source = grounding
             budget = self.grounding.budget()
         self.last_answer = None
         self._show_ask_again()
         turn_id = self.engine.start_turn(request, source, budget)
-        self._turn = _Turn(turn_id, conversation, user_message, grounding=grounding)
+        self._turn = _Turn(
+            turn_id, conversation, user_message, grounding=grounding, replaces=replaces
+        )
+        self.chat.set_actions_enabled(False)
         self.chat.begin_answer()
         self.composer.set_generating(True)
         self.activity.setText("Thinking…")
+
+    # ------------------------------------------------------------------ versions
+
+    def _turn_can_start(self) -> bool:
+        if self._turn is not None or self.conversation_id is None:
+            return False
+        if not self.models.has_model:
+            self.banner.show_message(OPEN_A_MODEL_TEXT, level="info")
+            return False
+        return True
+
+    def _branch(self) -> list[StoredMessage]:
+        if self.conversation_id is None:
+            return []
+        return self.banner.attempt(self.store.messages, self.conversation_id) or []
+
+    def _show_branch_from(self, index: int, messages: Sequence[StoredMessage]) -> None:
+        """Show ``messages`` (the branch) again from its ``index``-th message
+        on; those above stay as they are, and so does the view."""
+        self.chat.remove_from(index)
+        for message in messages[index:]:
+            self._add_bubble(message, follow=False)
+
+    @Slot(int)
+    def regenerate(self, answer_id: int) -> None:
+        """Write another version of this answer, from the same question and
+        the same sources; the earlier versions stay (‹ n/m ›)."""
+        if not self._turn_can_start():
+            return
+        branch = self._branch()
+        index = next((i for i, m in enumerate(branch) if m.id == answer_id), None)
+        if index is None or index == 0 or branch[index].role != "assistant":
+            return
+        question = branch[index - 1]
+        if question.role != "user" or self.conversation_id is None:
+            return
+        self.banner.hide()
+        self._show_branch_from(index, branch[:index])
+        history = [m.as_earlier_message() for m in branch[: index - 1]]
+        self._start_turn(
+            self.conversation_id,
+            question,
+            history,
+            stored=branch[index].sources,
+            replaces=answer_id,
+        )
+
+    @Slot(int, str)
+    def edit_and_resend(self, question_id: int, text: str) -> None:
+        """Send an edited question as a new version of ``question_id``: the
+        conversation branches there, and the earlier branch stays (‹ n/m ›)."""
+        text = text.strip()
+        if text and self._turn_can_start():
+            self._ask_as_new_version(question_id, text, None, None)
+
+    def _ask_as_new_version(
+        self,
+        question_id: int,
+        text: str,
+        web_query: str | None,
+        documents: SourceMode | None,
+    ) -> bool:
+        conversation = self.conversation_id
+        branch = self._branch()
+        index = next((i for i, m in enumerate(branch) if m.id == question_id), None)
+        if conversation is None or index is None or branch[index].role != "user":
+            return False
+        question = self.banner.attempt(
+            self.store.add_message,
+            conversation,
+            "user",
+            text,
+            parent_id=branch[index].parent_id,
+        )
+        if question is None:
+            return False
+        self.banner.hide()
+        shown = self._branch()
+        self._show_branch_from(index, shown)
+        self.chat.scroll_to_bottom()
+        self.conversation_changed.emit(conversation)
+        history = [m.as_earlier_message() for m in branch[:index]]
+        self._start_turn(conversation, shown[-1], history, web_query, documents)
+        return True
+
+    @Slot(int)
+    def show_version(self, message_id: int) -> None:
+        """Show the branch through this version of a message."""
+        if self._turn is not None and self._turn.conversation == self.conversation_id:
+            return  # the answer being written belongs to the branch shown
+        branch = self._branch()
+        if self.banner.attempt(self.store.select, message_id) is None:
+            return
+        shown = self._branch()
+        # Redraw from the first message that differs; what is above stays put.
+        index = next(
+            (i for i, (a, b) in enumerate(zip(branch, shown, strict=False)) if a.id != b.id),
+            min(len(branch), len(shown)),
+        )
+        self._show_branch_from(index, shown)
+        self.last_answer = None
+        self._show_ask_again()
+
+    def _model_name(self) -> str | None:
+        model = self.engine.model
+        return model.path.name if model is not None else None
 
     @Slot()
     def stop(self) -> None:
@@ -322,6 +481,8 @@ class ChatController(QObject):
                 "assistant",
                 "".join(turn.pieces),
                 finish_reason=INTERRUPTED,
+                parent_id=turn.user_message.id,
+                model=self._model_name(),
             )
         else:
             self.banner.attempt(
@@ -350,6 +511,8 @@ class ChatController(QObject):
                 event.text,
                 finish_reason=event.reason,
                 sources=event.sources,
+                parent_id=turn.user_message.id,
+                model=self._model_name(),
             )
             answer_id = saved.id if saved is not None else None
         question = turn.user_message
@@ -359,8 +522,17 @@ class ChatController(QObject):
             # The question's sources, kept apart from it: the next turn sends
             # the question with them again, exactly as now (KV cache reuse).
             self.banner.attempt(self.store.set_sent_sources, question.id, event.sources)
+        versions: tuple[int, ...] = ()
+        if answer_id is None and turn.replaces is not None and turn.conversation is not None:
+            self._show_again(turn, visible)  # no new version: the one before it, again
+            visible = False
+        elif answer_id is not None and visible and turn.conversation is not None:
+            shown = self.banner.attempt(self.store.messages, turn.conversation) or []
+            versions = next((m.versions for m in shown if m.id == answer_id), ())
         if visible:
-            self.chat.end_answer(event.text, footer, event.sources)
+            self.chat.end_answer(
+                event.text, footer, event.sources, message_id=answer_id, versions=versions
+            )
         self._remember_answer(turn, answer_id)
         if event.stats.generated_tokens:
             self.speed_label.setText(f"{event.stats.tokens_per_second:.1f} tok/s")
@@ -372,13 +544,27 @@ class ChatController(QObject):
         self._remember_answer(turn, None)
         if turn.draft is not None:  # errors never stay in the conversation as an answer
             self.banner.attempt(self.store.delete_message, turn.draft.id)
-        if visible:
+        if turn.replaces is not None and turn.conversation is not None:
+            self._show_again(turn, visible)
+        elif visible:
             self.chat.end_answer("")
         # Errors go to the banner, never into the conversation as assistant text.
         self.banner.show_error(error)
 
+    def _show_again(self, turn: _Turn, visible: bool) -> None:
+        """A regenerate that wrote nothing: the version it was to replace is
+        the one shown again."""
+        if turn.replaces is None:
+            return
+        self.banner.attempt(self.store.select, turn.replaces)
+        if visible:
+            self.chat.end_answer("")
+            branch = self._branch()
+            self._show_branch_from(len(self.chat.bubbles()), branch)
+
     def _end_turn(self) -> None:
         self._turn = None
+        self.chat.set_actions_enabled(True)
         self.composer.set_generating(False)
         self.activity.setText("")
 
@@ -441,9 +627,10 @@ class ChatController(QObject):
         self.ask_again(None, SourceMode.ALWAYS)
 
     def ask_again(self, web_query: str | None, documents: SourceMode | None) -> None:
-        """Ask the last question again, grounded otherwise: its answer (and
-        question) are replaced by the new ones. While that turn is still
-        running, it is stopped first and asked again once it has."""
+        """Ask the last question again, grounded otherwise, as a new version
+        of the exchange (the earlier one stays: ‹ n/m › on the question).
+        While that turn is still running, it is stopped first and asked again
+        once it has."""
         if self._turn is not None:
             self._rerun = (web_query, documents)
             self.stop()
@@ -452,12 +639,24 @@ class ChatController(QObject):
         if last is None:
             return
         self.last_answer = None
-        for message_id in (last.answer_id, last.user_message_id):
-            if message_id is not None:
-                self.banner.attempt(self.store.delete_message, message_id)
-        self.conversation_id = None  # shown again without the replaced exchange
-        self.show(last.conversation)
-        self.send(last.question, web_query=web_query, documents=documents)
+        if last.conversation != self.conversation_id:
+            self.show(last.conversation)
+        if not self.models.has_model:
+            self.banner.show_message(OPEN_A_MODEL_TEXT, level="info")
+            return
+        if not self._ask_as_new_version(last.user_message_id, last.question, web_query, documents):
+            # Not on the branch shown any more: asked as a new question.
+            self.send(last.question, web_query=web_query, documents=documents)
+
+
+def stored_sources(passages: Sequence[Passage]) -> ContextSource:
+    """A context source that gives back the sources an answer was given."""
+
+    def source(request: ContextRequest, cancel: threading.Event) -> ContextProgress:  # noqa: ARG001
+        yield from ()
+        return list(passages)
+
+    return source
 
 
 def declined_text(reason: str) -> str:

@@ -488,6 +488,11 @@ class MessageBubble(QFrame):
         self.edit_submitted.emit(message_id, text)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.editor and event.type() == QEvent.Type.ShortcutOverride:
+            assert isinstance(event, QKeyEvent)
+            if event.key() == Qt.Key.Key_Escape:  # Escape is also the window's Stop
+                event.accept()
+                return True
         if watched is self.editor and event.type() == QEvent.Type.KeyPress:
             assert isinstance(event, QKeyEvent)
             if event.key() == Qt.Key.Key_Escape:

@@ -1,0 +1,138 @@
+"""Regenerate, edit and resend, and switching versions, in the real window
+with the tiny scripted Phi-3 on real llama.cpp."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from app.main_window import MainWindow
+from engine.events import Finished
+from engine.synthetic_model import SCRIPTED_ANSWER
+from tests.app.conftest import wait_for_answer
+
+
+def ask(qtbot, window: MainWindow, text: str) -> None:
+    window.send(text)
+    wait_for_answer(qtbot, window)
+
+
+def finished_of(qtbot, window: MainWindow, act) -> Finished:
+    """Do ``act`` and return the Finished event of the turn it starts."""
+    seen: list[Finished] = []
+
+    def keep(_turn: int, event: object) -> None:
+        if isinstance(event, Finished):
+            seen.append(event)
+
+    window.engine.turn_event.connect(keep)
+    try:
+        act()
+        qtbot.waitUntil(lambda: bool(seen), timeout=30_000)
+        wait_for_answer(qtbot, window)
+    finally:
+        window.engine.turn_event.disconnect(keep)
+    return seen[-1]
+
+
+def test_regenerate_keeps_the_earlier_answer_and_reads_almost_nothing_again(
+    qtbot, window_with, tiny_model
+) -> None:
+    window = window_with(tiny_model)
+    ask(qtbot, window, "What is Footnote?")
+    conversation = window.conversation_id
+    assert conversation is not None
+    user, answer = window.chat.bubbles()
+    assert answer.regenerate_button.isVisible() and not answer.previous_button.isVisible()
+    assert user.edit_button.isVisible() and not answer.edit_button.isVisible()
+    first_id = answer.message_id
+
+    end = finished_of(
+        qtbot, window, lambda: qtbot.mouseClick(answer.regenerate_button, Qt.MouseButton.LeftButton)
+    )
+    # The same prompt as before: llama.cpp's cache holds all of it.
+    assert end.stats.evaluated_prompt_tokens <= 2 < end.stats.reused_prompt_tokens
+
+    stored = window.store.messages(conversation)
+    assert [m.role for m in stored] == ["user", "assistant"]
+    assert stored[1].versions == (first_id, stored[1].id) and stored[1].version == 2
+    assert stored[1].model == tiny_model.name
+    user, answer = window.chat.bubbles()
+    assert answer.text == SCRIPTED_ANSWER
+    assert answer.version_label.text() == "2/2"
+    assert answer.previous_button.isEnabled() and not answer.next_button.isEnabled()
+
+    # ‹ shows the first version, › the second again.
+    qtbot.mouseClick(answer.previous_button, Qt.MouseButton.LeftButton)
+    [_, answer] = window.chat.bubbles()
+    assert (answer.message_id, answer.version_label.text()) == (first_id, "1/2")
+    assert [m.id for m in window.store.messages(conversation)][-1] == first_id
+    qtbot.mouseClick(answer.next_button, Qt.MouseButton.LeftButton)
+    assert window.chat.bubbles()[-1].version_label.text() == "2/2"
+
+
+def test_edit_and_resend_branches_and_the_old_branch_stays_reachable(
+    qtbot, window_with, tiny_model
+) -> None:
+    window = window_with(tiny_model)
+    ask(qtbot, window, "First question")
+    ask(qtbot, window, "Second question")
+    ask(qtbot, window, "Third question")
+    conversation = window.conversation_id
+    assert conversation is not None
+    second = window.chat.bubbles()[2]
+    assert second.text == "Second question"
+
+    qtbot.mouseClick(second.edit_button, Qt.MouseButton.LeftButton)
+    assert second.editor is not None and second.editor.toPlainText() == "Second question"
+    second.editor.selectAll()
+    qtbot.keyClicks(second.editor, "Second question, edited")
+    end = finished_of(qtbot, window, lambda: qtbot.keyClick(second.editor, Qt.Key.Key_Return))
+    # Only the edited question is read: the first exchange is still cached.
+    first_exchange = window.store.messages(conversation)[:2]
+    assert end.stats.reused_prompt_tokens > 0
+    assert end.stats.evaluated_prompt_tokens < end.stats.prompt_tokens - 10
+
+    bubbles = window.chat.bubbles()
+    assert [b.text for b in bubbles[:3]] == [
+        "First question",
+        SCRIPTED_ANSWER,
+        "Second question, edited",
+    ]
+    assert len(bubbles) == 4
+    assert bubbles[2].version_label.text() == "2/2"
+    assert [m.id for m in window.store.messages(conversation)[:2]] == [m.id for m in first_exchange]
+
+    # The earlier branch, with the rest of it.
+    qtbot.mouseClick(bubbles[2].previous_button, Qt.MouseButton.LeftButton)
+    assert [b.text for b in window.chat.bubbles()][2::2] == ["Second question", "Third question"]
+    assert window.chat.bubbles()[2].version_label.text() == "1/2"
+    # A new question now continues that branch.
+    ask(qtbot, window, "Fourth question")
+    texts = [m.content for m in window.store.messages(conversation) if m.role == "user"]
+    assert texts == ["First question", "Second question", "Third question", "Fourth question"]
+
+
+def test_escape_cancels_an_edit_and_nothing_is_sent(qtbot, window_with, tiny_model) -> None:
+    window = window_with(tiny_model)
+    ask(qtbot, window, "A question")
+    user = window.chat.bubbles()[0]
+    user.start_editing()
+    assert user.editor is not None
+    qtbot.keyClick(user.editor, Qt.Key.Key_Escape)
+    assert user.editor is None and user.body.isVisible()
+    assert not window.composer.generating
+    assert len(window.store.messages(window.conversation_id)) == 2  # type: ignore[arg-type]
+
+
+def test_versions_survive_a_restart(qtbot, window_with, open_window, tiny_model) -> None:
+    from tests.app.conftest import close
+
+    window = window_with(tiny_model)
+    ask(qtbot, window, "Keep both")
+    answer = window.chat.bubbles()[1]
+    qtbot.mouseClick(answer.regenerate_button, Qt.MouseButton.LeftButton)
+    wait_for_answer(qtbot, window)
+    close(window)
+    again = open_window()
+    [_, answer] = again.chat.bubbles()
+    assert answer.version_label.text() == "2/2" and answer.previous_button.isVisible()
