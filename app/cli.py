@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from app import cli_documents
+from app import cli_conversations, cli_documents
 from app.cli_failures import failure_sentence
 from app.cli_progress import EXIT_INTERRUPTED, ProgressLine, run_with_progress
 from app.grounding import (
@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--quant", default="q4_k_m", choices=OUTPUT_TYPES, help="output type (default q4_k_m)"
     )
     cli_documents.add_parsers(sub)
+    cli_conversations.add_parsers(sub)
     return parser
 
 
@@ -164,6 +165,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
 def _dispatch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     if args.command in cli_documents.COMMANDS:
         return cli_documents.run(args, paths, out)
+    if args.command in cli_conversations.COMMANDS:
+        return cli_conversations.run(args, paths, out)
     if args.command == "ledger":
         return _ledger(paths, args.clear, args.n, out)
     if args.command == "convert":
