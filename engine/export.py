@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import re
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -375,6 +377,27 @@ def _outside_code(text: str, change: Callable[[str], str]) -> str:
             pieces.append(change(line[last:]))
             out.append("".join(pieces))
     return "\n".join(out)
+
+
+def write_file(target: Path, text: str) -> None:
+    """Write the whole export or nothing (a temp file beside it, then a rename):
+    an export that fails half way never leaves half a file under its name."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+            Path(temp).replace(target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ConversationFileError(
+            f"Could not write {target}: {exc.strerror or exc}. "
+            "Choose a folder you can write to, with some free space.",
+            detail=repr(exc),
+        ) from exc
 
 
 def export_text(store: ConversationStore, conversation_id: int, fmt: ExportFormat) -> str:
