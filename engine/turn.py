@@ -155,6 +155,8 @@ class ChatSession:
         self.prompt_speed = prompt_speed or PromptSpeed.for_model(model)
         # Text and tokens of the last prompt + answer the model evaluated.
         self._cache = PromptCache(model)
+        # What the last read_ahead left in llama.cpp's KV cache (tokens).
+        self._read_ahead_tokens = 0
         # What Stop sets; llama.cpp polls it during prompt batches (_stoppable).
         self._cancel = threading.Event()
         import llama_cpp
@@ -208,6 +210,37 @@ class ChatSession:
         except EngineError as exc:
             yield Failed(exc)
 
+    def read_ahead(
+        self,
+        request: TurnRequest,
+        cancel: threading.Event,
+        context_source: ContextSource,
+        *,
+        budget: TurnBudget | None = None,
+    ) -> int:
+        """While the user is still typing ``request.user_message``: find its
+        sources and read the prompt up to where the question starts into
+        llama.cpp's KV cache, so that the turn sent on Enter finds system
+        prompt, history *and sources* cached and reads only its question
+        (on a laptop CPU that is the ~20 s of a Balanced turn's sources).
+
+        The turn that follows plans and searches exactly as it would have,
+        and reuses whatever of this prompt it repeats: all of it when the
+        finished question finds the same passages, a prefix when it finds
+        others. ``context_source`` must not send anything off the machine
+        (the app passes one with web search off). Returns the tokens now
+        cached for that prompt (0: nothing to read ahead); stops at once
+        when ``cancel`` is set, e.g. by the next keystroke or by Enter."""
+        self._cancel = cancel
+        self.model.fit_threads_to_load()
+        try:
+            for _event in self._run(request, cancel, context_source, budget, read_ahead=True):
+                pass
+        except EngineError as exc:
+            log.info("reading ahead failed: %s", exc)
+            return 0
+        return self._read_ahead_tokens
+
     def calibrate_prompt_speed(self) -> float:
         """Measure the prompt speed once (~128 tokens: seconds on a laptop CPU)
         and count it as a sample; for the engine thread right after loading,
@@ -231,6 +264,8 @@ class ChatSession:
         cancel: threading.Event,
         source: ContextSource | None,
         budget: TurnBudget | None,
+        *,
+        read_ahead: bool = False,
     ) -> Iterator[TurnEvent]:
         # A turn that may carry sources says how to read them once, in the
         # system prompt (cached), rather than in its own user turn.
@@ -262,6 +297,14 @@ class ChatSession:
                 return
 
         prompt, dropped_units = self._fit_prompt(system, units, dropped_units, request, passages)
+        if read_ahead:
+            self._read_ahead_tokens = 0
+            if prompt.sources and not cancel.is_set():
+                start = self._question_start(system, units, dropped_units, request, prompt)
+                # _evaluate_prompt reads all but the last token it is given.
+                done = yield from self._evaluate_prompt(prompt.tokens[: start + 1], cancel)
+                self._read_ahead_tokens = done.reused_tokens + done.evaluated_tokens
+            return
         dropped = sum(len(unit) for unit in units[:dropped_units])
         if dropped:
             yield Notice(
@@ -376,6 +419,25 @@ class ChatSession:
     def _count_block_tokens(self, passage: Passage) -> int:
         block = passage_block(99, passage)
         return len(self.model.prompt_tokenizer.text_tokens(block)) + _BLOCK_SEPARATOR_TOKENS
+
+    def _question_start(
+        self,
+        system: list[ChatMessage],
+        units: list[list[ChatMessage]],
+        dropped_units: int,
+        request: TurnRequest,
+        prompt: _Prompt,
+    ) -> int:
+        """Where the question's own tokens start in ``prompt``: what it shares
+        with the same prompt for another question (everything before the
+        question, whatever the tokenizer does at the seam)."""
+        sources = list(prompt.sources)
+        history = [m for unit in units[dropped_units:] for m in unit]
+        content = user_content_with_sources(request.user_message + " \u2026", sources)
+        parts = self.model.chat_format.render_parts(
+            [*system, *history, ChatMessage("user", content)]
+        )
+        return shared_prefix(prompt.tokens, self._cache.tokenize(parts).tokens)
 
     def _fit_prompt(
         self,

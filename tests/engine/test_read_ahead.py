@@ -1,0 +1,89 @@
+"""Reading ahead while the user types: the sources part of the next prompt
+is in llama.cpp's KV cache before Enter, so the turn reads only its question
+(llama.cpp's own counters, real tiny model)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from engine.context import ContextProgress, ContextRequest, SourcePassage
+from engine.events import Finished, TurnEvent
+from engine.model import LocalModel
+from engine.turn import ChatSession, SamplingParams, TurnRequest
+
+SYSTEM = "You are a helpful assistant."
+PASSAGES = [
+    SourcePassage(
+        "The travel budget is approved by the finance team in March. " * 6,
+        "budget.md › Approval",
+        "document",
+        {},
+        "b1",
+        0.7,
+    ),
+    SourcePassage("Receipts are kept for seven years. " * 5, "rules.md", "document", {}, "r", 0.6),
+]
+asked: list[str] = []
+
+
+def source(request: ContextRequest, cancel: threading.Event) -> ContextProgress:
+    asked.append(request.question)
+    yield from ()
+    return PASSAGES
+
+
+def answer(session: ChatSession, question: str) -> Finished:
+    request = TurnRequest(SYSTEM, (), question, SamplingParams(max_answer_tokens=4))
+    events: list[TurnEvent] = list(session.run(request, threading.Event(), source))
+    done = events[-1]
+    assert isinstance(done, Finished), done
+    return done
+
+
+def test_after_reading_ahead_the_turn_reads_only_its_question(
+    model: LocalModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cold = answer(ChatSession(model), "When is the travel budget approved?")
+    model.llama.reset()
+
+    session = ChatSession(model)
+    typing = TurnRequest(SYSTEM, (), "When is the travel budget", SamplingParams())
+    cached = session.read_ahead(typing, threading.Event(), source)
+    assert asked[-1] == "When is the travel budget"  # searched for the text so far
+    assert cached > 0.8 * cold.stats.prompt_tokens
+
+    # Count what llama.cpp is asked to evaluate, independently of the turn's
+    # own statistics (llama.cpp's perf counters count cache positions here).
+    evaluated: list[int] = []
+    real_eval = model.llama.eval
+    monkeypatch.setattr(
+        model.llama, "eval", lambda tokens: evaluated.append(len(tokens)) or real_eval(tokens)
+    )
+    done = answer(session, "When is the travel budget approved?")
+    assert done.stats.reused_prompt_tokens == cached
+    assert done.stats.evaluated_prompt_tokens < 25  # "Question: …", <|end|>, <|assistant|>
+    assert cold.stats.evaluated_prompt_tokens > 5 * done.stats.evaluated_prompt_tokens
+    assert sum(evaluated) == done.stats.evaluated_prompt_tokens + done.stats.generated_tokens - 1
+    assert [p.id for p in done.sources] == [p.id for p in cold.sources]
+
+
+def test_reading_ahead_stops_at_once_when_cancelled(model: LocalModel) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    session = ChatSession(model)
+    request = TurnRequest(SYSTEM, (), "When is the travel", SamplingParams())
+    assert session.read_ahead(request, cancel, source) == 0
+    # And the next turn is not held up or confused by it.
+    assert answer(session, "When is it approved?").reason in ("stop", "length")
+
+
+def test_nothing_found_nothing_read(model: LocalModel) -> None:
+    def empty(request: ContextRequest, cancel: threading.Event) -> ContextProgress:
+        yield from ()
+        return []
+
+    session = ChatSession(model)
+    request = TurnRequest(SYSTEM, (), "Hello the", SamplingParams())
+    assert session.read_ahead(request, threading.Event(), empty) == 0
