@@ -94,9 +94,11 @@ PROGRESS_INTERVAL_S = 0.25
 _QUEUE_POLL_S = 0.1
 NO_TEXT_REASON = "no text found in the file (empty, or only whitespace)"
 # After a cancel, how long the consumer waits for the parser thread to stop.
-# It stops within ~0.1 s unless a read is stuck in the kernel (a dead network
-# drive); then it is left to end on its own rather than hold the run.
-PRODUCER_STOP_WAIT_S = 1.0
+# It stops within ~0.1 s unless it is stuck where no stop reaches: a read in
+# the kernel (a dead network drive), or the embedder's first load (its
+# tokenizer, seconds of imports); then it is left to end on its own rather
+# than hold the run.
+PRODUCER_STOP_WAIT_S = 0.5
 
 log = logging.getLogger(__name__)
 

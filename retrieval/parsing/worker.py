@@ -151,7 +151,7 @@ class ParserPool:
         if guard is not None:
             identity = identity or guard.identity
             stopped = stopped or guard.stopped
-        worker = self._acquire_ready((path, memory_limit_mb, parser, identity))
+        worker = self._acquire_ready((path, memory_limit_mb, parser, identity), stopped)
         finished = False
         try:
             while True:
@@ -186,12 +186,14 @@ class ParserPool:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _acquire_ready(self, job: Job) -> _Worker:
+    def _acquire_ready(self, job: Job, stopped: Callable[[], bool] | None = None) -> _Worker:
         """A worker that has accepted ``job``. An idle worker can die between
         the pool's liveness check and the send (killed, or parent-death
-        races); then one fresh worker is tried before giving up."""
+        races); then one fresh worker is tried before giving up. Waiting for
+        a free worker, or for a new one to start, ends with ``ParseStopped``
+        once ``stopped()``."""
         for attempt in range(2):
-            worker = self._acquire()
+            worker = self._acquire(stopped)
             try:
                 worker.send(job)
             except (OSError, ValueError) as exc:
@@ -206,7 +208,7 @@ class ParserPool:
                 return worker
         raise AssertionError("unreachable")
 
-    def _acquire(self) -> _Worker:
+    def _acquire(self, stopped: Callable[[], bool] | None = None) -> _Worker:
         with self._lock:
             while True:
                 if self._closed:
@@ -220,9 +222,11 @@ class ParserPool:
                 if self._busy + len(self._idle) < self.size:
                     self._busy += 1
                     break
-                self._lock.wait()
+                self._lock.wait(STOP_POLL_S if stopped is not None else None)
+                if stopped is not None and stopped():
+                    raise ParseStopped
         try:
-            return _Worker.start(self._context)
+            return _Worker.start(self._context, stopped)
         except BaseException:
             with self._lock:
                 self._busy -= 1
@@ -247,7 +251,7 @@ class _Worker:
         self._killed = False
 
     @classmethod
-    def start(cls, context: BaseContext) -> _Worker:
+    def start(cls, context: BaseContext, stopped: Callable[[], bool] | None = None) -> _Worker:
         parent_conn, child_conn = context.Pipe(duplex=True)
         process = context.Process(  # type: ignore[attr-defined]
             target=serve, args=(child_conn,), name="footnote-parser", daemon=True
@@ -256,7 +260,7 @@ class _Worker:
         child_conn.close()
         worker = cls(process, parent_conn)
         try:
-            ready = parent_conn.poll(WORKER_START_TIMEOUT_S) and parent_conn.recv()
+            ready = worker._wait(WORKER_START_TIMEOUT_S, stopped) and parent_conn.recv()
         except (EOFError, OSError):
             ready = None
         if not ready or ready[0] != "ready":
