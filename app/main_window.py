@@ -47,6 +47,7 @@ from app.chat_view import ChatView
 from app.cli_documents import new_embedder, open_library
 from app.colors import ThemeChoice
 from app.composer import Composer
+from app.conversation_files import ConversationFiles
 from app.conversation_list import ConversationList
 from app.conversations_controller import ConversationsController
 from app.documents_controller import DocumentsController, name_for
@@ -150,6 +151,13 @@ class MainWindow(QMainWindow):
             # Looked up at each call: tests answer the question by replacing it.
             confirm=lambda title, text: self.confirm(title, text),  # noqa: PLW0108
             parent=self,
+        )
+        self.conversation_files = ConversationFiles(
+            parent=self,
+            store=store,
+            conversations=self.conversations_controller,
+            banner=self.banner,
+            start_folder=Path.home,
         )
         # One embedding model for documents and web pages, loaded on first use;
         # a library made elsewhere (tests) lends its own to the web search.
@@ -335,6 +343,8 @@ class MainWindow(QMainWindow):
                 QKeySequence("Ctrl+Shift+O"),
                 self.choose_folder_to_convert,
             ),
+            ("&Export Conversation…", QKeySequence("Ctrl+Shift+E"), self.export_conversation),
+            ("&Import Conversation…", QKeySequence("Ctrl+Shift+I"), self.import_conversation),
             ("&Settings…", QKeySequence.StandardKey.Preferences, self.open_settings),
         ):
             action = QAction(text, self)
@@ -378,6 +388,14 @@ class MainWindow(QMainWindow):
     @Slot()
     def stop(self) -> None:
         self.chat_controller.stop()
+
+    @Slot()
+    def export_conversation(self) -> None:
+        self.conversation_files.export_current()
+
+    @Slot()
+    def import_conversation(self) -> None:
+        self.conversation_files.import_file()
 
     @Slot()
     def new_conversation(self) -> None:

@@ -136,3 +136,29 @@ def test_versions_survive_a_restart(qtbot, window_with, open_window, tiny_model)
     again = open_window()
     [_, answer] = again.chat.bubbles()
     assert answer.version_label.text() == "2/2" and answer.previous_button.isVisible()
+
+
+def test_file_export_and_import_in_the_window(qtbot, window_with, tiny_model, tmp_path) -> None:
+    window = window_with(tiny_model)
+    ask(qtbot, window, "Export me")
+    answer = window.chat.bubbles()[1]
+    qtbot.mouseClick(answer.regenerate_button, Qt.MouseButton.LeftButton)
+    wait_for_answer(qtbot, window)
+    exported = window.conversation_id
+
+    md = window.conversation_files.export_current(tmp_path / "chat.md")
+    assert md is not None and md.read_text(encoding="utf-8").startswith("# Export me\n")
+    assert window.banner.isVisible() and "Exported “Export me”" in window.banner.text()
+    js = window.conversation_files.export_current(tmp_path / "chat.json")
+    assert js is not None
+
+    imported = window.conversation_files.import_file(js)
+    assert imported is not None and imported != exported
+    assert window.conversation_id == imported  # shown, and selected in the list
+    assert window.conversations.currentItem().text() == "Export me"
+    [_, answer] = window.chat.bubbles()
+    assert answer.version_label.text() == "2/2"
+
+    (tmp_path / "bad.json").write_text("{}", encoding="utf-8")
+    assert window.conversation_files.import_file(tmp_path / "bad.json") is None
+    assert "is not a conversation exported by Footnote" in window.banner.text()
