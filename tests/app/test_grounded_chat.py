@@ -211,6 +211,12 @@ def test_web_search_always_numbers_pages_and_documents_together_and_fills_the_le
         assert "127.0.0.1" in rows[web[0]]
         panel.open(web[0] + 1)
         assert opened_urls[-1].toString() == f"{base}/article"
+        # Stored as asked: the question as written, the passages sent with it apart.
+        question, answer = window.store.messages(window.conversation_id)
+        assert question.content == "Who built the Velmora lighthouse?"
+        assert question.model_content is None
+        sent = [(s.n, s.citation) for s in question.sent_sources]
+        assert sent == [(s.n, s.citation) for s in answer.sources] and sent
 
         window.show_ledger()
         ledger = window.ledger_page

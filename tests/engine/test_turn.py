@@ -27,6 +27,7 @@ from engine.events import (
     Token,
     TurnEvent,
 )
+from engine.history import ConversationStore
 from engine.model import LoadOptions, LocalModel, load_model
 from engine.synthetic_model import SCRIPTED_ANSWER, SCRIPTED_PIECES
 from engine.turn import ChatSession, SamplingParams, TurnBudget, TurnRequest
@@ -214,9 +215,14 @@ def nothing(request: ContextRequest, cancel: threading.Event) -> ContextProgress
     return []
 
 
-def test_follow_up_after_a_sourced_turn_evaluates_only_new_tokens(model: LocalModel) -> None:
+@pytest.mark.parametrize("history_kind", ["as sent", "stored apart"])
+def test_follow_up_after_a_sourced_turn_evaluates_only_new_tokens(
+    model: LocalModel, history_kind: str, tmp_path: Path
+) -> None:
     """Sources sit in the newest user turn, so the next turn still reuses the
-    whole previous prompt and answer from llama.cpp's KV cache."""
+    whole previous prompt and answer from llama.cpp's KV cache: also when the
+    question and its sources come back from the conversation database apart
+    (the question as written, the passages whole) and are rendered again."""
     import llama_cpp
 
     def source(request: ContextRequest, cancel: threading.Event) -> ContextProgress:
@@ -229,10 +235,20 @@ def test_follow_up_after_a_sourced_turn_evaluates_only_new_tokens(model: LocalMo
     session = ChatSession(model)
     first = finished(run(session, TurnRequest(SYSTEM, [], "Is it private?"), context_source=source))
     assert len(first.sources) == 2
-    history = [
+    assert first.question == "Is it private?"
+    history: list[ChatMessage | EarlierMessage] = [
         ChatMessage("user", first.user_content_as_sent),
         ChatMessage("assistant", first.text),
     ]
+    if history_kind == "stored apart":
+        store = ConversationStore(tmp_path / "history.sqlite3")
+        conversation = store.create_conversation().id
+        question = store.add_message(conversation, "user", first.question)
+        store.set_sent_sources(question.id, first.sources)
+        store.add_message(conversation, "assistant", first.text, sources=first.sources)
+        history = [m.as_earlier_message() for m in store.messages(conversation)]
+        store.close()
+        assert history[0].text == "Is it private?"
     new_suffix = "<|end|>\n<|user|>\nAnd why?<|end|>\n<|assistant|>\n"
     expected_new = len(model.tokenize(new_suffix, add_bos=False, special=True))
 
