@@ -60,6 +60,10 @@ class Banner(QFrame):
         self._active = False  # a message is raised and not dismissed
         self.setVisible(False)
 
+    def buttons(self) -> list[QWidget]:
+        """Its buttons, in Tab order."""
+        return [self.details_button, self.close_button]
+
     def set_context(self, context: Callable[[], Hashable]) -> None:
         """What "where the user is" means: a key compared for equality."""
         self._context = context

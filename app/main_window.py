@@ -53,6 +53,7 @@ from app.conversations_controller import ConversationsController
 from app.documents_controller import DocumentsController, name_for
 from app.documents_page import DocumentsPage
 from app.engine_worker import EngineController
+from app.focus_order import order_chat_page
 from app.grounding import SharedEmbedder, ledger_path
 from app.grounding_controller import GroundingController
 from app.jobs import JobRegistry
@@ -99,6 +100,7 @@ class MainWindow(QMainWindow):
         self.engine = engine
         self.jobs = JobRegistry(self)
         self._shut_down = False
+        self._chat_tab_stops: list[QWidget] = []  # app.focus_order
         # What each model file's loads start from; the engine updates it in
         # place (it is the settings' own dict) and says so, and it is saved.
         engine.saved_prompt_speeds = settings.prompt_speeds
@@ -283,6 +285,7 @@ class MainWindow(QMainWindow):
         chat_layout.setContentsMargins(0, 0, 0, 0)
         chat_layout.setSpacing(0)
         self.chat = ChatView()
+        self.chat.setAccessibleName("Conversation")
         chat_layout.addWidget(self.chat, 1)
         composer_area = QWidget()
         composer_area.setObjectName("composerArea")
@@ -401,6 +404,19 @@ class MainWindow(QMainWindow):
     def new_conversation(self) -> None:
         self.conversations_controller.new()
         self.banner.context_changed()
+
+    def focusNextPrevChild(self, next: bool) -> bool:
+        """Tab: on the chat page, the messages come between the conversation
+        list and the message box (``app.focus_order``)."""
+        if self.pages.currentWidget() is self.chat_page:
+            composer = self.composer
+            order_chat_page(
+                [self.new_chat_button, self.conversations, *self.banner.buttons(), self.chat],
+                self.chat,
+                [composer.edit, composer.collections_chooser, composer.web_toggle, composer.button],
+                last_known=self._chat_tab_stops,
+            )
+        return super().focusNextPrevChild(next)
 
     def _where(self) -> tuple[int, int | None]:
         """Where the user is, for the banner: the page, and on the chat page

@@ -1,5 +1,8 @@
 """The Models page: what is installed (use, delete) and what can be downloaded
-(with what it needs, whether it fits, progress, speed, time left, cancel)."""
+(with what it needs, whether it fits, progress, speed, time left, cancel).
+
+Every text on it wraps (file paths too, at their slashes), so the page fits
+any width the window gives it and never scrolls sideways."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -22,6 +26,22 @@ from engine.catalog import CatalogEntry, recommend
 from engine.download import DownloadProgress
 from engine.hardware import MemoryBudget
 from engine.library import InstalledModel
+
+# A zero-width space: lets a long path wrap after each "/" (QLabel wraps at spaces only).
+WRAP_OPPORTUNITY = "\u200b"
+
+
+def wrappable(text: str) -> str:
+    """``text`` with a break opportunity after each path separator."""
+    return text.replace("/", "/" + WRAP_OPPORTUNITY).replace("\\", "\\" + WRAP_OPPORTUNITY)
+
+
+def _wrapping(label: QLabel) -> QLabel:
+    """A label that wraps and asks for no width of its own: the row decides."""
+    label.setWordWrap(True)
+    label.setMinimumWidth(1)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label
 
 
 def human_size(n_bytes: float) -> str:
@@ -50,24 +70,23 @@ class CatalogRow(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 10, 14, 10)
         top = QHBoxLayout()
-        self.title = QLabel(entry.name)
+        self.title = _wrapping(QLabel(entry.name))
         self.title.setObjectName("modelTitle")
-        top.addWidget(self.title)
-        top.addStretch(1)
+        top.addWidget(self.title, 1)
         self.button = QPushButton("Download")
         self.button.setObjectName("secondaryButton")
         self.button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.button.setAccessibleName(f"Download {entry.name}")
         self.button.clicked.connect(self._on_button)
         top.addWidget(self.button)
         layout.addLayout(top)
-        self.info = QLabel()
+        self.info = _wrapping(QLabel())
         self.info.setObjectName("modelDetail")
-        self.info.setWordWrap(True)
         layout.addWidget(self.info)
         self.progress = _thin_progress_bar()
         self.progress.hide()
         layout.addWidget(self.progress)
-        self.status = QLabel()
+        self.status = _wrapping(QLabel())
         self.status.setObjectName("modelDetail")
         self.status.hide()
         layout.addWidget(self.status)
@@ -96,6 +115,7 @@ class CatalogRow(QFrame):
     def show_progress(self, p: DownloadProgress) -> None:
         self._downloading = True
         self.button.setText("Cancel")
+        self.button.setAccessibleName(f"Cancel downloading {self.entry.name}")
         self.progress.show()
         self.progress.setValue(int(1000 * (p.fraction or 0)))
         self.status.setText(progress_text(p))
@@ -104,6 +124,7 @@ class CatalogRow(QFrame):
     def show_state(self, text: str) -> None:
         self._downloading = False
         self.button.setText("Download")
+        self.button.setAccessibleName(f"Download {self.entry.name}")
         self.progress.hide()
         self.status.setText(text)
         self.status.setVisible(bool(text))
@@ -111,6 +132,7 @@ class CatalogRow(QFrame):
     def start(self) -> None:
         self._downloading = True
         self.button.setText("Cancel")
+        self.button.setAccessibleName(f"Cancel downloading {self.entry.name}")
         self.status.setText("Connecting…")
         self.status.show()
 
@@ -132,7 +154,7 @@ class InstalledRow(QFrame):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(14, 10, 14, 10)
         text = QVBoxLayout()
-        name = QLabel(model.path.name)
+        name = _wrapping(QLabel(wrappable(model.path.name)))
         name.setObjectName("modelTitle")
         text.addWidget(name)
         if model.info is not None:
@@ -144,20 +166,21 @@ class InstalledRow(QFrame):
             detail = f"Cannot be used: {model.problem}"
         if not own_file:
             detail += f" · in {model.path.parent}"
-        info = QLabel(detail)
+        info = _wrapping(QLabel(wrappable(detail)))
         info.setObjectName("modelDetail")
-        info.setWordWrap(True)
         text.addWidget(info)
         layout.addLayout(text, 1)
         self.use_button = QPushButton("In use" if in_use else "Use")
         self.use_button.setObjectName("secondaryButton")
         self.use_button.setEnabled(not in_use and model.info is not None)
+        self.use_button.setAccessibleName(f"Use {model.path.name}")
         self.use_button.clicked.connect(lambda: self.use_requested.emit(str(model.path)))
         layout.addWidget(self.use_button)
         self.delete_button = QPushButton("Delete")
         self.delete_button.setObjectName("secondaryButton")
         # Files outside Footnote's models folder are the user's: never deleted here.
         self.delete_button.setVisible(own_file)
+        self.delete_button.setAccessibleName(f"Delete {model.path.name}")
         self.delete_button.setEnabled(not in_use)
         self.delete_button.setToolTip("Switch to another model first" if in_use else "")
         self.delete_button.clicked.connect(lambda: self.delete_requested.emit(str(model.path)))
@@ -175,10 +198,9 @@ class ConversionRow(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 10, 14, 10)
         top = QHBoxLayout()
-        self.title = QLabel()
+        self.title = _wrapping(QLabel())
         self.title.setObjectName("modelTitle")
-        top.addWidget(self.title)
-        top.addStretch(1)
+        top.addWidget(self.title, 1)
         self.button = QPushButton("Cancel")
         self.button.setObjectName("secondaryButton")
         self.button.clicked.connect(self.cancel_requested)
@@ -186,9 +208,8 @@ class ConversionRow(QFrame):
         layout.addLayout(top)
         self.progress = _thin_progress_bar()
         layout.addWidget(self.progress)
-        self.status = QLabel()
+        self.status = _wrapping(QLabel())
         self.status.setObjectName("modelDetail")
-        self.status.setWordWrap(True)
         layout.addWidget(self.status)
         self.hide()
 
@@ -232,6 +253,10 @@ class ModelManagerPage(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        # Everything wraps, so the page follows the window's width.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll = scroll
+        scroll.setAccessibleName("Models")
         canvas = QWidget()
         canvas.setObjectName("chatCanvas")
         self._layout = QVBoxLayout(canvas)
@@ -260,9 +285,8 @@ class ModelManagerPage(QWidget):
         self._catalog_title = QLabel("Download")
         self._catalog_title.setObjectName("sectionTitle")
         self._layout.addWidget(self._catalog_title)
-        self.free_memory = QLabel()
+        self.free_memory = _wrapping(QLabel())
         self.free_memory.setObjectName("modelDetail")
-        self.free_memory.setWordWrap(True)
         self._layout.addWidget(self.free_memory)
         self._catalog_box = QVBoxLayout()
         self._layout.addLayout(self._catalog_box)
@@ -293,7 +317,7 @@ class ModelManagerPage(QWidget):
         _clear(self._installed_box)
         self.installed_rows = []
         if not models:
-            empty = QLabel("No models yet. Download one below, or open a .gguf file.")
+            empty = _wrapping(QLabel("No models yet. Download one below, or open a .gguf file."))
             empty.setObjectName("modelDetail")
             self._installed_box.addWidget(empty)
         for model in models:

@@ -74,7 +74,9 @@ class SettingsDialog(QDialog):
 
         self.model_path = QLineEdit(settings.model_path)
         self.model_path.setPlaceholderText("No model chosen")
+        self.model_path.setAccessibleName("Model file")
         browse = QPushButton("Browse…")
+        browse.setAccessibleName("Browse for a model file")
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()
         row.addWidget(self.model_path, 1)

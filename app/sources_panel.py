@@ -111,12 +111,16 @@ def open_source(
     source: Passage,
     *,
     platform: str = sys.platform,
-    viewer: Callable[[], Viewer | None] = _pdf_viewer,
-    launch: Callable[[list[str]], bool] = _launch,
-    open_url: Callable[[QUrl], bool] = _open_url,
+    viewer: Callable[[], Viewer | None] | None = None,
+    launch: Callable[[list[str]], bool] | None = None,
+    open_url: Callable[[QUrl], bool] | None = None,
 ) -> OpenOutcome:
     """Open a source and say what happened. (The keywords are for tests: no
-    real viewer is started by them.)"""
+    real viewer is started by them; by default, this module's functions,
+    looked up at each call.)"""
+    viewer = viewer or _pdf_viewer
+    launch = launch or _launch
+    open_url = open_url or _open_url
     url = source_url(source.kind, source.location, platform)
     if url is None:
         log.info("nothing to open for source %r", source.citation)
