@@ -21,6 +21,7 @@ from engine.budget import FirstWordTarget
 from engine.chat_template import ChatMessage
 from engine.context import ContextProgress, ContextRequest, Passage, SourcePassage, passage_block
 from engine.events import Finished, Notice, Sources, Token, TurnEvent
+from engine.llama_internals import cached_count
 from engine.model import LocalModel
 from engine.prompt_speed import PromptSpeed
 from engine.turn import ChatSession, SamplingParams, TurnBudget, TurnRequest
@@ -335,7 +336,7 @@ def stop_latency(model: LocalModel, speed: PromptSpeed) -> list[dict[str, Any]]:
                 per_token_s, last = now - last, now
         # A random moment within one token's time: mid-decode or between tokens.
         threading.Event().wait(rng.uniform(0, per_token_s))
-        decoded_at_stop = model.llama.n_tokens  # read before setting: never undercounts
+        decoded_at_stop = cached_count(model.llama)  # read before setting: never undercounts
         stopped = time.perf_counter()
         cancel.set()
         if not delivered_all:
@@ -345,7 +346,7 @@ def stop_latency(model: LocalModel, speed: PromptSpeed) -> list[dict[str, Any]]:
         worker.join()
         rows.append(
             {
-                "tokens_after_stop": model.llama.n_tokens - decoded_at_stop,
+                "tokens_after_stop": cached_count(model.llama) - decoded_at_stop,
                 "stop_to_finished_s": time.perf_counter() - stopped,
                 "reason": finished.reason if finished else "failed",
                 "token_s": per_token_s,

@@ -31,6 +31,7 @@ from pathlib import Path
 from engine.chat_template import ChatMessage
 from engine.events import Finished, Token
 from engine.hardware import physical_cores
+from engine.llama_internals import context_handle
 from engine.model import LoadOptions, LocalModel, load_model
 from engine.quantize import quantize_gguf
 from engine.synthetic_model import PHI3_MINI_SHAPE, TINY_SHAPE, write_phi3_gguf
@@ -114,7 +115,7 @@ def measure_raw(model: LocalModel, n_tokens: int) -> Measurement:
     # llama.cpp's own split between prompt and generation time.
     import llama_cpp
 
-    perf = llama_cpp.llama_perf_context(llama._ctx.ctx)
+    perf = llama_cpp.llama_perf_context(context_handle(llama))
     return Measurement(
         "raw llama-cpp-python generate()",
         len(tokens),

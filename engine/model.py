@@ -17,6 +17,12 @@ from engine.errors import InvalidModelFile, ModelLoadFailed
 from engine.gguf_info import ModelInfo, describe_unsupported_architecture, inspect_gguf
 from engine.gpu_memory import ALL_LAYERS, free_gpu_memory_bytes, plan_gpu_layers
 from engine.hardware import MemoryBudget, detect_build, memory_budget, physical_cores
+from engine.llama_internals import (
+    LlamaInternalsChanged,
+    check_llama_internals,
+    context_handle,
+    model_handle,
+)
 from engine.prompt_tokens import PromptTokenizer
 
 if TYPE_CHECKING:
@@ -77,7 +83,7 @@ class LocalModel:
         import llama_cpp
 
         # Looked up once here rather than on every token.
-        self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        self._vocab = llama_cpp.llama_model_get_vocab(model_handle(llama))
         self._vocab_is_eog = llama_cpp.llama_vocab_is_eog
 
     @property
@@ -135,7 +141,7 @@ class LocalModel:
         if count != self.threads:
             import llama_cpp
 
-            llama_cpp.llama_set_n_threads(self.llama.ctx, count, count)
+            llama_cpp.llama_set_n_threads(context_handle(self.llama), count, count)
             self.threads = count
 
     def close(self) -> None:
@@ -321,7 +327,7 @@ def _load_llama(
             type_k=llama_cpp.GGML_TYPE_Q8_0, type_v=llama_cpp.GGML_TYPE_Q8_0, flash_attn=True
         )
     try:
-        return llama_cpp.Llama(
+        llama = llama_cpp.Llama(
             model_path=str(info.path),
             n_ctx=context,
             n_batch=PROMPT_BATCH_TOKENS,
@@ -353,3 +359,9 @@ def _load_llama(
             "newer llama.cpp; try downloading it again or choose another model.",
             detail=detail,
         ) from exc
+    try:  # a llama-cpp-python upgrade that moved a field: say so now, not mid-turn
+        check_llama_internals(llama)
+    except LlamaInternalsChanged:
+        llama.close()
+        raise
+    return llama

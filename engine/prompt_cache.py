@@ -31,6 +31,7 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from engine import llama_internals
 from engine.prompt_tokens import Piece
 
 if TYPE_CHECKING:
@@ -163,10 +164,7 @@ def find_gap(
 
 def can_shift(model: LocalModel) -> bool:
     """Whether llama.cpp can move cached tokens to new positions for this model."""
-    import llama_cpp
-
-    memory = model.llama._ctx.memory
-    return memory is not None and bool(llama_cpp.llama_memory_can_shift(memory))
+    return llama_internals.can_shift(model.llama)
 
 
 def reuse_cache(model: LocalModel, tokens: Sequence[int]) -> int:
@@ -174,7 +172,7 @@ def reuse_cache(model: LocalModel, tokens: Sequence[int]) -> int:
     cache up if ``tokens`` repeats it but for a left-out span (that span is
     removed and what follows shifted into place)."""
     llama = model.llama
-    cached = llama.input_ids[: llama.n_tokens].tolist()
+    cached = llama_internals.cached_tokens(llama)
     start = shared_prefix(cached, tokens)
     if start >= len(cached) or start >= len(tokens):
         return start
@@ -182,12 +180,9 @@ def reuse_cache(model: LocalModel, tokens: Sequence[int]) -> int:
     if gap is None or not can_shift(model):
         return start
     end, run = gap
-    n = len(cached)
-    if not llama._ctx.kv_cache_seq_rm(0, start, end):
+    if not llama_internals.remove_span(llama, start, end):
         return start
-    llama._ctx.kv_cache_seq_shift(0, end, n, start - end)
-    moved = n - end
-    llama.input_ids[start : start + moved] = llama.input_ids[end:n].copy()
-    llama.n_tokens = start + moved
-    log.info("shifted %d cached tokens back by %d (history left out)", moved, end - start)
+    log.info(
+        "shifted %d cached tokens back by %d (history left out)", len(cached) - end, end - start
+    )
     return start + run

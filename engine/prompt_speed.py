@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from engine.llama_internals import keep_cached
+
 if TYPE_CHECKING:
     from engine.model import LocalModel
 
@@ -126,13 +128,11 @@ def measure_prompt_speed(model: LocalModel, tokens: int = CALIBRATION_TOKENS) ->
     llama = model.llama
     words = "The quick brown fox jumps over the lazy dog near the river bank. "
     ids = model.tokenize(words * (tokens // 4 + 8), add_bos=False)[:tokens]
-    llama.n_tokens = 0
-    llama._ctx.kv_cache_seq_rm(-1, 0, -1)
+    keep_cached(llama, 0)
     try:
         started = time.perf_counter()
         llama.eval(ids)
         seconds = time.perf_counter() - started
     finally:
-        llama.n_tokens = 0
-        llama._ctx.kv_cache_seq_rm(-1, 0, -1)
+        keep_cached(llama, 0)
     return len(ids) / seconds if seconds > 0 else 0.0

@@ -48,6 +48,7 @@ from engine.events import (
     TurnStats,
     Writing,
 )
+from engine.llama_internals import cached_count, cached_tokens, context_handle, keep_cached
 from engine.model import PROMPT_BATCH_TOKENS, LocalModel
 from engine.prompt_cache import (
     PromptCache,
@@ -176,7 +177,7 @@ class ChatSession:
         and Stop is checked between them, within one token."""
         import llama_cpp
 
-        ctx = self.model.llama._ctx.ctx
+        ctx = context_handle(self.model.llama)
         llama_cpp.llama_set_abort_callback(ctx, self._abort_callback, None)
         try:
             yield
@@ -405,7 +406,7 @@ class ChatSession:
             [*system, *history, ChatMessage("user", request.user_message)]
         )
         llama = model.llama
-        cached = shared_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
+        cached = shared_prefix(cached_tokens(llama), tokens)
         return PromptSizes(
             context_tokens=n_ctx,
             answer_reserve_tokens=min(ANSWER_RESERVE_TOKENS, n_ctx // 4),
@@ -507,8 +508,7 @@ class ChatSession:
         # History left out since the last turn: the rest of the cache moves up.
         reused = reuse_cache(self.model, tokens[:-1])
         # Drop whatever of the cache this prompt does not share.
-        llama.n_tokens = reused
-        llama._ctx.kv_cache_seq_rm(-1, reused, -1)
+        keep_cached(llama, reused)
         pending = tokens[reused:-1]
         started = time.perf_counter()
         try:
@@ -524,7 +524,7 @@ class ChatSession:
         except RuntimeError as exc:
             seconds = time.perf_counter() - started
             if cancel.is_set():  # aborted mid-batch by Stop: the cache up to n_tokens is intact
-                return _Evaluation(reused, llama.n_tokens - reused, seconds, complete=False)
+                return _Evaluation(reused, cached_count(llama) - reused, seconds, complete=False)
             self._forget_cache()
             raise GenerationFailed(
                 "llama.cpp failed while reading the prompt. Try again; if it keeps failing, "
@@ -535,7 +535,7 @@ class ChatSession:
         complete = not cancel.is_set()
         if complete:
             self.prompt_speed.record(len(pending), seconds)
-        return _Evaluation(reused, llama.n_tokens - reused, seconds, complete)
+        return _Evaluation(reused, cached_count(llama) - reused, seconds, complete)
 
     def _generate(
         self, sampling: SamplingParams, prompt: _Prompt, cancel: threading.Event
@@ -603,7 +603,7 @@ class ChatSession:
                 if sampling.max_answer_tokens and len(generated) >= sampling.max_answer_tokens:
                     reason = "length"
                     break
-                if llama.n_tokens + 1 >= n_ctx:
+                if cached_count(llama) + 1 >= n_ctx:
                     reason = "length"
                     break
         except RuntimeError as exc:

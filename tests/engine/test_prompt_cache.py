@@ -12,6 +12,7 @@ import pytest
 from engine.chat_template import ChatMessage
 from engine.context import SourcePassage, user_content_with_sources
 from engine.events import Finished, Notice, TurnEvent
+from engine.llama_internals import cached_tokens, context_handle
 from engine.model import LoadOptions, LocalModel, load_model
 from engine.prompt_cache import MIN_SHIFT_REUSE_TOKENS, PromptCache, find_gap
 from engine.synthetic_model import SCRIPTED_ANSWER
@@ -90,7 +91,7 @@ def test_left_out_history_is_shifted_in_the_cache_not_read_again(small: LocalMod
     session = ChatSession(small)
     history: list[ChatMessage] = []
     drops = 0
-    ctx = small.llama._ctx.ctx
+    ctx = context_handle(small.llama)
     for turn in range(30):
         question = f"Question {turn}: " + "tell me more about the water " * 6
         llama_cpp.llama_perf_context_reset(ctx)
@@ -109,7 +110,7 @@ def test_left_out_history_is_shifted_in_the_cache_not_read_again(small: LocalMod
             assert end.stats.reused_prompt_tokens > 0.6 * end.stats.prompt_tokens
         assert end.text == SCRIPTED_ANSWER[: len(end.text)]
         # llama.cpp's cache holds exactly the tokens of this prompt + answer.
-        cached = small.llama.input_ids[: small.llama.n_tokens].tolist()
+        cached = cached_tokens(small.llama)
         assert cached == session._cache.tokens[: len(cached)]
         assert len(cached) >= end.stats.prompt_tokens
         history += [ChatMessage("user", question), ChatMessage("assistant", end.text)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.llama_internals import cached_count
 from engine.model import LocalModel
 from engine.prompt_speed import (
     ANCHOR_TOKENS_PER_S,
@@ -68,7 +69,7 @@ def test_unreadable_settings_give_a_fresh_estimate(stored: dict[str, object]) ->
 
 def test_calibration_reads_a_real_prompt_and_leaves_the_cache_empty(model: LocalModel) -> None:
     assert measure_prompt_speed(model) > 0
-    assert model.llama.n_tokens == 0
+    assert cached_count(model.llama) == 0
 
 
 def test_for_model_guesses_from_the_loaded_model(model: LocalModel) -> None:

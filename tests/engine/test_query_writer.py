@@ -11,6 +11,7 @@ import pytest
 from engine.chat_template import ChatMessage
 from engine.context import ContextProgress, ContextRequest, SourcePassage
 from engine.events import Finished, TurnEvent
+from engine.llama_internals import context_handle
 from engine.model import LoadOptions, LocalModel, load_model
 from engine.query_writer import (
     MAX_QUERY_CHARS,
@@ -66,7 +67,7 @@ def test_a_model_that_never_stops_is_cut_to_one_short_line(looping_model: Path) 
 
     loaded = load_model(looping_model, LoadOptions(context_tokens=512))
     try:
-        ctx = loaded.llama._ctx.ctx
+        ctx = context_handle(loaded.llama)
         llama_cpp.llama_perf_context_reset(ctx)
         query = ChatSession(loaded).write_search_query([], "Where does it run?", today=TODAY)
         perf = llama_cpp.llama_perf_context(ctx)
@@ -85,7 +86,7 @@ def test_query_writing_keeps_the_conversations_kv_cache(model: LocalModel) -> No
     system prompt + history (llama.cpp's own counters)."""
     import llama_cpp
 
-    ctx = model.llama._ctx.ctx
+    ctx = context_handle(model.llama)
 
     def nothing(request: ContextRequest, cancel: threading.Event) -> ContextProgress:
         yield from ()
