@@ -156,6 +156,10 @@ class ChatSession:
         self.prompt_speed = prompt_speed or PromptSpeed.for_model(model)
         # Text and tokens of the last prompt + answer the model evaluated.
         self._cache = PromptCache(model)
+        # Token counts of the system prompt and history units planned last
+        # turn, by their messages: a follow-up repeats them verbatim, so each
+        # is tokenized once, not again at every turn (_prompt_sizes).
+        self._unit_tokens: dict[tuple[tuple[ChatMessage, ...], bool], int] = {}
         # What the last read_ahead left in llama.cpp's KV cache (tokens).
         self._read_ahead_tokens = 0
         # What Stop sets; llama.cpp polls it during prompt batches (_stoppable).
@@ -390,14 +394,22 @@ class ChatSession:
         self, system: list[ChatMessage], units: list[list[ChatMessage]], request: TurnRequest
     ) -> PromptSizes:
         """Token counts of each part (each rendered and tokenized on its own:
-        an estimate within a few tokens; _fit_prompt checks the real prompt)."""
+        an estimate within a few tokens; _fit_prompt checks the real prompt).
+        The parts this turn repeats from the last one are not tokenized again."""
         model, render = self.model, self.model.chat_format.render_parts
         tokenizer = model.prompt_tokenizer
         n_ctx = model.context_tokens
+        known, counted = self._unit_tokens, {}
 
         def count(messages: list[ChatMessage], *, bos: bool = False) -> int:
-            pieces = tokenizer.pieces(render(messages, add_generation_prompt=False))
-            return sum(len(tokenizer.tokens(p, first=bos and i == 0)) for i, p in enumerate(pieces))
+            key = (tuple(messages), bos)
+            if key not in known:
+                pieces = tokenizer.pieces(render(messages, add_generation_prompt=False))
+                known[key] = sum(
+                    len(tokenizer.tokens(p, first=bos and i == 0)) for i, p in enumerate(pieces)
+                )
+            counted[key] = known[key]
+            return counted[key]
 
         framing = user_content_with_sources(request.user_message, [SourcePassage("", "", "web")])
         question = count([ChatMessage("user", framing)])
@@ -407,7 +419,7 @@ class ChatSession:
         )
         llama = model.llama
         cached = shared_prefix(cached_tokens(llama), tokens)
-        return PromptSizes(
+        sizes = PromptSizes(
             context_tokens=n_ctx,
             answer_reserve_tokens=min(ANSWER_RESERVE_TOKENS, n_ctx // 4),
             system_tokens=count(system, bos=True) if system else 0,
@@ -416,6 +428,8 @@ class ChatSession:
             cached_prefix_tokens=cached,
             cache_shifts=can_shift(model),
         )
+        self._unit_tokens = counted  # only this conversation's parts: bounded by its length
+        return sizes
 
     def _count_block_tokens(self, passage: Passage) -> int:
         block = passage_block(99, passage)
