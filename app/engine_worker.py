@@ -67,6 +67,14 @@ class TurnJob:
     budget: TurnBudget | None = None
 
 
+@dataclass(frozen=True)
+class ReadAheadJob:
+    request: TurnRequest
+    cancel: threading.Event
+    context_source: ContextSource
+    budget: TurnBudget | None = None
+
+
 def speed_key(path: str | Path) -> str:
     """How a model file is named in ``Settings.prompt_speeds``."""
     return str(Path(path))
@@ -84,6 +92,7 @@ class EngineWorker(QObject):
     # Model file, PromptSpeed.to_dict(): after a load and after each turn that
     # learnt something, so the app can save it with the settings.
     prompt_speed_changed = Signal(str, object)
+    read_ahead_done = Signal(int)  # tokens of the next prompt now in the KV cache
 
     def __init__(self) -> None:
         super().__init__()
@@ -170,6 +179,21 @@ class EngineWorker(QObject):
                 ),
             )
 
+    @Slot(object)
+    def run_read_ahead(self, job: ReadAheadJob) -> None:
+        """Read the next prompt's sources while the user types (see
+        ChatSession.read_ahead); a turn queued behind it cancels it."""
+        if self._session is None or job.cancel.is_set():
+            return
+        try:
+            tokens = self._session.read_ahead(
+                job.request, job.cancel, job.context_source, budget=job.budget
+            )
+        except Exception:
+            log.exception("reading ahead failed")  # costs the speed-up, not the turn
+            return
+        self.read_ahead_done.emit(tokens)
+
     def _start_session(self, model: LocalModel, saved_speed: object) -> None:
         """One ChatSession per loaded model, with this file's prompt speed:
         learnt in this run, else saved in the settings, else a guess from the
@@ -224,10 +248,12 @@ class EngineController(QObject):
     turn_event = Signal(int, object)
     devices_found = Signal(object)
     prompt_speed_changed = Signal(str, object)  # model file, PromptSpeed.to_dict()
+    read_ahead_done = Signal(int)
 
     _request_probe = Signal()
     _request_load = Signal(str, object, object)
     _request_turn = Signal(object)
+    _request_read_ahead = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -238,6 +264,8 @@ class EngineController(QObject):
         self._request_probe.connect(self._worker.probe_devices)
         self._request_load.connect(self._worker.load)
         self._request_turn.connect(self._worker.run_turn)
+        self._request_read_ahead.connect(self._worker.run_read_ahead)
+        self._worker.read_ahead_done.connect(self.read_ahead_done)
         self._worker.model_loading.connect(self.model_loading)
         self._worker.model_loaded.connect(self._on_loaded)
         self._worker.model_failed.connect(self.model_failed)
@@ -247,6 +275,7 @@ class EngineController(QObject):
         self._worker.prompt_speed_changed.connect(self._on_prompt_speed)
         self._ids = itertools.count(1)
         self._pending: dict[int, threading.Event] = {}
+        self._read_ahead_cancel = threading.Event()
         self.model: ModelSummary | None = None
         # The model that was unloaded for a new one, until a model is loaded
         # again: lets a failure say that the previous one is gone too.
@@ -276,11 +305,29 @@ class EngineController(QObject):
     ) -> int:
         """Queue a turn; ``context_source`` supplies its passages, ``budget``
         the first-word target they must fit (see ChatSession.run)."""
+        self.cancel_read_ahead()  # the turn must not wait for it
         turn_id = next(self._ids)
         cancel = threading.Event()
         self._pending[turn_id] = cancel
         self._request_turn.emit(TurnJob(turn_id, request, cancel, context_source, budget))
         return turn_id
+
+    def read_ahead(
+        self,
+        request: TurnRequest,
+        context_source: ContextSource,
+        budget: TurnBudget | None = None,
+    ) -> None:
+        """Queue a read-ahead of the prompt for ``request`` (the text typed
+        so far); the previous one, if still running, stops first."""
+        self.cancel_read_ahead()
+        self._read_ahead_cancel = threading.Event()
+        self._request_read_ahead.emit(
+            ReadAheadJob(request, self._read_ahead_cancel, context_source, budget)
+        )
+
+    def cancel_read_ahead(self) -> None:
+        self._read_ahead_cancel.set()
 
     def cancel(self, turn_id: int | None = None) -> None:
         """Stop one turn, or every running and queued turn."""
@@ -296,6 +343,7 @@ class EngineController(QObject):
         crash it. A model load cannot be interrupted, so this may take a while;
         ``say`` tells the user what it is waiting for."""
         self.cancel()
+        self.cancel_read_ahead()
         self._thread.quit()
         wait_visibly(self._thread.wait, say, "Finishing the model's work before closing…")
         self._worker.close()

@@ -152,6 +152,18 @@ class GroundingController(QObject):
         )
         return self.service.source(choice, web_options(self.settings))
 
+    def local_source(self) -> TurnGrounding | None:
+        """The documents part of the shown conversation's choice, for reading
+        ahead while the user types: nothing goes to the web before Enter.
+        None when the documents are not used."""
+        choice = self.choice()
+        if choice is None or choice.collections == ():
+            return None
+        local = GroundingChoice(
+            collections=choice.collections, web=WebMode.OFF, documents=choice.documents
+        )
+        return self.service.source(local, web_options(self.settings))
+
     def budget(self) -> TurnBudget:
         """The user's answer speed; the prompt speed is the engine session's own."""
         return TurnBudget(first_word_target(self.settings))

@@ -61,6 +61,7 @@ from app.ledger_page import LedgerPage
 from app.model_manager import ModelManagerPage
 from app.models_controller import NO_MODEL_TEXT, ModelsController
 from app.paths import AppPaths
+from app.read_ahead import ReadAhead
 from app.settings import Settings, save_settings
 from app.settings_dialog import GGUF_FILTER, SettingsDialog
 from app.sources_panel import source_notes
@@ -202,6 +203,17 @@ class MainWindow(QMainWindow):
         self.warm_up.follow(settings, documents, self.composer.web_toggle)
         self.chat_controller.attach_grounding(
             self.grounding_controller, self.edit_query_button, self.use_documents_button
+        )
+        # Ready before Enter: the question's sources are read while it is typed.
+        self.read_ahead = ReadAhead(
+            composer=self.composer,
+            engine=self.engine,
+            chat=self.chat_controller,
+            grounding=self.grounding_controller,
+            models=self.models_controller,
+            store=store,
+            settings=settings,
+            parent=self,
         )
         self.use_documents_button.clicked.connect(self.chat_controller.use_documents)
         self.chat_controller.web_turn_finished.connect(self.ledger_page.refresh)
