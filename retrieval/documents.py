@@ -162,9 +162,16 @@ class DocumentLibrary:
             with self._db.transaction() as db:
                 found = collection_store.get_collection(db, name)
                 collection_store.delete_collection(db, found)
+            with self._health_lock:
+                self._health.pop(name, None)
             # After the rows: a crash here leaves only vectors named after an id
-            # that no longer exists, which _drop_orphan_vectors removes.
-            self._drop_orphan_vectors()
+            # that no longer exists, which _drop_orphan_vectors removes (so
+            # does the next index run, if the vector store cannot be opened
+            # now: a damaged store must not keep a collection from going).
+            try:
+                self._drop_orphan_vectors()
+            except IndexUnavailable as exc:
+                log.warning("removed %s; its vectors go on the next run: %s", name, exc.detail)
 
     def collections(self) -> list[CollectionInfo]:
         with self._db.transaction() as db:

@@ -180,3 +180,17 @@ def test_a_whole_index_is_never_taken_for_a_damaged_one(tmp_path: Path) -> None:
         assert misses == []
     finally:
         vectors.close()
+
+
+def test_a_collection_can_be_removed_while_its_vector_store_is_damaged(
+    tmp_path: Path, open_library: Callable[[], DocumentLibrary]
+) -> None:
+    indexed(open_library, tmp_path / "notes").close()
+    with (vectors_dir(tmp_path) / "chroma.sqlite3").open("r+b") as handle:
+        handle.write(b"not a database" * 1000)
+    library = open_library()
+
+    library.remove_collection("notes")
+
+    assert library.collections() == []
+    assert (tmp_path / "notes" / "note1.md").exists()
