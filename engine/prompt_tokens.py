@@ -28,11 +28,24 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from engine.chat_template import PromptPart
-    from engine.model import LocalModel
+    from engine.chat_template import ChatFormat, PromptPart
+
+
+class TokenizingModel(Protocol):
+    """What the tokenizer reads of ``engine.model.LocalModel``, which builds
+    it: named here so that this module does not import the model module back."""
+
+    chat_format: ChatFormat
+    llama: Any  # llama_cpp.Llama
+
+    @property
+    def vocab(self) -> object: ...
+
+    def tokenize(self, text: str, *, add_bos: bool, special: bool = False) -> list[int]: ...
+
 
 # What llama.cpp's tokenizer counts as whitespace when a marker strips it (isspace).
 _C_WHITESPACE = " \t\n\v\f\r"
@@ -70,7 +83,7 @@ class Marker:
 class PromptTokenizer:
     """Turns prompt parts into pieces and pieces into the model's tokens."""
 
-    def __init__(self, model: LocalModel) -> None:
+    def __init__(self, model: TokenizingModel) -> None:
         self._model = model
         self.markers = _special_tokens(model)
         by_text = sorted(self.markers.values(), key=lambda m: len(m.text), reverse=True)
@@ -145,7 +158,7 @@ class PromptTokenizer:
         return [t for i, p in enumerate(pieces) for t in self.tokens(p, first=i == 0)]
 
 
-def _special_tokens(model: LocalModel) -> dict[int, Marker]:
+def _special_tokens(model: TokenizingModel) -> dict[int, Marker]:
     """The tokens llama.cpp matches in a ``special=True`` text (control,
     user-defined and unknown ones, as ``cache_special_tokens``), by id."""
     import llama_cpp
