@@ -294,10 +294,12 @@ class DocumentLibrary:
             self._vectors.names()
             return
         except IndexUnavailable as exc:
-            self._set_vector_store_aside(exc)
+            first = exc
         try:
+            self._set_vector_store_aside(first)
             self._vectors.names()
-        except IndexUnavailable as exc:
+        except (IndexUnavailable, OSError) as exc:
+            detail = exc.detail if isinstance(exc, IndexUnavailable) else repr(exc)
             problem = f"the vector store in {self._vectors.folder} cannot be created"
             action = "free some disk space or make that folder writable, then index again"
             with self._health_lock:
@@ -306,14 +308,14 @@ class DocumentLibrary:
             raise IndexUnavailable(
                 f"Search by meaning is unavailable: {problem}. Keyword search still works "
                 f"and no passage is lost; {action}.",
-                detail=exc.detail,
+                detail=f"{first.detail}; then: {detail}",
             ) from exc
 
     def _set_vector_store_aside(self, exc: IndexUnavailable) -> None:
         moved = self._vectors.set_aside()
         log.warning(
-            "the vector store could not be used (%s); kept it as %s and made a new one, "
-            "rebuilt from the stored passages",
+            "the vector store could not be used (%s); kept it as %s, making a new one "
+            "to rebuild from the stored passages",
             exc.detail or exc.message,
             moved,
         )

@@ -165,8 +165,10 @@ class VectorIndex:
         with self._lock:
             self.close()
             damaged = self._folder.with_name(self._folder.name + DAMAGED_SUFFIX)
-            if damaged.exists():
+            if damaged.is_dir() and not damaged.is_symlink():
                 shutil.rmtree(damaged, ignore_errors=True)
+            elif damaged.exists() or damaged.is_symlink():
+                damaged.unlink()
             if self._folder.exists():
                 self._folder.rename(damaged)
             return damaged
