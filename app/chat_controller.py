@@ -84,6 +84,7 @@ class _Turn:
     # What the prompt being read holds ("Reading 5 sources…"), which
     # PromptProgress adds a percentage to.
     reading: ReadingPrompt = field(default_factory=ReadingPrompt)
+    stopping: bool = False  # Stop was pressed: the status line says so until the end
     # Why the documents' Auto rule held them back (SourcesDeclined), if it did.
     documents_declined: str = ""
     # A regenerated answer: the version shown before, shown again if this
@@ -417,7 +418,14 @@ class ChatController(QObject):
     def stop(self) -> None:
         if self._turn is not None:
             self.engine.cancel(self._turn.id)
+            self._turn.stopping = True
             self.activity.setText(STOPPING_TEXT)
+
+    def _say(self, turn: _Turn, text: str) -> None:
+        """The turn's progress in the status line, unless Stop was pressed:
+        "Stopping…" stays until the turn has ended."""
+        if not turn.stopping:
+            self.activity.setText(text)
 
     @Slot(int, object)
     def _on_turn_event(self, turn_id: int, event: object) -> None:
@@ -430,14 +438,12 @@ class ChatController(QObject):
             self._save_draft(turn)
             if visible:
                 self.chat.append_answer(event.text)
-            if self.activity.text() != STOPPING_TEXT:
-                self.activity.setText("Writing…")
+            self._say(turn, "Writing…")
         elif isinstance(event, Progress | PromptProgress | Sources):
             self._on_progress(turn, event, visible)
         elif isinstance(event, SourcesDeclined):
             turn.documents_declined = event.reason
-            if self.activity.text() != STOPPING_TEXT:
-                self.activity.setText(declined_text(event.reason))
+            self._say(turn, declined_text(event.reason))
         elif isinstance(event, Notice):
             self.banner.show_message(event.text, level="info")
         elif isinstance(event, Finished):
@@ -451,9 +457,8 @@ class ChatController(QObject):
         """The status line ("Looking in your documents…", "Searching the web
         for “…”", "Reading 5 sources… 40%") and the sources, before the answer."""
         if isinstance(event, PromptProgress):
-            if self.activity.text() != STOPPING_TEXT:
-                percent = 100 * event.done_tokens // max(event.total_tokens, 1)
-                self.activity.setText(f"{turn.reading.text} {percent}%")
+            percent = 100 * event.done_tokens // max(event.total_tokens, 1)
+            self._say(turn, f"{turn.reading.text} {percent}%")
         elif isinstance(event, Sources):
             turn.sources = tuple(event.passages)
             if visible:
@@ -461,8 +466,7 @@ class ChatController(QObject):
         else:
             if isinstance(event, ReadingPrompt):
                 turn.reading = event
-            if self.activity.text() != STOPPING_TEXT:
-                self.activity.setText(event.text)
+            self._say(turn, event.text)
             if isinstance(event, SearchingWeb) and self.edit_query_button and visible:
                 self.edit_query_button.show()  # the query is known: it can be edited now
 

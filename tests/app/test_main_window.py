@@ -80,6 +80,11 @@ def test_stop_mid_stream(qtbot, window_with, looping_model) -> None:
     streamed = window.chat.streaming_text
     assert streamed  # text is visible while the answer is being written
     qtbot.mouseClick(window.composer.button, Qt.MouseButton.LeftButton)
+    assert window.activity.text() == "Stopping…"
+    turn = window.chat_controller._turn
+    if turn is not None:  # a token still on its way from the engine thread does not undo it
+        window.engine.turn_event.emit(turn.id, Token(" "))
+        assert window.activity.text() == "Stopping…"
     wait_for_answer(qtbot, window)
 
     answer = window.chat.bubbles()[-1]
