@@ -1,4 +1,5 @@
-"""Shared fixtures: a sandboxed FOOTNOTE_HOME, loopback-only networking,
+"""Shared fixtures: a sandboxed FOOTNOTE_HOME, loopback-only networking
+(connects and name lookups),
 leftover-thread detection, and tiny Phi-3 GGUF files written with ``gguf``."""
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from engine.synthetic_model import write_phi3_gguf
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+_real_gethostbyname = socket.gethostbyname
+_real_gethostbyname_ex = socket.gethostbyname_ex
 
 
 def _is_loopback(address: object) -> bool:
@@ -48,9 +52,55 @@ def _guarded_connect_ex(self: socket.socket, address: object) -> int:
     return _real_connect_ex(self, address)  # type: ignore[arg-type]
 
 
+def _is_loopback_name(host: object) -> bool:
+    """Whether looking ``host`` up stays on this machine: no host (a port to
+    bind), "localhost" (the hosts file answers it), or a numeric loopback
+    address. Any other name may ask a DNS server, which is the internet too:
+    a lookup leaks the name even if no connect follows. ("localhost." and
+    "x.localhost" are left out: resolvers may send those to DNS.)"""
+    if host is None:
+        return True
+    if isinstance(host, bytes):
+        host = host.decode("ascii", errors="replace")
+    if not isinstance(host, str):
+        return False
+    if host in ("", "localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        pass
+    try:  # the legacy numeric forms getaddrinfo parses itself: "2130706433", "0x7f.1"
+        return ipaddress.IPv4Address(socket.inet_aton(host)).is_loopback
+    except OSError:
+        return False
+
+
+def _guarded_getaddrinfo(host: object, *args: Any, **kwargs: Any) -> Any:
+    if not _is_loopback_name(host):
+        raise OSError(f"tests may not look up names on the network (tried {host!r})")
+    return _real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+
+def _guarded_gethostbyname(host: str) -> str:
+    if not _is_loopback_name(host):
+        raise OSError(f"tests may not look up names on the network (tried {host!r})")
+    return _real_gethostbyname(host)
+
+
+def _guarded_gethostbyname_ex(host: str) -> tuple[str, list[str], list[str]]:
+    if not _is_loopback_name(host):
+        raise OSError(f"tests may not look up names on the network (tried {host!r})")
+    return _real_gethostbyname_ex(host)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    # Name lookups too: they reach a DNS server before any connect is tried.
+    socket.getaddrinfo = _guarded_getaddrinfo
+    socket.gethostbyname = _guarded_gethostbyname
+    socket.gethostbyname_ex = _guarded_gethostbyname_ex
     # transformers' progress bars (tests build HF checkpoints) would start
     # tqdm's never-ending monitor thread; switch it off and keep output quiet.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
