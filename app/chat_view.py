@@ -200,6 +200,8 @@ class MessageBubble(QFrame):
         self.next_button = _action_button("›", "Show the next version")
         self.next_button.setAccessibleName("Next version")
         self.next_button.clicked.connect(lambda: self._step_version(1))
+        for arrow in (self.previous_button, self.next_button):
+            arrow.setObjectName("versionArrow")
         self.footer = QLabel()
         self.footer.setObjectName("messageFooter")
         if role == "user":

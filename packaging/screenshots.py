@@ -9,7 +9,9 @@ are real llama.cpp output of a model with scripted weights.
     .venv/bin/python packaging/screenshots.py        # writes docs/*.png
     .venv/bin/python packaging/screenshots.py documents   # only docs/screenshot-documents.png
     .venv/bin/python packaging/screenshots.py cited   # the cited answer and the ledger
+    .venv/bin/python packaging/screenshots.py dark    # docs/screenshot-dark.png
     .venv/bin/python packaging/screenshots.py declined   # Auto holds documents back
+    .venv/bin/python packaging/screenshots.py versions   # regenerate, edit, export
 """
 
 from __future__ import annotations
@@ -231,15 +233,18 @@ class _Searxng(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def cited_scene(tmp: Path, env: dict[str, str]) -> None:
-    """An answer citing a local document and a web page; then the ledger."""
-    import sqlite3
-
+def cited_setup(
+    tmp: Path, env: dict[str, str], name: str = "cited"
+) -> tuple[Path, ThreadingHTTPServer]:
+    """A home with the cited model chosen, the council PDF indexed and the
+    stand-in SearXNG serving the lighthouse page (web search on Always)."""
     from app.paths import AppPaths
     from app.settings import load_settings, save_settings
     from engine import synthetic_model
     from tests.retrieval.make_files import write_text_pdf
 
+    tmp = tmp / name
+    tmp.mkdir()
     original = synthetic_model.SCRIPTED_PIECES
     synthetic_model.SCRIPTED_PIECES = CITED_PIECES
     try:
@@ -273,6 +278,17 @@ def cited_scene(tmp: Path, env: dict[str, str]) -> None:
     settings.web_allow_local_fetch = True  # the stand-in engine runs on this machine
     settings.default_web_mode = "always"
     save_settings(paths.settings_file, settings)
+    return home, server
+
+
+def cited_scene(tmp: Path, env: dict[str, str]) -> None:
+    """An answer citing a local document and a web page; then the ledger."""
+    import sqlite3
+
+    from app.paths import AppPaths
+
+    home, server = cited_setup(tmp, env)
+    paths = AppPaths.from_environment({"FOOTNOTE_HOME": str(home)})
     app, window = start_app(home, env)
     type_and_send(window, "Who built the Velmora lighthouse, and what will its repair cost?", env)
     deadline = time.monotonic() + 240
@@ -338,6 +354,100 @@ def declined_scene(tmp: Path, env: dict[str, str]) -> None:
     app.wait(30)
 
 
+def capture_screen(name: str, env: dict[str, str]) -> Path:
+    """The whole virtual screen (windows side by side)."""
+    out = DOCS / name
+    sh("import", "-window", "root", "-crop", "1360x800+0+0", "+repage", str(out), env=env)
+    print(f"wrote {out.relative_to(ROOT)}")
+    return out
+
+
+def versions_scene(tmp: Path, env: dict[str, str]) -> None:
+    """Regenerate (‹ 2/2 ›), a question edited inline and sent as a new
+    branch, and the conversation exported as Markdown, opened beside the
+    window. The window is driven through Qt by packaging/screenshot_versions.py."""
+    driver_script = ROOT / "packaging" / "screenshot_versions.py"
+    home, server = cited_setup(tmp, env, name="versions")
+    steps = tmp / "versions-steps"
+    steps.mkdir()
+    exported = tmp / "Velmora lighthouse.md"
+    driver = subprocess.Popen(
+        [sys.executable, str(driver_script), "--drive", str(steps), str(exported)],
+        cwd=ROOT,
+        env={**env, "FOOTNOTE_HOME": str(home)},
+    )
+    viewer = None
+
+    def wait_for_step(step: str) -> None:
+        deadline = time.monotonic() + 240
+        while not (steps / step).exists():
+            if driver.poll() is not None:
+                raise SystemExit(f"the window's driver stopped before {step}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{step} did not happen within 240 s")
+            time.sleep(0.2)
+
+    try:
+        window = wait_for_window(env)
+        for step, name in (
+            ("regenerated", "screenshot-regenerate.png"),
+            ("editing", "screenshot-edit.png"),
+            ("edited", "screenshot-edited-branch.png"),
+        ):
+            wait_for_step(step)
+            time.sleep(1.0)
+            capture(window, name, env)
+            (steps / f"{step}.captured").touch()
+        wait_for_step("exported")
+        viewer = subprocess.Popen(
+            [sys.executable, str(driver_script), "--view", str(exported)], cwd=ROOT, env=env
+        )
+        view_window = wait_for_window(env, name="exported by Footnote$")
+        sh("xdotool", "windowsize", view_window, "620", "800", env=env)
+        sh("xdotool", "windowmove", view_window, "740", "0", env=env)
+        time.sleep(1.5)
+        capture_screen("screenshot-export.png", env)
+        (steps / "exported.captured").touch()
+        driver.wait(60)
+    finally:
+        for process in (viewer, driver):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(30)
+        server.shutdown()
+
+
+def dark_scene(tmp: Path, env: dict[str, str]) -> None:
+    """The dark theme (Settings → Theme): an answer citing a PDF and a web
+    page, its sources and the composer, as someone with a dark desktop sees them."""
+    import sqlite3
+
+    from app.paths import AppPaths
+    from app.settings import load_settings, save_settings
+
+    home, server = cited_setup(tmp, env, name="dark")
+    paths = AppPaths.from_environment({"FOOTNOTE_HOME": str(home)})
+    settings = load_settings(paths.settings_file).settings
+    settings.theme = "dark"
+    save_settings(paths.settings_file, settings)
+    app, window = start_app(home, env)
+    type_and_send(window, "Who built the Velmora lighthouse, and what will its repair cost?", env)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        with sqlite3.connect(f"file:{paths.history_db}?mode=ro", uri=True) as db:
+            done = db.execute(
+                "SELECT COUNT(*) FROM messages WHERE role = 'assistant' AND finish_reason = 'stop'"
+            ).fetchone()[0]
+        if done:
+            break
+    time.sleep(1.5)
+    capture(window, "screenshot-dark.png", env)
+    app.terminate()
+    app.wait(30)
+    server.shutdown()
+
+
 def main() -> None:
     for tool in ("Xvfb", "xdotool", "import"):
         if not shutil.which(tool):
@@ -352,6 +462,9 @@ def main() -> None:
     try:
         time.sleep(1.0)
         with tempfile.TemporaryDirectory() as tmp:
+            if sys.argv[1:] == ["dark"]:  # only this one: screenshots.py dark
+                dark_scene(Path(tmp), env)
+                return
             if sys.argv[1:] == ["documents"]:  # only this one: screenshots.py documents
                 documents_scene(Path(tmp), env)
                 return
@@ -360,6 +473,9 @@ def main() -> None:
                 return
             if sys.argv[1:] == ["declined"]:  # only this one: screenshots.py declined
                 declined_scene(Path(tmp), env)
+                return
+            if sys.argv[1:] == ["versions"]:  # only these: screenshots.py versions
+                versions_scene(Path(tmp), env)
                 return
             home = Path(tmp) / "home"
             model = write_phi3_gguf(Path(tmp) / "Phi-3-mini-4k-instruct-tiny.gguf")
@@ -405,8 +521,14 @@ def main() -> None:
             # 6. An answer citing a document and a web page; the privacy ledger.
             cited_scene(Path(tmp), env)
 
+            # 6b. The same answer in the dark theme.
+            dark_scene(Path(tmp), env)
+
             # 7. Documents on Auto hold back from a greeting, and say so.
             declined_scene(Path(tmp), env)
+
+            # 8. Regenerate, edit and resend, and export to Markdown.
+            versions_scene(Path(tmp), env)
     finally:
         xvfb.terminate()
         xvfb.wait(10)
