@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.application import run_gui
 
         return run_gui(open_path=Path(args[0]))
+    if args[:1] == ["search"]:
+        # A search multiplies a dozen-token query through six small layers
+        # (retrieval.query_encoder): one thread does it in ~25 ms, while
+        # OpenBLAS's threads, spinning on cores other programs keep busy, took
+        # 0.3-0.9 s on the 2-core VM. numpy's OpenBLAS reads this once, when
+        # numpy is first imported, so it is set before anything imports it.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+        from app.cli_search import main as search_main
+
+        return search_main(args)
     if args:
         from app.cli import main as cli_main
 

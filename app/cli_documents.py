@@ -42,7 +42,7 @@ from app.cli_progress import ProgressLine, run_with_progress
 from app.paths import AppPaths
 from retrieval.discovery import display_path
 from retrieval.documents import DocumentLibrary
-from retrieval.embedding import Embedder
+from retrieval.embedding import Embedder, QueryEmbedder
 from retrieval.errors import RetrievalError
 from retrieval.file_reader import EmbedderLike
 from retrieval.ingest_events import (
@@ -109,6 +109,12 @@ def new_embedder() -> Embedder:
     return Embedder(os.environ.get(EMBEDDING_MODEL_ENV, "").strip() or None)
 
 
+def new_query_embedder() -> QueryEmbedder:
+    """The embedder of a one-off ``search``: the query is embedded with numpy
+    alone (no torch import, ~10 s on the 2-core VM), to the same vector."""
+    return QueryEmbedder(os.environ.get(EMBEDDING_MODEL_ENV, "").strip() or None)
+
+
 def open_library(
     paths: AppPaths, embedder: Callable[[], EmbedderLike] = new_embedder
 ) -> DocumentLibrary:
@@ -119,7 +125,9 @@ def open_library(
 
 def run(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     try:
-        library = open_library(paths)
+        library = open_library(
+            paths, new_query_embedder if args.command == "search" else new_embedder
+        )
         try:
             if args.command == "search":
                 return _search(library, args.query, args.collection, args.k, out)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+log = logging.getLogger(__name__)
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 WEIGHTS_FILE = "model.safetensors"
@@ -192,7 +194,7 @@ class Embedder:
                 self._model = self._load_verified()
             return self._model
 
-    def _load_verified(self) -> Any:
+    def _verify_weights(self) -> None:
         digest = self._weights_digest()
         if self._expected_sha256 is not None and digest != self._expected_sha256:
             raise EmbedderUnavailable(
@@ -200,6 +202,9 @@ class Embedder:
                 "or were replaced; reinstall Footnote to restore them.",
                 detail=f"sha256 {digest}, expected {self._expected_sha256}",
             )
+
+    def _load_verified(self) -> Any:
+        self._verify_weights()
         _prepare_environment()
         try:
             # Seconds of imports on a worker thread: keep the GUI thread painting.
@@ -217,3 +222,39 @@ class Embedder:
                 f"The embedding model in {self._folder} could not be loaded.",
                 detail=repr(exc),
             ) from exc
+
+
+class QueryEmbedder(Embedder):
+    """An :class:`Embedder` that embeds a single text (a search query) with
+    numpy alone (:mod:`retrieval.query_encoder`) when the model allows it, so
+    a one-off search never imports torch (``python -m app search``: ~10 s of
+    imports saved on the 2-core VM). Anything else, and any model the numpy
+    encoder does not describe, goes through sentence-transformers as before.
+    The vectors agree with sentence-transformers' to float32 rounding.
+    """
+
+    def __init__(self, model: str | Path | None = None, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self._encoder: Any = None
+        self._encoder_tried = False
+
+    def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        encoder = self._query_encoder() if len(texts) == 1 else None
+        if encoder is None:
+            return super().embed_documents(texts)
+        return encoder.encode(texts[0])[None, :]
+
+    def _query_encoder(self) -> Any:
+        with self._lock:
+            if not self._encoder_tried:
+                self._encoder_tried = True
+                from retrieval import query_encoder
+
+                if query_encoder.supports(self._folder):
+                    self._verify_weights()
+                    try:
+                        self._encoder = query_encoder.QueryEncoder(self._folder)
+                    except (OSError, ValueError, KeyError) as exc:
+                        # An export this reader does not know: the full library reads it.
+                        log.info("numpy query encoder unavailable (%r): using the model", exc)
+            return self._encoder

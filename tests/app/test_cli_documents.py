@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app import cli, cli_documents
+from app.paths import AppPaths
 from retrieval.embedding import Embedder
 from tests.retrieval.make_files import page_text, write_bytes, write_text_pdf
 
@@ -107,3 +108,43 @@ def test_cli_exit_status_from_a_real_process(tmp_path: Path, footnote_home: Path
     assert result.stderr.splitlines() == [
         f"footnote: error: {tmp_path / 'missing'} does not exist."
     ]
+
+
+LEAN_SEARCH = """
+import sys
+from app.__main__ import main
+code = main(sys.argv[1:])
+heavy = sorted({"torch", "sentence_transformers", "transformers", "llama_cpp", "PySide6"}
+               & set(sys.modules))
+print("heavy:", heavy, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_search_starts_lean_and_ranks_as_the_window(
+    folder: Path, footnote_home: Path, shared_embedder: Embedder
+) -> None:
+    """`python -m app search` never imports torch, llama.cpp or Qt, and finds
+    the same passages, in the same order with the same scores, as the
+    library with the full model (the window's)."""
+    run("index", "add", str(folder))
+    paths = AppPaths.from_environment()
+    library = cli_documents.open_library(paths, lambda: shared_embedder)
+    try:
+        expected = io.StringIO()
+        assert cli_documents._search(library, "heron budget doubled", None, 3, expected) == 0
+    finally:
+        library.close()
+
+    done = subprocess.run(
+        [sys.executable, "-c", LEAN_SEARCH, "search", "heron budget doubled", "-k", "3"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FOOTNOTE_HOME": str(footnote_home)},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "heavy: []" in done.stderr
+    assert done.stdout == expected.getvalue()
+    assert done.stdout.startswith("[1] notes.md › Notes › Budget")
