@@ -15,16 +15,14 @@ display_pieces``), instead of one label laid out for seconds.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QCursor,
     QDesktopServices,
     QGuiApplication,
-    QKeyEvent,
     QResizeEvent,
-    QTextCursor,
 )
 from PySide6.QtWidgets import (
     QFrame,
@@ -39,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.inline_editor import InlineEditor
 from app.markdown_render import cite_number, markdown_to_html
 from app.sources_panel import SourcesPanel, source_url
 from app.streaming_markdown import (
@@ -48,6 +47,7 @@ from app.streaming_markdown import (
     StreamingMarkdown,
     display_pieces,
 )
+from app.wrapped_label import WrappedLabel
 from engine.context import Passage
 
 RENDER_INTERVAL_MS = 50
@@ -62,76 +62,6 @@ CONTENT_MAX_WIDTH_PX = 860
 # Links in answers the system may open: the model's text (and web pages it
 # echoes) must not launch file:, javascript: or custom-protocol handlers.
 OPENABLE_LINK_SCHEMES = frozenset({"http", "https", "mailto"})
-
-
-class WrappedLabel(QLabel):
-    """A word-wrapped label as tall as its text at the width it really has.
-
-    QLabel's own size hints guess a width for wrapped text; in the chat's
-    scroll area that guess set the column's minimum height, and a long
-    answer ended in hundreds of pixels of blank space below it. Its hints
-    are also recomputed (a full rich-text layout) on every layout pass: with
-    a streaming answer's many labels that made each tick cost the whole
-    answer, so they are cached until the text or the font changes."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._hint_cache: dict[tuple[str, int], int] = {}
-
-    def setText(self, text: str) -> None:
-        self._hint_cache.clear()
-        super().setText(text)
-        # A text with links ([n] citations) takes keyboard focus: Tab walks
-        # its links and Enter opens one. Plain paragraphs stay out of the Tab order.
-        flags = self.textInteractionFlags()
-        keyboard = Qt.TextInteractionFlag.LinksAccessibleByKeyboard
-        if flags & Qt.TextInteractionFlag.LinksAccessibleByMouse:
-            has_links = "<a " in text
-            if has_links != bool(flags & keyboard):
-                self.setTextInteractionFlags(flags | keyboard if has_links else flags & ~keyboard)
-
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
-            self._hint_cache.clear()
-        super().changeEvent(event)
-
-    def _cached(self, key: tuple[str, int], compute: Callable[[], int]) -> int:
-        value = self._hint_cache.get(key)
-        if value is None:
-            value = self._hint_cache[key] = compute()
-        return value
-
-    def heightForWidth(self, width: int) -> int:
-        return self._cached(
-            ("height", width), lambda: super(WrappedLabel, self).heightForWidth(width)
-        )
-
-    def minimumSizeHint(self) -> QSize:
-        width = self._cached(
-            ("min-width", 0), lambda: super(WrappedLabel, self).minimumSizeHint().width()
-        )
-        if self.wordWrap() and self.width() > 0:
-            return QSize(width, self.heightForWidth(self.width()))
-        return QSize(
-            width,
-            self._cached(
-                ("min-height", 0), lambda: super(WrappedLabel, self).minimumSizeHint().height()
-            ),
-        )
-
-    def sizeHint(self) -> QSize:
-        width = self._cached(("width", 0), lambda: super(WrappedLabel, self).sizeHint().width())
-        if self.wordWrap() and self.width() > 0:
-            return QSize(width, self.heightForWidth(self.width()))
-        return QSize(
-            width,
-            self._cached(("height-hint", 0), lambda: super(WrappedLabel, self).sizeHint().height()),
-        )
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        if event.oldSize().width() != event.size().width():
-            self.updateGeometry()  # a new width means a new height
 
 
 class MessageBubble(QFrame):
@@ -160,8 +90,8 @@ class MessageBubble(QFrame):
         self._text = text
         self.message_id = message_id
         self.versions: tuple[int, ...] = tuple(versions)
-        self.editor: QPlainTextEdit | None = None  # while the question is being edited
-        self._edit_holder: QWidget | None = None  # the editor and its buttons
+        self._inline: InlineEditor | None = None  # while the question is being edited
+        self.editor: QPlainTextEdit | None = None  # its text box
         self._streaming = False
         self._actions_enabled = True
         # The answer's sources, numbered as it cites them; shown in a panel
@@ -392,6 +322,8 @@ class MessageBubble(QFrame):
     def set_actions_enabled(self, enabled: bool) -> None:
         """Off while an answer is being written: one turn at a time."""
         self._actions_enabled = enabled
+        if self._inline is not None:
+            self._inline.set_send_enabled(enabled)
         self._show_actions()
 
     @property
@@ -403,7 +335,7 @@ class MessageBubble(QFrame):
 
     def _show_actions(self) -> None:
         saved = self.message_id is not None and not self._streaming
-        editing = self.editor is not None
+        editing = self._inline is not None
         several = saved and len(self.versions) > 1 and not editing
         for widget in (self.previous_button, self.version_label, self.next_button):
             widget.setVisible(several)
@@ -428,83 +360,42 @@ class MessageBubble(QFrame):
             self.regenerate_requested.emit(self.message_id)
 
     def start_editing(self) -> None:
-        """The question in an editor in place of its text: Enter sends it as a
-        new version (the conversation branches there), Escape cancels."""
-        if self.role != "user" or self.message_id is None or self.editor is not None:
+        """The question in an editor in place of its text (``app.inline_editor``):
+        sent as a new version, the conversation branches there."""
+        if self.role != "user" or self.message_id is None or self._inline is not None:
             return
-        editor = QPlainTextEdit(self._text)
-        editor.setObjectName("inlineEditor")
-        editor.setAccessibleName("Edit your question")
-        editor.setAccessibleDescription(
-            "Enter sends it as a new version, Shift+Enter adds a line, Escape cancels"
-        )
-        editor.setTabChangesFocus(True)
-        lines = max(2, min(8, self._text.count("\n") + 2))
-        editor.setFixedHeight(editor.fontMetrics().lineSpacing() * lines + 16)
-        editor.setMinimumWidth(min(420, max(self.body.width(), 260)))
-        editor.installEventFilter(self)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        cancel = QPushButton("Cancel")
-        cancel.clicked.connect(self.cancel_editing)
-        send = QPushButton("Send")
-        send.setObjectName("primaryButton")
-        send.setToolTip("Send as a new version; the earlier one stays")
-        send.clicked.connect(self.submit_edit)
-        send.setEnabled(self._actions_enabled)
-        row.addWidget(cancel)
-        row.addWidget(send)
-        holder = QWidget()
-        holder.setObjectName("editHolder")
-        holder_layout = QVBoxLayout(holder)
-        holder_layout.setContentsMargins(0, 0, 0, 0)
-        holder_layout.addWidget(editor)
-        holder_layout.addLayout(row)
-        self._edit_holder = holder
-        self.editor = editor
+        inline = InlineEditor(self._text, self.body.width())
+        inline.set_send_enabled(self._actions_enabled)
+        inline.submitted.connect(self._submit_edit)
+        inline.cancelled.connect(self.cancel_editing)
+        self._inline = inline
+        self.editor = inline.edit
         self.body.hide()
-        self._layout.insertWidget(self._layout.indexOf(self.body) + 1, holder)
+        self._layout.insertWidget(self._layout.indexOf(self.body) + 1, inline)
         self.setMaximumWidth(16777215)
         self._show_actions()
-        editor.setFocus()
-        editor.moveCursor(QTextCursor.MoveOperation.End)
+        inline.start()
 
     def cancel_editing(self) -> None:
-        if self.editor is None or self._edit_holder is None:
+        if self._inline is None:
             return
-        self._layout.removeWidget(self._edit_holder)
-        self._edit_holder.deleteLater()
-        self._edit_holder = None
+        self._layout.removeWidget(self._inline)
+        self._inline.deleteLater()
+        self._inline = None
         self.editor = None
         self.body.show()
         self._show_actions()
 
     def submit_edit(self) -> None:
-        if self.editor is None or not self._actions_enabled or self.message_id is None:
-            return
-        text = self.editor.toPlainText().strip()
-        if not text:
-            return
+        if self._inline is not None:
+            self._inline.submit()
+
+    def _submit_edit(self, text: str) -> None:
         message_id = self.message_id
+        if message_id is None or not self._actions_enabled:
+            return
         self.cancel_editing()
         self.edit_submitted.emit(message_id, text)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.editor and event.type() == QEvent.Type.ShortcutOverride:
-            assert isinstance(event, QKeyEvent)
-            if event.key() == Qt.Key.Key_Escape:  # Escape is also the window's Stop
-                event.accept()
-                return True
-        if watched is self.editor and event.type() == QEvent.Type.KeyPress:
-            assert isinstance(event, QKeyEvent)
-            if event.key() == Qt.Key.Key_Escape:
-                self.cancel_editing()
-                return True
-            enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
-            if enter and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
-                self.submit_edit()
-                return True
-        return super().eventFilter(watched, event)
 
     def _copy(self) -> None:
         QGuiApplication.clipboard().setText(self._text)
