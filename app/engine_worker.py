@@ -73,6 +73,7 @@ class ReadAheadJob:
     cancel: threading.Event
     context_source: ContextSource
     budget: TurnBudget | None = None
+    number: int = 0  # later jobs supersede it while it waits
 
 
 def speed_key(path: str | Path) -> str:
@@ -98,6 +99,8 @@ class EngineWorker(QObject):
         super().__init__()
         self._model: LocalModel | None = None
         self._session: ChatSession | None = None
+        # Set from the GUI thread (an int: atomic): the newest read-ahead queued.
+        self.newest_read_ahead = 0
         # One estimate per model file for this run, so the previous model's
         # quiet reload (after a failed load) keeps what it had learnt.
         self._speeds: dict[str, PromptSpeed] = {}
@@ -183,8 +186,8 @@ class EngineWorker(QObject):
     def run_read_ahead(self, job: ReadAheadJob) -> None:
         """Read the next prompt's sources while the user types (see
         ChatSession.read_ahead); a turn queued behind it cancels it."""
-        if self._session is None or job.cancel.is_set():
-            return
+        if self._session is None or job.cancel.is_set() or job.number < self.newest_read_ahead:
+            return  # stopped, or a newer one waits behind it
         try:
             tokens = self._session.read_ahead(
                 job.request, job.cancel, job.context_source, budget=job.budget
@@ -319,15 +322,18 @@ class EngineController(QObject):
         budget: TurnBudget | None = None,
     ) -> None:
         """Queue a read-ahead of the prompt for ``request`` (the text typed
-        so far); the previous one, if still running, stops first."""
-        self.cancel_read_ahead()
-        self._read_ahead_cancel = threading.Event()
+        so far). One already running goes on (stopping it would lose the
+        prompt batch in progress); of those waiting, only this newest runs."""
+        number = next(self._ids)
+        self._worker.newest_read_ahead = number
         self._request_read_ahead.emit(
-            ReadAheadJob(request, self._read_ahead_cancel, context_source, budget)
+            ReadAheadJob(request, self._read_ahead_cancel, context_source, budget, number)
         )
 
     def cancel_read_ahead(self) -> None:
+        """Stop reading ahead (Enter: the turn is next); what was read stays cached."""
         self._read_ahead_cancel.set()
+        self._read_ahead_cancel = threading.Event()
 
     def cancel(self, turn_id: int | None = None) -> None:
         """Stop one turn, or every running and queued turn."""

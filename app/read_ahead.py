@@ -3,16 +3,21 @@ sources and reads them into llama.cpp's KV cache, so the first word comes
 seconds after Enter instead of after the sources are read (~5 s per 100
 tokens of sources on a 2-core laptop; ``ChatSession.read_ahead``).
 
-Typing is debounced (``DEBOUNCE_MS`` after the last keystroke), the next
-keystroke or Enter cancels a read-ahead still running (the engine thread is
-free for the turn within one prompt batch), and only the user's documents
-are searched: web search waits for Enter, so nothing leaves the computer
-while a question is being written. Nothing here runs on the GUI thread but
-the timer and building the request.
+A read-ahead starts when typing pauses (``PAUSE_MS``), and while it goes on
+at most every ``EVERY_MS`` at the end of a word: people rarely pause long
+while writing a question, and the passages found for most of it are usually
+those of all of it. A read-ahead already running is not interrupted by more
+typing (it would lose the prompt batch in progress: ~25 s of work on a
+2-core laptop); the engine runs only the newest one waiting behind it, and
+Enter stops it (what it read so far stays cached). Only the user's
+documents are searched: web search waits for Enter, so nothing leaves the
+computer while a question is being written. Nothing here runs on the GUI
+thread but the timers and building the request.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Slot
@@ -28,9 +33,10 @@ if TYPE_CHECKING:
     from app.settings import Settings
     from engine.history import ConversationStore
 
-# A pause in typing this long starts a read-ahead. Shorter wastes work on
-# words still changing; longer leaves less of the typing time to use.
-DEBOUNCE_MS = 600
+# A pause in typing this long starts a read-ahead; while typing goes on, one
+# starts at the end of a word at most this often.
+PAUSE_MS = 400
+EVERY_MS = 1500
 # Fewer words than this say too little to search for.
 MIN_WORDS = 3
 
@@ -46,7 +52,7 @@ class ReadAhead(QObject):
         models: ModelsController,
         store: ConversationStore,
         settings: Settings,
-        debounce_ms: int = DEBOUNCE_MS,
+        pause_ms: int = PAUSE_MS,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -59,18 +65,23 @@ class ReadAhead(QObject):
         self._settings = settings
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
-        self._timer.setInterval(debounce_ms)
+        self._timer.setInterval(pause_ms)
         self._timer.timeout.connect(self._start)
         self._last_text = ""
+        self._last_start = 0.0
+        self.enabled = True  # bench.ui_typing compares with it off
         composer.edit.textChanged.connect(self._typed)
         composer.send_requested.connect(self._sent)
 
     @Slot()
     def _typed(self) -> None:
-        if self._composer.text().strip() == self._last_text:
+        text = self._composer.text()
+        if text.strip() == self._last_text:
             return  # e.g. the composer cleared after sending
-        self._engine.cancel_read_ahead()
         self._timer.start()
+        word_ended = text[-1:].isspace() or text[-1:] in ",.;:?!"
+        if word_ended and time.monotonic() - self._last_start >= EVERY_MS / 1000:
+            self._start()
 
     @Slot(str)
     def _sent(self, _text: str) -> None:
@@ -81,7 +92,8 @@ class ReadAhead(QObject):
     def _start(self) -> None:
         text = self._composer.text().strip()
         if (
-            len(text.split()) < MIN_WORDS
+            not self.enabled
+            or len(text.split()) < MIN_WORDS
             or text == self._last_text
             or self._chat.generating
             or not self._models.has_model
@@ -99,4 +111,5 @@ class ReadAhead(QObject):
             sampling=SamplingParams(temperature=self._settings.temperature),
         )
         self._last_text = text
+        self._last_start = time.monotonic()
         self._engine.read_ahead(request, source, self._grounding.budget())

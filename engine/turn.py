@@ -14,6 +14,7 @@ import codecs
 import contextlib
 import dataclasses
 import datetime as _dt
+import itertools
 import logging
 import threading
 import time
@@ -160,8 +161,10 @@ class ChatSession:
         # turn, by their messages: a follow-up repeats them verbatim, so each
         # is tokenized once, not again at every turn (_prompt_sizes).
         self._unit_tokens: dict[tuple[tuple[ChatMessage, ...], bool], int] = {}
-        # What the last read_ahead left in llama.cpp's KV cache (tokens).
+        # What the last read_ahead left in llama.cpp's KV cache (tokens), and
+        # the passages in it, for the turn after it (_as_read_ahead).
         self._read_ahead_tokens = 0
+        self._read_ahead_sources: tuple[Passage, ...] = ()
         # What Stop sets; llama.cpp polls it during prompt batches (_stoppable).
         self._cancel = threading.Event()
         import llama_cpp
@@ -214,6 +217,8 @@ class ChatSession:
             yield from self._run(request, cancel, context_source, budget)
         except EngineError as exc:
             yield Failed(exc)
+        finally:
+            self._read_ahead_sources = ()  # a read-ahead serves the one turn after it
 
     def read_ahead(
         self,
@@ -224,10 +229,11 @@ class ChatSession:
         budget: TurnBudget | None = None,
     ) -> int:
         """While the user is still typing ``request.user_message``: find its
-        sources and read the prompt up to where the question starts into
+        sources and read the prompt, up to the text typed so far, into
         llama.cpp's KV cache, so that the turn sent on Enter finds system
-        prompt, history *and sources* cached and reads only its question
-        (on a laptop CPU that is the ~20 s of a Balanced turn's sources).
+        prompt, history, *sources* and the question's beginning cached and
+        reads only the rest (on a laptop CPU, the ~20 s of a Balanced turn's
+        sources).
 
         The turn that follows plans and searches exactly as it would have,
         and reuses whatever of this prompt it repeats: all of it when the
@@ -309,6 +315,7 @@ class ChatSession:
                 # _evaluate_prompt reads all but the last token it is given.
                 done = yield from self._evaluate_prompt(prompt.tokens[: start + 1], cancel)
                 self._read_ahead_tokens = done.reused_tokens + done.evaluated_tokens
+                self._read_ahead_sources = prompt.sources
             return
         dropped = sum(len(unit) for unit in units[:dropped_units])
         if dropped:
@@ -381,6 +388,7 @@ class ChatSession:
         selected = select_passages(
             found, plan.source_tokens, self._count_block_tokens, request.user_message
         )
+        selected = self._as_read_ahead(selected, plan.source_tokens)
         distinct = len({p.id or p.text for p in found})
         if plan.limited_by_time and len(selected) < distinct and time_budget is not None:
             yield Notice(
@@ -435,6 +443,27 @@ class ChatSession:
         block = passage_block(99, passage)
         return len(self.model.prompt_tokenizer.text_tokens(block)) + _BLOCK_SEPARATOR_TOKENS
 
+    def _as_read_ahead(self, selected: list[Passage], budget_tokens: int) -> list[Passage]:
+        """The turn right after a read-ahead: the passages it also chose are
+        sent as they were read ahead (first, in that order, with the text
+        cut for the question as it stood then), so the prompt repeats the
+        cached one and only what follows is read. The search still decides
+        which passages go: those it no longer chose are not sent, and new
+        ones follow within what is left of the budget."""
+        ahead, self._read_ahead_sources = self._read_ahead_sources, ()
+        chosen = {p.id for p in selected}
+        cached = list(itertools.takewhile(lambda p: bool(p.id) and p.id in chosen, ahead))
+        if not cached:
+            return selected
+        room = budget_tokens - sum(self._count_block_tokens(p) for p in cached)
+        taken = {p.id for p in cached}
+        for p in selected:
+            size = self._count_block_tokens(p)
+            if p.id not in taken and size <= room:
+                cached.append(p)
+                room -= size
+        return cached
+
     def _question_start(
         self,
         system: list[ChatMessage],
@@ -443,9 +472,10 @@ class ChatSession:
         request: TurnRequest,
         prompt: _Prompt,
     ) -> int:
-        """Where the question's own tokens start in ``prompt``: what it shares
-        with the same prompt for another question (everything before the
-        question, whatever the tokenizer does at the seam)."""
+        """How much of ``prompt`` a longer question would repeat: what it
+        shares with the same prompt for the question with more words after
+        it (everything up to the question's last word piece, whatever the
+        tokenizer does at the seam)."""
         sources = list(prompt.sources)
         history = [m for unit in units[dropped_units:] for m in unit]
         content = user_content_with_sources(request.user_message + " \u2026", sources)

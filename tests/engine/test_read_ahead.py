@@ -8,10 +8,11 @@ import threading
 
 import pytest
 
+from engine.budget import FirstWordTarget
 from engine.context import ContextProgress, ContextRequest, SourcePassage
 from engine.events import Finished, TurnEvent
 from engine.model import LocalModel
-from engine.turn import ChatSession, SamplingParams, TurnRequest
+from engine.turn import ChatSession, SamplingParams, TurnBudget, TurnRequest
 
 SYSTEM = "You are a helpful assistant."
 PASSAGES = [
@@ -87,3 +88,37 @@ def test_nothing_found_nothing_read(model: LocalModel) -> None:
     session = ChatSession(model)
     request = TurnRequest(SYSTEM, (), "Hello the", SamplingParams())
     assert session.read_ahead(request, threading.Event(), empty) == 0
+
+
+def test_passages_read_ahead_are_sent_as_read_when_the_search_still_chooses_them(
+    model: LocalModel,
+) -> None:
+    """The finished question cuts the passages differently (its own words
+    choose each window) and the search ranks them in another order: what was
+    read ahead still goes first, as read, so it stays cached."""
+    long_text = " ".join(f"Sentence {i} about nothing much." for i in range(60))
+    first = SourcePassage(
+        long_text + " Budgets are approved in March.", "a.md", "document", {}, "a"
+    )
+    second = SourcePassage(long_text + " Receipts are kept.", "b.md", "document", {}, "b")
+    order: list[list[SourcePassage]] = [[first, second], [second, first]]
+
+    def ranked(request: ContextRequest, cancel: threading.Event) -> ContextProgress:
+        yield from ()
+        return order.pop(0)
+
+    session = ChatSession(model)
+    budget = TurnBudget(FirstWordTarget.FAST, prompt_tokens_per_s=20.0)  # windows, not wholes
+    typing = TurnRequest(SYSTEM, (), "When are budgets", SamplingParams())
+    cached = session.read_ahead(typing, threading.Event(), ranked, budget=budget)
+    assert cached > 0
+    request = TurnRequest(
+        SYSTEM, (), "When are receipts kept?", SamplingParams(max_answer_tokens=2)
+    )
+    done = list(session.run(request, threading.Event(), ranked, budget=budget))[-1]
+    assert isinstance(done, Finished)
+    assert [p.id for p in done.sources] == ["a", "b"]
+    # Read ahead up to the question typed then ("When are budgets"): all but
+    # the words that changed is reused.
+    assert done.stats.evaluated_prompt_tokens <= 20
+    assert done.stats.reused_prompt_tokens >= cached - 10
