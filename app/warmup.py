@@ -42,6 +42,9 @@ WARM_UP_JOB = "warm-up"
 # (reading the collections, the engine's first steps) is under way.
 AFTER_SHOW_MS = 300
 
+# A failed step is tried once more (see _run) before first use is left to say why.
+STEP_ATTEMPTS = 2
+
 EMBEDDER = "embedder"
 VECTOR_INDEX = "vector index"
 STEPS: dict[str, Callable[[], None]] = {
@@ -60,8 +63,9 @@ class WarmUp(QObject):
     """Runs requested STEPS once each, in order, on one background job.
 
     Requests made before :meth:`arm` wait for it (the window arms it a moment
-    after it is shown). A failed step is only logged: the first real use
-    raises the library's own error and shows it to the user."""
+    after it is shown). A failed step is tried once more, then only logged:
+    the first real use raises the library's own error and shows it (never as
+    a damaged index: ``retrieval.vector_index.import_backend``)."""
 
     step_done = Signal(str)
 
@@ -138,12 +142,22 @@ class WarmUp(QObject):
             except queue.Empty:
                 return
             started = time.perf_counter()
-            try:
-                STEPS[step]()
-            except Exception:
-                log.warning(
-                    "warm-up of the %s failed (its first use says why)", step, exc_info=True
-                )
+            for attempt in range(STEP_ATTEMPTS):
+                try:
+                    STEPS[step]()
+                    break
+                except Exception:
+                    # An import that met another thread's import of a shared
+                    # dependency (pydantic) fails once and works once that one
+                    # has settled: try again before leaving it to first use,
+                    # which says why, as the library's own error.
+                    log.warning(
+                        "warm-up of the %s failed (try %d of %d)",
+                        step,
+                        attempt + 1,
+                        STEP_ATTEMPTS,
+                        exc_info=True,
+                    )
             yield WarmedUp(step, time.perf_counter() - started)
 
     @Slot(object)

@@ -33,7 +33,7 @@ from retrieval import lexical_index, manifest, store_health
 from retrieval.collections import Collection
 from retrieval.discovery import display_path
 from retrieval.document_db import DocumentDB
-from retrieval.errors import IndexUnavailable
+from retrieval.errors import IndexUnavailable, SearchBackendUnavailable
 from retrieval.file_reader import EmbedderLike, FileChunker, parse_and_chunk
 from retrieval.hybrid import DEFAULT_FUSION, Fuser
 from retrieval.indexer import FLUSH_CHUNKS, index_collection
@@ -436,6 +436,11 @@ class DocumentLibrary:
             for c in bound:
                 for chunk_id, score in self._vectors.query(c.vector_name, vector, candidates):
                     dense[chunk_id] = max(score, dense.get(chunk_id, score))
+        except SearchBackendUnavailable as exc:
+            # chromadb did not load: nothing is wrong with the index, and
+            # nothing is recorded against it; keywords still answer.
+            log.warning("search by meaning could not start, keywords only: %s", exc.detail)
+            return {}, None, []
         except IndexUnavailable as exc:
             # Keywords still answer; the damage is recorded for the status
             # and the Documents page, and the next index run repairs it.

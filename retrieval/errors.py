@@ -31,6 +31,11 @@ class IndexUnavailable(RetrievalError):
     """The document index (chromadb / lexical / manifest) cannot be read or written."""
 
 
+class SearchBackendUnavailable(RetrievalError):
+    """The vector store's library (chromadb) cannot be imported. Not a damaged
+    index: the stored vectors are fine and must not be set aside or rebuilt."""
+
+
 class CollectionNotFound(RetrievalError):
     """No collection has that name."""
 

@@ -43,6 +43,15 @@ log = logging.getLogger(__name__)
 TORCH_C = ("torch", "_C")
 
 _lock = threading.Lock()
+# One thread at a time imports the heavy backends. Two threads importing
+# packages that share dependencies (chromadb and transformers both import
+# pydantic) can meet in Python's per-module import locks; the deadlock
+# detector then hands one of them a half-initialized module, and its import
+# fails ("cannot import name … from partially initialized module"): on 1 of
+# 8 starts the warm-up's import and the documents reader's opening of the
+# index did, and the window called a healthy index broken. Held across the
+# body; re-entrant for nested use on one thread.
+_backend_import_lock = threading.RLock()
 _paused = 0  # threads inside quiet_imports()
 _resume_gc = False  # the collector was on when the first one came in
 _prelinked: dict[str, threading.Event] = {}  # set once linked (or given up)
@@ -52,7 +61,13 @@ _prelinked: dict[str, threading.Event] = {}  # set once linked (or given up)
 def quiet_imports(prelink: Sequence[tuple[str, str]] = ()) -> Iterator[None]:
     """Run the heavy imports of the body with the collector paused (then frozen),
     after linking the ``prelink`` extension modules ((package, module) pairs,
-    such as TORCH_C) off the GIL. Safe from several threads."""
+    such as TORCH_C) off the GIL. Safe from several threads: they take turns."""
+    with _backend_import_lock, _paused_collector(prelink):
+        yield
+
+
+@contextlib.contextmanager
+def _paused_collector(prelink: Sequence[tuple[str, str]]) -> Iterator[None]:
     global _paused, _resume_gc
     with _lock:
         if _paused == 0:

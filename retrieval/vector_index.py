@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import shutil
 import threading
@@ -27,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrieval.errors import IndexUnavailable
+from retrieval.errors import IndexUnavailable, SearchBackendUnavailable
 from retrieval.locator import Locator
 from retrieval.quiet_import import quiet_imports
 
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+log = logging.getLogger(__name__)
+
+# Tries of the chromadb import before it is reported (see import_backend).
+IMPORT_ATTEMPTS = 2
 # chroma's own limit (client.get_max_batch_size()) is about 5k rows; stay under it.
 UPSERT_BATCH_ROWS = 4000
 # HNSW search breadth: chroma's default (10) misses neighbours at 100k chunks.
@@ -101,9 +106,28 @@ def _create_store_in_child(folder: Path) -> None:
 
 def import_backend() -> None:
     """Import chromadb now (the app warms it up after start-up); the first
-    open of an index would otherwise do it, on whichever thread needs it."""
-    with quiet_imports():
-        import chromadb  # noqa: F401
+    open of an index would otherwise do it, on whichever thread needs it.
+
+    An import that fails is tried once more: a thread importing a shared
+    dependency outside ``quiet_imports`` can still hand this one a
+    half-initialized module, and by the second try that import has settled.
+    Raises :class:`SearchBackendUnavailable` (never ``IndexUnavailable``: the
+    store itself was not even looked at) when both fail."""
+    for attempt in range(IMPORT_ATTEMPTS):
+        try:
+            with quiet_imports():
+                import chromadb  # noqa: F401
+            return
+        except Exception as exc:  # ImportError, AttributeError from a half-made module
+            if attempt + 1 < IMPORT_ATTEMPTS:
+                log.warning("importing chromadb failed (%r); trying again", exc)
+                continue
+            raise SearchBackendUnavailable(
+                "Search by meaning could not start: its library (chromadb) failed to load. "
+                "Your index is untouched and keyword search still works; restart Footnote, "
+                "and reinstall it if this happens again.",
+                detail=repr(exc),
+            ) from exc
 
 
 class VectorIndex:
@@ -116,17 +140,26 @@ class VectorIndex:
     def _chroma(self) -> Any:
         with self._lock:
             if self._client is None:
+                import_backend()  # its failure is not the store's
                 try:
-                    with quiet_imports():  # see import_backend
-                        import chromadb  # noqa: F401
-
                     self._folder.mkdir(parents=True, exist_ok=True)
                     if not (self._folder / STORE_FILE).exists():
                         # a store deleted while this process had it open:
                         # chroma's cached one would still answer from it
                         _forget_failed_store(str(self._folder))
                         _create_store_in_child(self._folder)
-                    self._client = _open_store(str(self._folder))
+                    # chroma imports its components as it starts them: in turn
+                    # with the other threads' backend imports (see quiet_import).
+                    with quiet_imports():
+                        self._client = _open_store(str(self._folder))
+                except ImportError as exc:  # the library, not the store
+                    _forget_failed_store(str(self._folder))
+                    raise SearchBackendUnavailable(
+                        "Search by meaning could not start: part of its library (chromadb) "
+                        "failed to load. Your index is untouched and keyword search still "
+                        "works; restart Footnote, and reinstall it if this happens again.",
+                        detail=repr(exc),
+                    ) from exc
                 except Exception as exc:  # chroma raises many kinds
                     _forget_failed_store(str(self._folder))
                     raise IndexUnavailable(

@@ -127,3 +127,24 @@ def test_turning_web_search_on_warms_up_the_embedder(
     qtbot.waitUntil(lambda: EMBEDDER in warm.done, timeout=10_000)
     assert ran == [(EMBEDDER, False)]
     jobs.shutdown(lambda _text: None)
+
+
+def test_a_step_that_fails_once_is_tried_again(
+    qtbot, qapp: QApplication, monkeypatch: pytest.MonkeyPatch, ran: list[tuple[str, bool]]
+) -> None:
+    """The import race: the first try meets another thread's import, the second works."""
+    tries: list[int] = []
+
+    def racing() -> None:
+        tries.append(1)
+        if len(tries) == 1:
+            raise ImportError("cannot import name 'BaseModel' from partially initialized module")
+
+    monkeypatch.setitem(STEPS, VECTOR_INDEX, racing)
+    jobs = JobRegistry()
+    warm = WarmUp(jobs)
+    warm.arm()
+    warm.request(VECTOR_INDEX)
+    qtbot.waitUntil(lambda: warm.idle, timeout=10_000)
+    assert len(tries) == 2 and VECTOR_INDEX in warm.done
+    jobs.shutdown(lambda _text: None)
