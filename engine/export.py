@@ -10,7 +10,24 @@ excerpt, citation and location), which model wrote each answer, and the
 conversation's options. :func:`import_conversation` reads it back into a new
 conversation; exporting that again gives the same JSON except for
 ``exported_at`` (message ids are numbered within the file, and timestamps
-are kept), see ``tests/engine/test_export.py``.
+are kept), see ``tests/engine/test_export.py``. The JSON, version 1::
+
+    {"format": "footnote-conversation", "version": 1,
+     "exported_at": "2026-12-06T07:00:00+00:00",   # not read back
+     "title": "…", "created_at": 1733468400.5, "updated_at": …,  # Unix seconds
+     "model": "Phi-3-mini-4k-instruct-q4.gguf",  # of the newest answer, or null
+     "options": {"web": "auto", …},             # the conversation's choices
+     "current": 6,       # the message the branch shown ends with
+     "messages": [       # every version, oldest first; a parent comes first
+       {"id": 1, "parent": null, "role": "user", "content": "…",
+        "version": 1, "versions": 2,           # among its parent's children
+        "created_at": …,
+        "sent_as": "…",                         # only if the model read other text
+        "sent_sources": [{…}],                  # a question's passages, as sent
+        "finish_reason": "stop", "model": "…",  # answers
+        "sources": [{"n": 1, "citation": "…", "kind": "document",
+                     "location": {"path": "…", "page": 3}, "text": "…",
+                     "id": "…", "score": 0.8}]}]}
 """
 
 from __future__ import annotations
@@ -116,6 +133,8 @@ def conversation_to_dict(
         }
         if message.model_content is not None:
             item["sent_as"] = message.model_content  # what the model read (with its sources)
+        if message.sent_sources:
+            item["sent_sources"] = [source.to_json() for source in message.sent_sources]
         if message.finish_reason is not None:
             item["finish_reason"] = message.finish_reason
         if message.model:
@@ -214,7 +233,8 @@ def _new_message(item: Any, position: int, index_of: Mapping[Any, int]) -> NewMe
     if parent is not None and parent not in index_of:
         raise ConversationFileError(f"{where} follows a message that is not before it.")
     sources_raw = item.get("sources") or []
-    if not isinstance(sources_raw, list):
+    sent_raw = item.get("sent_sources") or []
+    if not isinstance(sources_raw, list) or not isinstance(sent_raw, list):
         raise ConversationFileError(f"{where} has unreadable sources.")
     return NewMessage(
         role=role,
@@ -225,6 +245,7 @@ def _new_message(item: Any, position: int, index_of: Mapping[Any, int]) -> NewMe
         created_at=_number(item.get("created_at")) or 0.0,
         sources=[_source(s, where) for s in sources_raw],
         model=str(item["model"]) if item.get("model") else None,
+        sent_sources=[_source(s, where) for s in sent_raw],
     )
 
 

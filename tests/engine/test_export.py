@@ -66,6 +66,7 @@ def branched(store: ConversationStore) -> int:
         conv.id, "assistant", "It is [1].", parent_id=q1.id, sources=[NOTES], model="phi-4.gguf"
     )
     q2 = store.add_message(conv.id, "user", "And the web?")
+    store.set_sent_sources(q2.id, [PAGE])
     store.add_message(conv.id, "assistant", "See [1].", sources=[PAGE], finish_reason="cancelled")
     store.add_message(conv.id, "user", "And the web, really?", parent_id=q2.parent_id)
     store.set_conversation_options(conv.id, {"web": "auto", "collections": ["team"]})
@@ -124,6 +125,7 @@ def test_json_has_every_version_its_sources_and_models(store: ConversationStore)
     assert messages[1]["sources"][2]["location"]["url"] == "https://example.org/phi3"
     assert messages[1]["model"] == "phi-3-mini-q4.gguf"
     assert messages[4]["finish_reason"] == "cancelled"
+    assert messages[3]["sent_sources"][0]["text"] == PAGE.text
     assert data["current"] == 6
     assert data["options"] == {"web": "auto", "collections": ["team"]}
 
@@ -141,6 +143,10 @@ def test_export_import_export_gives_the_same_json(store: ConversationStore, tmp_
     assert strip(again) == strip(first)
     assert [m.content for m in store.messages(imported.id)] == [
         m.content for m in store.messages(conv)
+    ]
+    # What the model will read again after the import is what it read before.
+    assert [m.as_chat_message() for m in store.all_messages(imported.id)] == [
+        m.as_chat_message() for m in store.all_messages(conv)
     ]
 
 
