@@ -69,8 +69,10 @@ class ContextRequest:
     # The turn's date, the one the query writer is told: the web's Auto rule
     # reads it to tell which years are recent.
     today: _dt.date = field(default_factory=_dt.date.today)
-    # Let the model write a web search query (engine.query_writer); it reuses
-    # the conversation's KV cache, so it costs about the query's own tokens.
+    # Let the model write a web search query: the turn's session
+    # (ChatSession.write_search_query) on this turn's system prompt and kept
+    # history, so it reuses the conversation's KV cache and costs about the
+    # query's own tokens.
     # Call it on the thread running the turn, inside the source. None when the
     # turn runs without a model (tests of sources alone).
     write_search_query: Callable[[threading.Event], str] | None = field(
