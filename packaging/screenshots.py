@@ -10,6 +10,7 @@ are real llama.cpp output of a model with scripted weights.
     .venv/bin/python packaging/screenshots.py documents   # only docs/screenshot-documents.png
     .venv/bin/python packaging/screenshots.py cited   # the cited answer and the ledger
     .venv/bin/python packaging/screenshots.py dark    # docs/screenshot-dark.png
+    .venv/bin/python packaging/screenshots.py dark    # docs/screenshot-dark.png
     .venv/bin/python packaging/screenshots.py declined   # Auto holds documents back
     .venv/bin/python packaging/screenshots.py versions   # regenerate, edit, export
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-DISPLAY = ":77"
+DISPLAY = os.environ.get("SCREENSHOT_DISPLAY", ":77")  # another if :77 is taken
 SCREEN = "1360x860x24"
 WINDOW_SIZE = (1240, 800)
 PRIMARY_BLUE = "#3B63F0"  # the primary button colour in assets/style.qss
