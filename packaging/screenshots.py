@@ -10,7 +10,6 @@ are real llama.cpp output of a model with scripted weights.
     .venv/bin/python packaging/screenshots.py documents   # only docs/screenshot-documents.png
     .venv/bin/python packaging/screenshots.py cited   # the cited answer and the ledger
     .venv/bin/python packaging/screenshots.py dark    # docs/screenshot-dark.png
-    .venv/bin/python packaging/screenshots.py dark    # docs/screenshot-dark.png
     .venv/bin/python packaging/screenshots.py declined   # Auto holds documents back
     .venv/bin/python packaging/screenshots.py versions   # regenerate, edit, export
 """
