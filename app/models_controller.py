@@ -96,6 +96,9 @@ class ModelsController(QObject):
         self._confirm = confirm
         self._save_settings = save_settings
         self.loading_path: str | None = None
+        # The banner text of the last failed load, which a later successful
+        # load takes away (if the banner still shows it).
+        self._load_failure: str | None = None
         self._rescan = False
 
         engine.model_loading.connect(self._on_model_loading)
@@ -161,8 +164,9 @@ class ModelsController(QObject):
         self.welcome.set_status("")
         if summary.notes:
             self.banner.show_message(" ".join(summary.notes), level="info")
-        elif self.banner.property("level") == "error" and "load" in self.banner.text().lower():
+        elif self._load_failure is not None and self.banner.text() == self._load_failure:
             self.banner.hide()
+        self._load_failure = None
         self.model_state_changed.emit()
         if self.page.isVisible():
             self.refresh_installed()  # move the "In use" mark
@@ -189,6 +193,7 @@ class ModelsController(QObject):
                     "model is loaded now: open one with File → Open Model…"
                 )
         self.banner.show_message(message, details=error.detail)
+        self._load_failure = self.banner.message.text()
         log.info("model %s failed: %s", failed, error)
         self.model_state_changed.emit()
 

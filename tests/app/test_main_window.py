@@ -196,6 +196,19 @@ def test_bad_model_file_gives_a_clear_message_and_keeps_the_app_usable(
     assert window.chat.bubbles()[-1].text == SCRIPTED_ANSWER
 
 
+def test_a_model_that_loads_takes_a_failed_loads_message_away(
+    qtbot, window_with, tiny_model, tmp_path
+) -> None:
+    window = window_with(tiny_model)
+    fake = tmp_path / "notes.gguf"
+    fake.write_text("not a model")
+    drop_file(window, fake)
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=10_000)
+    window.open_model(str(tiny_model))
+    qtbot.waitUntil(lambda: window.models_controller.loading_path is None, timeout=20_000)
+    assert not window.banner.isVisible()
+
+
 def test_missing_configured_model_returns_to_the_open_screen(
     qtbot, open_window, configure, tmp_path
 ) -> None:
