@@ -255,7 +255,7 @@ class ModelManagerPage(QWidget):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         # Everything wraps, so the page follows the window's width.
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll = scroll
+        self.scroll_area = scroll
         scroll.setAccessibleName("Models")
         canvas = QWidget()
         canvas.setObjectName("chatCanvas")

@@ -245,7 +245,7 @@ def test_the_models_page_never_scrolls_sideways(qtbot, active: MainWindow, tmp_p
     window.show_models()
     window.refresh_installed()
     qtbot.waitUntil(lambda: any(r.model.path == model for r in window.models_page.installed_rows))
-    scroll = window.models_page.scroll
+    scroll = window.models_page.scroll_area
     for width in (1180, 900, 760):
         window.resize(width, 700)
         QApplication.processEvents()

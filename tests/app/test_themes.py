@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, QRect
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -291,9 +291,46 @@ def test_a_theme_applies_at_once_is_saved_and_restyles_answers(busy_window: Main
     assert load_settings(window.paths.settings_file).settings.theme == "dark"
 
 
-def test_following_the_system_uses_the_desktops_scheme(qapp: QApplication) -> None:
-    from PySide6.QtCore import Qt
+def test_the_theme_is_chosen_in_settings_and_in_the_view_menu(
+    qtbot, busy_window: MainWindow
+) -> None:
+    window = busy_window
+    dialog = SettingsDialog(window.settings, window)
+    qtbot.addWidget(dialog)
+    assert dialog.theme.currentData() == "system"  # the default follows the desktop
+    dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
+    dialog.apply_to(window.settings)
+    assert window.settings.theme == "dark"
+    view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    themes = next(a.menu() for a in view.actions() if a.menu() is not None)
+    light = next(a for a in themes.actions() if a.text() == "Light")
+    light.trigger()
+    assert window.settings.theme == "light" and colors.current()["name"] == "light"
+    themes.aboutToShow.emit()
+    assert light.isChecked()
 
+
+@pytest.mark.parametrize("choice", [ThemeChoice.LIGHT, ThemeChoice.DARK])
+def test_focus_is_visible_on_send_and_new_chat(
+    qtbot, busy_window: MainWindow, choice: ThemeChoice
+) -> None:
+    """A focus ring: the focused button looks different from the unfocused one."""
+    window = busy_window
+    window.set_theme(choice)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    window.composer.set_text("a question")  # Send enabled
+    for button in (window.composer.button, window.new_chat_button):
+        window.conversations.setFocus()
+        QApplication.processEvents()
+        before = button.grab().toImage()
+        button.setFocus(Qt.FocusReason.TabFocusReason)
+        qtbot.waitUntil(button.hasFocus)
+        QApplication.processEvents()
+        assert button.grab().toImage() != before, button.objectName()
+
+
+def test_following_the_system_uses_the_desktops_scheme(qapp: QApplication) -> None:
     if QApplication.styleHints().colorScheme() != Qt.ColorScheme.Unknown:
         pytest.skip("this platform names its colour scheme; the palette fallback is unused")
     state = theme._theme_state()
