@@ -350,7 +350,9 @@ class ChatController(QObject):
             self.conversation_id,
             question,
             history,
-            stored=branch[index].sources,
+            # The passages as the question was sent with them (whole), else
+            # as kept with the answer (excerpts, for answers saved before).
+            stored=question.sent_sources or branch[index].sources,
             replaces=answer_id,
         )
 

@@ -162,3 +162,45 @@ def test_file_export_and_import_in_the_window(qtbot, window_with, tiny_model, tm
     (tmp_path / "bad.json").write_text("{}", encoding="utf-8")
     assert window.conversation_files.import_file(tmp_path / "bad.json") is None
     assert "is not a conversation exported by Footnote" in window.banner.text()
+
+
+def test_each_version_keeps_its_sources_and_a_regenerate_searches_nothing(
+    qtbot, window_with, tiny_model
+) -> None:
+    import threading
+
+    from engine.context import ContextProgress, ContextRequest, SourcePassage
+
+    searched: list[str] = []
+
+    def documents(request: ContextRequest, cancel: threading.Event) -> ContextProgress:
+        searched.append(request.question)
+        yield from ()
+        return [
+            SourcePassage(
+                "The travel budget is 12,400 euros.",
+                "plan.md › Budget",
+                "document",
+                {"path": "/team/plan.md", "heading_path": ["Budget"]},
+                "b1",
+                0.9,
+            )
+        ]
+
+    window = window_with(tiny_model)
+    window.chat_controller.context_source = documents
+    ask(qtbot, window, "What is the travel budget?")
+    first = window.chat.bubbles()[1]
+    assert first.sources_panel is not None
+    end = finished_of(qtbot, window, first.regenerate_button.click)
+    assert searched == ["What is the travel budget?"]  # asked once, not again
+    assert end.stats.evaluated_prompt_tokens <= 2
+    assert [s.citation for s in end.sources] == ["plan.md › Budget"]
+
+    conversation = window.conversation_id
+    assert conversation is not None
+    versions = [m for m in window.store.all_messages(conversation) if m.role == "assistant"]
+    assert [[s.citation for s in v.sources] for v in versions] == [["plan.md › Budget"]] * 2
+    window.chat.bubbles()[1].previous_button.click()
+    shown = window.chat.bubbles()[1]
+    assert shown.version_label.text() == "1/2" and shown.sources_panel is not None
