@@ -6,6 +6,11 @@ the conversation being answered means showing the answer so far. This is the
 one place that starts turns and saves answers: a context source (documents,
 the web) is handed to ``EngineController.start_turn`` here, and the answer's
 sources (``Finished.sources``) belong where the answer is saved.
+
+Versions are here for the same reason (which makes this module longer than
+most): Regenerate and Edit start turns, and which branch of the conversation
+is shown (``engine.branches``) must agree with the turn in flight, whose
+answer is written beside an earlier version or below an edited question.
 """
 
 from __future__ import annotations
