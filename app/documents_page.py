@@ -170,6 +170,10 @@ class DocumentsPage(QWidget):
 
         self.collections = QTableWidget(0, 4)
         self.collections.setObjectName("collectionsTable")
+        self.collections.setAccessibleName("Collections")
+        self.collections.setAccessibleDescription(
+            "The folders Footnote answers from; choose one to see its files below"
+        )
         self.collections.setHorizontalHeaderLabels(["Collection", "Files", "Passages", "State"])
         _table_style(self.collections)
         header_view = self.collections.horizontalHeader()
@@ -212,6 +216,8 @@ class DocumentsPage(QWidget):
         layout.addLayout(files_header)
         self.files = QTableWidget(0, 3)
         self.files.setObjectName("filesTable")
+        self.files.setAccessibleName("Files")
+        self.files.setAccessibleDescription("The chosen collection's files and their state")
         self.files.setHorizontalHeaderLabels(["File", "State", "Why"])
         _table_style(self.files)
         files_view = self.files.horizontalHeader()
