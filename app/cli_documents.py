@@ -52,7 +52,7 @@ from retrieval.ingest_events import (
     IngestProgress,
     VectorsRebuilding,
 )
-from retrieval.manifest import FileState, is_failure
+from retrieval.manifest import NOTHING_TO_READ_STATES, FileState, is_failure
 
 COMMANDS = frozenset({"index", "search"})
 EMBEDDING_MODEL_ENV = "FOOTNOTE_EMBEDDING_MODEL"
@@ -221,7 +221,8 @@ def _summary_line(event: IngestFinished) -> str:
     )
     return (
         f"{s.collection}: {s.indexed} files indexed, {s.unchanged} unchanged, "
-        f"{s.failed} failed, {s.removed} removed; {s.chunks_added} chunks "
+        f"{s.failed} failed, {s.skipped} skipped, {s.removed} removed; "
+        f"{s.chunks_added} chunks "
         f"in {s.seconds:.1f} s{rebuilt}\n"
     )
 
@@ -261,11 +262,16 @@ def _status(library: DocumentLibrary, name: str | None, out: TextIO) -> int:
         if info.name in stores:
             out.write(f"  {stores[info.name].describe()}\n")
         links = []
+        skipped = []
         for health in library.file_health(info.name):
             if is_failure(health.state):
                 out.write(f"  {health.state}: {health.path}: {health.reason}\n")
             elif health.state == FileState.LINK_OUTSIDE:
                 links.append(health)
+            elif health.state in NOTHING_TO_READ_STATES:
+                skipped.append(health)
+        for health in skipped:  # not failures: a type it does not read, or no text
+            out.write(f"  skipped: {health.path}: {health.reason}\n")
         for link in links:
             out.write(f"  link skipped: {link.path}: {link.reason}\n")
         if links:

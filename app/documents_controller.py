@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,13 @@ from app.documents_worker import SerialWorker, Task, TaskEvent, TaskFailed
 from app.jobs import JobRegistry
 from retrieval.discovery import ExcludeRules
 from retrieval.documents import CollectionInfo, DocumentLibrary, FileHealth
-from retrieval.ingest_events import FileFailed, IngestFinished, IngestProgress, VectorsRebuilding
+from retrieval.ingest_events import (
+    FileFailed,
+    FileIndexed,
+    IngestFinished,
+    IngestProgress,
+    VectorsRebuilding,
+)
 from retrieval.watcher import FolderWatcher
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,10 @@ log = logging.getLogger(__name__)
 STARTUP_RESCAN_DELAY_MS = 4000
 INDEX_WORKER = "documents-index"
 READ_WORKER = "documents-read"
+# While a collection indexes, the page reads its files and counts again at
+# most this often (each file the indexer finishes is committed first), so
+# every file does not stay "Waiting" and the counts 0 until the end.
+LIVE_REFRESH_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,10 @@ class DocumentsController(QObject):
         self._progress: dict[str, IngestProgress | VectorsRebuilding] = {}
         self._watchers: dict[str, tuple[tuple[object, ...], FolderWatcher]] = {}
         self._first_snapshot = True
+        self._last_refresh_s = float("-inf")  # time.monotonic() of the last read submitted
+        self._live_timer = QTimer(self)
+        self._live_timer.setSingleShot(True)
+        self._live_timer.timeout.connect(self.refresh)
         self._refresh_again = False
         self._shut_down = False
         self.selected: str | None = None
@@ -293,6 +308,8 @@ class DocumentsController(QObject):
             self._refresh_again = True
             return
 
+        self._last_refresh_s = time.monotonic()
+
         def run(_cancel: threading.Event) -> Iterator[object]:
             library = self.library
             infos = library.collections()
@@ -349,8 +366,11 @@ class DocumentsController(QObject):
             if name not in self.collection_names():
                 self.refresh()  # a new collection: list it (and its files) now
             self._show()
+        elif isinstance(event, FileIndexed):
+            self._refresh_live()
         elif isinstance(event, FileFailed):
             log.info("not indexed: %s: %s: %s", event.path, event.state, event.reason)
+            self._refresh_live()
         elif isinstance(event, IngestFinished):
             s = event.summary
             log.info(
@@ -364,6 +384,16 @@ class DocumentsController(QObject):
                 s.seconds,
             )
             self.refresh()
+
+    def _refresh_live(self) -> None:
+        """A file's state changed during a run: read the page again now, or
+        when LIVE_REFRESH_INTERVAL_S has passed since the last read (a timer
+        catches the last change of a burst)."""
+        wait_s = self._last_refresh_s + LIVE_REFRESH_INTERVAL_S - time.monotonic()
+        if wait_s <= 0:
+            self.refresh()
+        elif not self._live_timer.isActive():
+            self._live_timer.start(max(1, int(wait_s * 1000)))
 
     @Slot(object)
     def _on_write_done(self, task: Task) -> None:
@@ -455,6 +485,7 @@ class DocumentsController(QObject):
         if self._shut_down:
             return
         self._shut_down = True
+        self._live_timer.stop()
         for name in list(self._watchers):
             self._stop_watcher(name)
         self._writer.stop()

@@ -30,7 +30,7 @@ from app.excludes_dialog import ExcludesDialog
 from app.page_header import add_page_header
 from retrieval.documents import CollectionInfo, FileHealth
 from retrieval.ingest_events import IngestProgress, VectorsRebuilding
-from retrieval.manifest import is_failure
+from retrieval.manifest import NOTHING_TO_READ_STATES, is_failure
 
 COLLECTIONS_MAX_HEIGHT_PX = 220
 
@@ -38,6 +38,18 @@ COLLECTIONS_MAX_HEIGHT_PX = 220
 def problem_color() -> QColor:
     """A red that stays readable on the theme's rows and on the selection."""
     return QColor(colors.current()["problem"])
+
+
+def skipped_color() -> QColor:
+    """Secondary text: a skipped file is listed, not a problem."""
+    return QColor(colors.current()["muted"])
+
+
+SKIPPED_TIP = (
+    "Skipped: files of a type Footnote does not read (images, .odt, archives…) or with "
+    "no text in them (empty, or scanned without a text layer). They are not failures; "
+    "Footnote reads them again if they change."
+)
 
 
 EMPTY_TEXT = "Drop folders here, or Add Folder…, to answer from your own files."
@@ -50,11 +62,11 @@ STATE_LABELS = {
     "changed": "Changed",
     "indexing": "Indexing…",
     "failed": "Failed",
-    "no_text": "No text layer",
+    "no_text": "Skipped: no text",
     "excluded": "Excluded",
     "encrypted": "Encrypted",
     "timeout": "Timed out",
-    "binary": "Not a text file",
+    "binary": "Skipped: file type",
     "unreadable": "Unreadable",
     "too_large_memory": "Too large",
     "duplicate": "Duplicate",
@@ -100,11 +112,13 @@ def progress_fraction(p: IngestProgress | VectorsRebuilding | None) -> float:
 
 
 def collection_state(info: CollectionInfo | None) -> str:
-    """ "Up to date", "2 failed", "12 waiting", "Search index damaged": what a
-    settled collection needs."""
+    """ "Up to date", "2 failed, 42 skipped", "12 not indexed yet", "Search
+    index damaged": what a settled collection needs. Skipped files (a type
+    Footnote does not read, no text) are counted apart from failures."""
     if info is None:
         return ""
     failed = sum(n for state, n in info.states.items() if is_failure(state))
+    skipped = sum(info.states.get(s, 0) for s in NOTHING_TO_READ_STATES)
     waiting = sum(info.states.get(s, 0) for s in ("pending", "changed", "indexing"))
     parts = []
     if info.vectors is not None and not info.vectors.ok:
@@ -113,7 +127,11 @@ def collection_state(info: CollectionInfo | None) -> str:
         parts.append(f"{waiting} not indexed yet")
     if failed:
         parts.append(f"{failed} failed")
-    return ", ".join(parts) if parts else "Up to date"
+    if not parts:
+        parts.append("Up to date")
+    if skipped:
+        parts.append(f"{skipped} skipped")
+    return ", ".join(parts)
 
 
 # What a search index that is not whole means, in the collections table (the
@@ -145,6 +163,8 @@ class DocumentsPage(QWidget):
         self._infos: dict[str, CollectionInfo] = {}
         self._names: list[str] = []
         self._health: list[FileHealth] = []
+        # what the file table shows now, row by row (see _fill_files)
+        self._shown_files: list[tuple[FileHealth, Sequence[Path]]] = []
         self._selected: str | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(32, 20, 32, 24)
@@ -311,24 +331,47 @@ class DocumentsPage(QWidget):
         item = _set(table, row, 3, text)
         vectors = info.vectors if info is not None and activity is None else None
         damaged = vectors is not None and not vectors.ok
-        item.setToolTip(_sentence(vectors.describe()) if damaged and vectors else "")
+        tip = _sentence(vectors.describe()) if damaged and vectors else ""
+        if "skipped" in text:
+            tip = f"{tip}\n\n{SKIPPED_TIP}".strip()
+        item.setToolTip(tip)
         item.setForeground(problem_color() if damaged else table.palette().text())
 
     def _fill_files(self) -> None:
+        """Show the file rows. While a collection indexes this runs about once
+        a second (the controller's live refresh), so only rows that changed
+        are written and measured again: a 10k-file table stays cheap."""
         rows = [h for h in self._health if not self.problems_only.isChecked() or _problem(h)]
         info = self._infos.get(self._selected or "")
         roots = info.roots if info is not None else ()
-        self.files.setRowCount(len(rows))
+        shown = self._shown_files
+        if len(rows) != len(shown):
+            shown = []
+            self.files.setRowCount(len(rows))
         for row, health in enumerate(rows):
+            if row < len(shown) and shown[row] == (health, roots):
+                continue
             item = _set(self.files, row, 0, _relative(health.path, roots))
             item.setData(PATH_ROLE, health.path)
             item.setToolTip(health.path)
             state = _set(self.files, row, 1, state_label(health.state))
             reason = _set(self.files, row, 2, health.reason)
             reason.setToolTip(health.reason)
+            # Items are reused from row to row: every row sets its colour.
             if is_failure(health.state):
                 state.setForeground(problem_color())
-        self.files.resizeRowsToContents()
+            elif health.state in NOTHING_TO_READ_STATES:
+                state.setForeground(skipped_color())
+                state.setToolTip(SKIPPED_TIP)
+            else:
+                state.setData(Qt.ItemDataRole.ForegroundRole, None)
+            if health.state not in NOTHING_TO_READ_STATES:
+                state.setToolTip("")
+            if shown:
+                self.files.resizeRowToContents(row)
+        if not shown:
+            self.files.resizeRowsToContents()
+        self._shown_files = [(h, roots) for h in rows]
 
     # ------------------------------------------------------------ for tests and the controller
 

@@ -152,7 +152,7 @@ class _Run:
         self.partial_bytes: dict[str, int] = {}
         self.eta = ThroughputEta()
         self.chunks_done = self.chunks_reused = 0
-        self.indexed = self.failed = self.removed = self.unchanged = 0
+        self.indexed = self.failed = self.skipped = self.removed = self.unchanged = 0
         self.vectors_rebuilt = 0
         self.last_progress = 0.0
         self.current = ""
@@ -185,6 +185,12 @@ class _Run:
         yield self._progress()
         yield self._finished()
 
+    def _count_not_indexed(self, state: str) -> None:
+        if manifest.is_failure(state):
+            self.failed += 1
+        else:
+            self.skipped += 1  # a type it does not read, or no text in it
+
     def _finished(self) -> IngestFinished:
         return IngestFinished(
             IngestSummary(
@@ -198,6 +204,7 @@ class _Run:
                 seconds=time.monotonic() - self.started,
                 cancelled=self.cancel.is_set(),
                 vectors_rebuilt=self.vectors_rebuilt,
+                skipped=self.skipped,
             )
         )
 
@@ -451,7 +458,7 @@ class _Run:
                         0,
                     ),
                 )
-            self.failed += 1
+            self._count_not_indexed(item.failure.state)
             self._file_done(item.work)
             yield FileFailed(self.current, item.failure.state, item.failure.reason)
         else:
@@ -533,7 +540,7 @@ class _Run:
                 self.indexed += 1
                 yield FileIndexed(display_path(key), counts[key])
             else:
-                self.failed += 1
+                self._count_not_indexed(FileState.NO_TEXT)
                 yield FileFailed(display_path(key), FileState.NO_TEXT, NO_TEXT_REASON)
         yield self._progress()
 

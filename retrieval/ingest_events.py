@@ -35,7 +35,7 @@ class IngestSummary:
     collection: str
     indexed: int  # files (re)indexed in this run
     unchanged: int
-    failed: int
+    failed: int  # files that should be read and could not (manifest.is_failure)
     removed: int  # deleted or newly excluded files whose chunks were removed
     chunks_added: int
     chunks_reused: int  # embeddings reused by content hash (renames, unchanged paragraphs)
@@ -44,6 +44,9 @@ class IngestSummary:
     # passages whose vectors were made again from their stored text (a lost
     # or damaged vector store healed before this run; see store_health)
     vectors_rebuilt: int = 0
+    # files with nothing Footnote can read: a type it does not read, or no
+    # text (manifest.NOTHING_TO_READ_STATES); not failures
+    skipped: int = 0
 
 
 @dataclass(frozen=True)

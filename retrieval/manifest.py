@@ -28,16 +28,29 @@ class FileState(StrEnum):
     LINK_OUTSIDE = "link_outside"
 
 
-# Skipped on purpose: listed with a reason, but neither work nor a failure.
-SKIPPED_STATES = frozenset({FileState.EXCLUDED, FileState.LINK_OUTSIDE})
+# Nothing Footnote can read: a type it does not read (images, .odt, archives:
+# the parser's "binary") or no text in it (an empty file, a scan without a
+# text layer). Listed with the reason, but not failures: reading it again
+# gives the same answer, so Retry does not, and a collection of photos and
+# notes is not "72 failed". The file is read again when it changes.
+NOTHING_TO_READ_STATES = frozenset({"binary", FileState.NO_TEXT})
+# Skipped: listed with a reason, but neither work nor a failure.
+SKIPPED_STATES = frozenset({FileState.EXCLUDED, FileState.LINK_OUTSIDE, *NOTHING_TO_READ_STATES})
 # States whose file still needs work. Every other state is settled until the
 # file changes on disk (or the user retries a failure).
 WORK_STATES = frozenset({FileState.PENDING, FileState.CHANGED, FileState.INDEXING})
 
 
 def is_failure(state: str) -> bool:
-    """Failed, no text, or a parser's own failure state ("encrypted", "timeout"…)."""
+    """Failed, or a parser's own failure state ("encrypted", "timeout"…): a
+    file Footnote should read and could not. Not the skipped ones."""
     return state not in WORK_STATES and state != FileState.INDEXED and state not in SKIPPED_STATES
+
+
+def is_skipped(state: str) -> bool:
+    """Excluded, a link outside, or nothing to read (a type Footnote does not
+    read, or no text in it)."""
+    return state in SKIPPED_STATES
 
 
 @dataclass(frozen=True)

@@ -148,3 +148,20 @@ def test_search_starts_lean_and_ranks_as_the_window(
     assert "heavy: []" in done.stderr
     assert done.stdout == expected.getvalue()
     assert done.stdout.startswith("[1] notes.md › Notes › Budget")
+
+
+def test_files_with_nothing_to_read_are_skipped_not_failed(
+    tmp_path: Path, footnote_home: Path
+) -> None:
+    docs = tmp_path / "Mixed"
+    docs.mkdir()
+    (docs / "notes.md").write_text("# Notes\n\nThe heron budget doubled.\n")
+    (docs / "empty.md").write_text("")
+    write_bytes(docs / "photo.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40)
+    code, out = run("index", "add", str(docs))
+    assert code == 0
+    assert out.startswith("Mixed: 1 files indexed, 0 unchanged, 0 failed, 2 skipped")
+    code, out = run("index", "status")
+    assert "failed:" not in out
+    skipped = sorted(line.split(":")[1].strip() for line in out.splitlines() if "skipped:" in line)
+    assert [Path(p).name for p in skipped] == ["empty.md", "photo.png"]

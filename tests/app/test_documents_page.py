@@ -4,19 +4,22 @@ sandboxed FOOTNOTE_HOME, real folder watchers. Every wait is on a condition."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication
 
 from app.application import build_main_window, configure_application
+from app.documents_page import problem_color
 from app.documents_worker import TaskEvent
 from app.main_window import MainWindow
 from app.paths import AppPaths
-from retrieval.ingest_events import FileFailed, IngestProgress
+from retrieval.ingest_events import FileFailed, FileIndexed, IngestProgress
 from tests.app.conftest import close
 from tests.app.test_main_window import drop_file
 from tests.retrieval.make_files import MARKDOWN, page_text, write_docx, write_text_pdf
@@ -256,3 +259,72 @@ def test_closing_mid_indexing_exits_cleanly_and_the_next_start_finishes(
     wait_idle(qtbot, again)
     [(_name, files, _passages, state)] = again.documents_page.collection_rows()
     assert (files, state) == ("8", "Up to date")
+
+
+def test_skipped_files_are_apart_from_failed_ones_and_states_show_while_indexing(
+    qtbot, docs_window, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An image and an empty file are skipped, not failed; files turn
+    "Indexed" and the count grows during the run, not only at its end; and
+    after "Only problems" is switched off no indexed file stays red."""
+    folder = tmp_path / "Mixed"
+    folder.mkdir()
+    (folder / "guide.md").write_text(MARKDOWN)
+    (folder / "budget.md").write_text("# Budget\n\nThe heron budget doubled.\n")
+    (folder / "empty.md").write_text("")
+    (folder / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40)
+    (folder / "zz-broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Cat")
+    window = docs_window()
+    page, controller = window.documents_page, window.documents_controller
+    window.show_documents()
+
+    # Hold the run after its first indexed file, until the page has shown it.
+    library = controller.library
+    real_index = library.index
+    held = threading.Event()
+
+    def held_index(name: str | None, cancel: threading.Event) -> Iterator[object]:
+        for event in real_index(name, cancel):
+            yield event
+            if isinstance(event, FileIndexed):
+                held.wait(60)
+
+    monkeypatch.setattr(library, "index", held_index)
+    controller.add_paths([folder])
+    try:
+        qtbot.waitUntil(
+            lambda: any(state == "Indexed" for _, state, _ in page.file_rows()),
+            timeout=INDEX_TIMEOUT_MS,
+        )
+        assert controller.busy  # shown during the run
+        indexed_now = sum(state == "Indexed" for _, state, _ in page.file_rows())
+        assert page.collection_rows()[0][1] == str(indexed_now)  # the count, live
+    finally:
+        held.set()
+    wait_idle(qtbot, window)
+
+    [(_, files, _, state)] = page.collection_rows()
+    assert (files, state) == ("2", "1 failed, 2 skipped")
+    states = file_states(window)
+    assert states["photo.png"][0] == "Skipped: file type"
+    assert ".png" in states["photo.png"][1]
+    assert states["empty.md"][0] == "Skipped: no text"
+    assert states["zz-broken.pdf"][0] == "Failed"
+    assert page.retry_button.isEnabled()
+
+    def colours() -> dict[str, QColor]:
+        return {
+            page.files.item(row, 0).text(): page.files.item(row, 1).foreground().color()
+            for row in range(page.files.rowCount())
+        }
+
+    # (the failed file sorts last: under "Only problems" it is row 0, where
+    # an indexed file is once the filter is off)
+    red = problem_color()
+    assert colours()["zz-broken.pdf"] == red
+    page.problems_only.setChecked(True)
+    assert [row[0] for row in page.file_rows()] == ["zz-broken.pdf"]
+    page.problems_only.setChecked(False)
+    after = colours()
+    assert after["zz-broken.pdf"] == red
+    assert [name for name, colour in after.items() if colour == red] == ["zz-broken.pdf"]

@@ -194,10 +194,16 @@ def test_bad_files_are_listed_with_reasons(library: DocumentLibrary, tmp_path: P
     assert health["good.pdf"].state == "indexed"
     assert_consistent(library)
 
+    # Nothing to read (an image, an empty file, a scan without text) is
+    # skipped, not failed; the files Footnote should read and could not are.
+    assert summary.skipped == 3
+    assert summary.failed == 3  # secret.pdf, broken.pdf, truncated.pdf
+
     # failures are settled: not retried until the user asks (or the file changes)
     assert run_index(library)[0].failed == 0
-    assert library.retry_failed("docs") >= 6
-    assert run_index(library)[0].failed >= 6
+    assert library.retry_failed("docs") == 4  # those and pipe.txt; not the skipped ones
+    again = run_index(library)[0]
+    assert again.failed == summary.failed and again.skipped == 0
 
 
 def test_file_with_undecodable_name(library: DocumentLibrary, tmp_path: Path) -> None:
