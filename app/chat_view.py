@@ -364,7 +364,9 @@ class MessageBubble(QFrame):
         sent as a new version, the conversation branches there."""
         if self.role != "user" or self.message_id is None or self._inline is not None:
             return
-        inline = InlineEditor(self._text, self.body.width())
+        margins = self._layout.contentsMargins()
+        room = self.maximumWidth() - margins.left() - margins.right()
+        inline = InlineEditor(self._text, max(room, self.body.width()))
         inline.set_send_enabled(self._actions_enabled)
         inline.submitted.connect(self._submit_edit)
         inline.cancelled.connect(self.cancel_editing)

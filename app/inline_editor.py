@@ -11,16 +11,17 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QTextCursor
 from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
+MIN_EDITOR_LINES = 3
 MAX_EDITOR_LINES = 8
-EDITOR_MIN_WIDTH_PX = 260
-EDITOR_WIDTH_PX = 420
+EDITOR_WIDTH_PX = 520  # when the bubble has room: a question is easier to edit wide
 
 
 class InlineEditor(QWidget):
     submitted = Signal(str)  # the new text, stripped, never empty
     cancelled = Signal()
 
-    def __init__(self, text: str, width_hint_px: int, parent: QWidget | None = None) -> None:
+    def __init__(self, text: str, available_px: int, parent: QWidget | None = None) -> None:
+        """``available_px``: the widest the editor may be (the bubble's room)."""
         super().__init__(parent)
         self.setObjectName("editHolder")
         self.edit = QPlainTextEdit(text)
@@ -30,9 +31,9 @@ class InlineEditor(QWidget):
             "Enter sends it as a new version, Shift+Enter adds a line, Escape cancels"
         )
         self.edit.setTabChangesFocus(True)
-        lines = max(2, min(MAX_EDITOR_LINES, text.count("\n") + 2))
+        lines = max(MIN_EDITOR_LINES, min(MAX_EDITOR_LINES, text.count("\n") + 2))
         self.edit.setFixedHeight(self.edit.fontMetrics().lineSpacing() * lines + 16)
-        self.edit.setMinimumWidth(min(EDITOR_WIDTH_PX, max(width_hint_px, EDITOR_MIN_WIDTH_PX)))
+        self.edit.setMinimumWidth(max(min(EDITOR_WIDTH_PX, available_px), 200))
         self.edit.installEventFilter(self)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Keep the question as it was (Escape)")
