@@ -23,6 +23,7 @@ from engine.branches import children_of, head_of, latest_leaf, path_to, versions
 from engine.chat_template import ChatMessage, Role
 from engine.context import EarlierMessage
 from engine.errors import HistoryError
+from engine.history_search import SEARCH_LIMIT, SearchHit, search_conversations
 from engine.passages import Passage, SourceKind
 from storage.sqlite_schema import NewerSchema, migrate, run_script
 
@@ -111,8 +112,69 @@ def _v5(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN sent_sources TEXT")
 
 
+# The names of the sources an answer cites, one a line, for the search index
+# (X: NEW or messages). A malformed sources value indexes none.
+_CITED = """(SELECT group_concat(json_extract(value, '$.citation'), char(10))
+    FROM json_each(CASE WHEN json_valid(X.sources) THEN X.sources ELSE '[]' END))"""
+
+
+def _v6(db: sqlite3.Connection) -> None:
+    # Full-text search of the conversations (engine.history_search): titles,
+    # and each message's text and the names of the sources it cites, in FTS5
+    # tables keyed by the conversation's / message's id, kept in step by
+    # triggers (every path that writes a message or a title, the streaming
+    # draft included). The conversations stored before are indexed here.
+    # Diacritics are folded: "cafe" finds "café".
+    cited, new_cited = _CITED.replace("X.", "messages."), _CITED.replace("X.", "NEW.")
+    _run_statements(
+        db,
+        f"""
+        CREATE VIRTUAL TABLE message_search USING fts5(
+            content, sources, tokenize = 'unicode61 remove_diacritics 2'
+        );
+        CREATE VIRTUAL TABLE conversation_search USING fts5(
+            title, tokenize = 'unicode61 remove_diacritics 2'
+        );
+        INSERT INTO message_search (rowid, content, sources)
+            SELECT id, content, {cited} FROM messages WHERE role != 'system';
+        INSERT INTO conversation_search (rowid, title) SELECT id, title FROM conversations;
+        CREATE TRIGGER message_search_insert AFTER INSERT ON messages
+        WHEN NEW.role != 'system' BEGIN
+            INSERT INTO message_search (rowid, content, sources)
+            VALUES (NEW.id, NEW.content, {new_cited});
+        END;
+        CREATE TRIGGER message_search_update AFTER UPDATE OF content, sources ON messages
+        WHEN NEW.role != 'system' BEGIN
+            DELETE FROM message_search WHERE rowid = OLD.id;
+            INSERT INTO message_search (rowid, content, sources)
+            VALUES (NEW.id, NEW.content, {new_cited});
+        END;
+        CREATE TRIGGER message_search_delete AFTER DELETE ON messages BEGIN
+            DELETE FROM message_search WHERE rowid = OLD.id;
+        END;
+        CREATE TRIGGER conversation_search_insert AFTER INSERT ON conversations BEGIN
+            INSERT INTO conversation_search (rowid, title) VALUES (NEW.id, NEW.title);
+        END;
+        CREATE TRIGGER conversation_search_update AFTER UPDATE OF title ON conversations BEGIN
+            DELETE FROM conversation_search WHERE rowid = OLD.id;
+            INSERT INTO conversation_search (rowid, title) VALUES (NEW.id, NEW.title);
+        END;
+        CREATE TRIGGER conversation_search_delete AFTER DELETE ON conversations BEGIN
+            DELETE FROM conversation_search WHERE rowid = OLD.id;
+        END
+        """,
+    )
+
+
 # Append only; never edit a released migration. user_version = len(applied).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _v1,
+    _v2,
+    _v3,
+    _v4,
+    _v5,
+    _v6,
+)
 
 # add_message's default parent: the end of the branch shown.
 AFTER_HEAD = -1
@@ -617,6 +679,17 @@ class ConversationStore:
                 )
         assert conversation_id is not None
         return Conversation(conversation_id, title, created, updated)
+
+    def search(self, query: str, limit: int = SEARCH_LIMIT) -> list[SearchHit]:
+        """Conversations whose title, messages or cited sources hold every
+        word of ``query`` (prefixes too), best first (``engine.history_search``)."""
+        with self._lock:
+            try:
+                return search_conversations(self._db, query, limit)
+            except sqlite3.Error as exc:
+                raise HistoryError(
+                    f"Could not search the conversations: {exc}.", detail=repr(exc)
+                ) from exc
 
     def close(self) -> None:
         with self._lock:
