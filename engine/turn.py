@@ -312,10 +312,12 @@ class ChatSession:
             self._read_ahead_tokens = 0
             if prompt.sources and not cancel.is_set():
                 start = self._question_start(system, units, dropped_units, request, prompt)
+                # Before reading: stopped half-way (Enter), what was read is
+                # still these passages' start, which the turn can reuse.
+                self._read_ahead_sources = prompt.sources
                 # _evaluate_prompt reads all but the last token it is given.
                 done = yield from self._evaluate_prompt(prompt.tokens[: start + 1], cancel)
                 self._read_ahead_tokens = done.reused_tokens + done.evaluated_tokens
-                self._read_ahead_sources = prompt.sources
             return
         dropped = sum(len(unit) for unit in units[:dropped_units])
         if dropped:
@@ -450,9 +452,10 @@ class ChatSession:
         cached one and only what follows is read. The search still decides
         which passages go: those it no longer chose are not sent, and new
         ones follow within what is left of the budget."""
-        ahead, self._read_ahead_sources = self._read_ahead_sources, ()
+        ahead = self._read_ahead_sources  # run() forgets them after its turn
         chosen = {p.id for p in selected}
         cached = list(itertools.takewhile(lambda p: bool(p.id) and p.id in chosen, ahead))
+        log.info("%d of %d passages read ahead are still chosen", len(cached), len(ahead))
         if not cached:
             return selected
         room = budget_tokens - sum(self._count_block_tokens(p) for p in cached)
