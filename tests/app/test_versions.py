@@ -204,3 +204,22 @@ def test_each_version_keeps_its_sources_and_a_regenerate_searches_nothing(
     window.chat.bubbles()[1].previous_button.click()
     shown = window.chat.bubbles()[1]
     assert shown.version_label.text() == "1/2" and shown.sources_panel is not None
+
+
+def test_a_regenerate_stopped_before_its_first_word_shows_the_answer_again(
+    qtbot, window_with, tiny_model
+) -> None:
+    window = window_with(tiny_model)
+    ask(qtbot, window, "Keep this answer")
+    conversation = window.conversation_id
+    assert conversation is not None
+    answer = window.chat.bubbles()[1]
+    first_id = answer.message_id
+    answer.regenerate_button.click()
+    window.stop()  # before the engine thread wrote anything
+    wait_for_answer(qtbot, window)
+    [_, shown] = window.chat.bubbles()
+    assert (shown.message_id, shown.text) == (first_id, SCRIPTED_ANSWER)
+    assert not shown.version_label.isVisible() and shown.regenerate_button.isEnabled()
+    assert [m.id for m in window.store.messages(conversation)][-1] == first_id
+    assert len(window.store.all_messages(conversation)) == 2  # no empty version left
