@@ -294,6 +294,9 @@ def test_auto_holds_documents_back_from_a_greeting_and_one_click_sends_them(
     assert messages[0].content == "Say hello in one sentence."
     assert [s.citation for s in messages[1].sources] == ["plan.md › Budget"]
     assert window.chat.bubbles()[-1].sources_panel is not None
+    # The exchange without documents is kept as the first version (#18).
+    assert len(window.store.all_messages(conversation)) == 4
+    assert window.chat.bubbles()[0].version_label.text() == "2/2"
     assert not window.use_documents_button.isVisible()
     # Only that turn: the conversation stays on Auto.
     assert chooser.mode is SourceMode.AUTO
