@@ -80,6 +80,7 @@ class LedgerPage(QWidget):
 
         self.table = QTableWidget(0, 4)
         self.table.setObjectName("filesTable")
+        self.table.setAccessibleName("What left this computer")
         self.table.setHorizontalHeaderLabels(["Time", "What", "Sent to", "Query or address"])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

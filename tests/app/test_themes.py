@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPoint, QRect, Qt
 from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -163,9 +163,9 @@ def check_items(root: QWidget, image: QImage, where: str) -> list[str]:
             continue
         model = view.model()
         offset = view.viewport().mapTo(root, QPoint(0, 0))
-        for row in range(min(model.rowCount(), 6)):
-            for column in range(model.columnCount()):
-                index = model.index(row, column)
+        for row in range(min(model.rowCount(QModelIndex()), 6)):
+            # (a list model's columnCount is private in Qt: walk the valid indexes)
+            for index in iter_row(model, row):
                 if not str(index.data() or "").strip():
                     continue
                 rect = view.visualRect(index).translated(offset)
@@ -179,6 +179,13 @@ def check_items(root: QWidget, image: QImage, where: str) -> list[str]:
                         f"on {background.name()} = {ratio:.2f}:1"
                     )
     return problems
+
+
+def iter_row(model: QAbstractItemModel, row: int) -> Iterator[QModelIndex]:
+    column = 0
+    while (index := model.index(row, column)).isValid():
+        yield index
+        column += 1
 
 
 def check_menu(menu: QMenu, where: str) -> list[str]:
@@ -228,6 +235,13 @@ def busy_window(qtbot, window_with, tiny_model: Path, tmp_path: Path) -> MainWin
             {"url": "https://example.org/footnote", "title": "Footnote"},
         ),
     ]
+    # Conversations in the sidebar (one selected), entries in the ledger's table.
+    first = window.store.create_conversation("Reading list in Markdown")
+    window.store.create_conversation("What does Footnote read?")
+    window.conversations_controller.refresh(select=first.id)
+    window.ledger_page.ledger.record("query", "duckduckgo", "footnote citations")
+    window.ledger_page.ledger.record("fetch", "fetch", "https://example.org/footnote")
+    window.ledger_page.refresh()
     window.chat.add_message("user", "What does Footnote read?")
     window.chat.add_message("assistant", ANSWER, footer="12 tokens · 0.4 s", sources=sources)
     window.new_chat_button.setFocus()
