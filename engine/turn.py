@@ -69,6 +69,10 @@ from engine.query_writer import (
 
 log = logging.getLogger(__name__)
 
+# Reading ahead is stopped by Enter at any moment; llama.cpp keeps only whole
+# batches, so it reads in small ones (on a 2-core laptop 512 tokens are ~25 s
+# of work, 64 about 3 s, at a few percent of prompt speed).
+READ_AHEAD_BATCH_TOKENS = 64
 # Room kept free for the answer when deciding whether a prompt fits.
 ANSWER_RESERVE_TOKENS = 512
 # Earlier user questions a context source sees (oldest first).
@@ -315,8 +319,11 @@ class ChatSession:
                 # Before reading: stopped half-way (Enter), what was read is
                 # still these passages' start, which the turn can reuse.
                 self._read_ahead_sources = prompt.sources
-                # _evaluate_prompt reads all but the last token it is given.
-                done = yield from self._evaluate_prompt(prompt.tokens[: start + 1], cancel)
+                # _evaluate_prompt reads all but the last token it is given,
+                # in small batches: Enter stops it mid-batch, losing that one.
+                done = yield from self._evaluate_prompt(
+                    prompt.tokens[: start + 1], cancel, READ_AHEAD_BATCH_TOKENS
+                )
                 self._read_ahead_tokens = done.reused_tokens + done.evaluated_tokens
             return
         dropped = sum(len(unit) for unit in units[:dropped_units])
@@ -542,7 +549,7 @@ class ChatSession:
         return self._cache.tokenize(self.model.chat_format.render_parts(messages)).tokens
 
     def _evaluate_prompt(
-        self, tokens: list[int], cancel: threading.Event
+        self, tokens: list[int], cancel: threading.Event, batch_tokens: int = PROMPT_BATCH_TOKENS
     ) -> Generator[PromptProgress, None, _Evaluation]:
         """Evaluate the prompt but its last token, in batches, reusing the
         longest cached prefix, and learn this machine's prompt speed from it.
@@ -559,15 +566,13 @@ class ChatSession:
         pending = tokens[reused:-1]
         started = time.perf_counter()
         try:
-            for start in range(0, len(pending), PROMPT_BATCH_TOKENS):
+            for start in range(0, len(pending), batch_tokens):
                 if cancel.is_set():
                     break
                 with self._stoppable():
-                    llama.eval(pending[start : start + PROMPT_BATCH_TOKENS])
-                if len(pending) > PROMPT_BATCH_TOKENS:
-                    yield PromptProgress(
-                        min(start + PROMPT_BATCH_TOKENS, len(pending)), len(pending)
-                    )
+                    llama.eval(pending[start : start + batch_tokens])
+                if len(pending) > batch_tokens:
+                    yield PromptProgress(min(start + batch_tokens, len(pending)), len(pending))
         except RuntimeError as exc:
             seconds = time.perf_counter() - started
             if cancel.is_set():  # aborted mid-batch by Stop: the cache up to n_tokens is intact
