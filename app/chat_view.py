@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QCursor,
     QDesktopServices,
@@ -59,6 +59,8 @@ PIECE_BUDGET_S = 0.03  # a long answer's pieces laid out per event-loop turn
 TYPING_INDICATOR = "●  ●  ●"
 MAX_USER_BUBBLE_FRACTION = 0.78
 CONTENT_MAX_WIDTH_PX = 860
+# Space kept above a message scrolled to (a search hit opened).
+SCROLL_TO_MARGIN_PX = 16
 # Links in answers the system may open: the model's text (and web pages it
 # echoes) must not launch file:, javascript: or custom-protocol handlers.
 OPENABLE_LINK_SCHEMES = frozenset({"http", "https", "mailto"})
@@ -455,6 +457,7 @@ class ChatView(QScrollArea):
         self._timer.timeout.connect(self._render_streaming)
         self.verticalScrollBar().rangeChanged.connect(self._follow_bottom)
         self._stick_to_bottom = True
+        self._pinned: MessageBubble | None = None  # scroll_to_message
         self.verticalScrollBar().valueChanged.connect(self._remember_position)
         self._actions_enabled = True
 
@@ -468,6 +471,7 @@ class ChatView(QScrollArea):
             if widget is not None:
                 widget.deleteLater()
         self._stick_to_bottom = True
+        self._pinned = None
 
     def bubbles(self) -> list[MessageBubble]:
         found = []
@@ -483,6 +487,7 @@ class ChatView(QScrollArea):
         """Remove the messages from the ``index``-th on (a version switched:
         what follows it is shown again), keeping the view where it is."""
         self._stop_streaming()
+        self._pinned = None
         rows = [b.parentWidget() for b in self.bubbles()[index:]]
         for row in rows:
             if row is not None:
@@ -527,6 +532,7 @@ class ChatView(QScrollArea):
         self._layout.insertWidget(self._layout.count() - 1, row)
         if follow:
             self._stick_to_bottom = True
+            self._pinned = None
         return bubble
 
     # ----------------------------------------------------------------- streaming
@@ -608,9 +614,34 @@ class ChatView(QScrollArea):
 
     # ----------------------------------------------------------------- scrolling
 
+    def scroll_to_message(self, message_id: int) -> bool:
+        """Bring a saved message to the top of the view (a search hit opened)
+        and give it the focus; False if it is not shown."""
+        bubble = next((b for b in self.bubbles() if b.message_id == message_id), None)
+        if bubble is None:
+            return False
+        # Pinned until the next message or conversation: rows above it are
+        # still being laid out, and each change of height scrolls to it again
+        # (where it would otherwise follow the bottom).
+        self._pinned = bubble
+        self._stick_to_bottom = False
+        self._scroll_to_pinned()
+        bubble.setFocus(Qt.FocusReason.OtherFocusReason)
+        return True
+
+    def _scroll_to_pinned(self) -> None:
+        canvas, bubble = self.widget(), self._pinned
+        layout = canvas.layout() if canvas is not None else None
+        if canvas is None or layout is None or bubble is None:
+            return
+        layout.activate()
+        top = bubble.mapTo(canvas, QPoint(0, 0)).y()
+        self.verticalScrollBar().setValue(max(0, top - SCROLL_TO_MARGIN_PX))
+
     def scroll_to_bottom(self) -> None:
         """Follow the bottom again (a question sent from further up)."""
         self._stick_to_bottom = True
+        self._pinned = None
         bar = self.verticalScrollBar()
         bar.setValue(bar.maximum())
 
@@ -619,6 +650,9 @@ class ChatView(QScrollArea):
         self._stick_to_bottom = value >= bar.maximum() - 24
 
     def _follow_bottom(self, _minimum: int, maximum: int) -> None:
+        if self._pinned is not None:
+            self._scroll_to_pinned()
+            return
         # Follow the answer as it grows unless the user scrolled up to read.
         if self._stick_to_bottom:
             self.verticalScrollBar().setValue(maximum)

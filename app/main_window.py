@@ -62,6 +62,7 @@ from app.model_manager import ModelManagerPage
 from app.models_controller import NO_MODEL_TEXT, ModelsController
 from app.paths import AppPaths
 from app.read_ahead import ReadAhead
+from app.search_popup import SearchPopup
 from app.settings import Settings, save_settings
 from app.settings_dialog import GGUF_FILTER, SettingsDialog
 from app.sources_panel import source_notes
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self.paths = paths
         self.settings = settings
         self.store = store
+        self.search_popup: SearchPopup | None = None  # made on first use
         self.engine = engine
         self.jobs = JobRegistry(self)
         self._shut_down = False
@@ -377,6 +379,10 @@ class MainWindow(QMainWindow):
         ledger.triggered.connect(self.show_ledger)
         view_menu.addAction(ledger)
         view_menu.addMenu(theme_menu(self, self.set_theme))
+        find = QAction("&Search Conversations…", self)
+        find.setShortcuts([QKeySequence("Ctrl+K"), QKeySequence(QKeySequence.StandardKey.Find)])
+        find.triggered.connect(self.search_conversations)
+        view_menu.addAction(find)
         stop = QAction("Stop", self)
         stop.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         stop.triggered.connect(self.stop)
@@ -443,6 +449,34 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(message, SOURCE_NOTE_MS)
         else:
             self.banner.show_message(message, level="info")
+
+    @Slot()
+    def search_conversations(self) -> None:
+        """The search box over the window (Ctrl+K, Ctrl+F)."""
+        if self.search_popup is None:
+            self.search_popup = SearchPopup(
+                lambda query: self.banner.attempt(self.store.search, query) or [], self
+            )
+            self.search_popup.open_requested.connect(self.open_search_hit)
+        self.search_popup.open_over(self)
+
+    @Slot(int, int)
+    def open_search_hit(self, conversation_id: int, message_id: int) -> None:
+        """Open a conversation at a message (0: at its end), switching to the
+        branch that holds it when another version is shown."""
+        self._show_home_page()
+        shown = self.banner.attempt(self.store.messages, conversation_id) or []
+        on_branch = not message_id or any(m.id == message_id for m in shown)
+        if not on_branch and conversation_id == self.conversation_id:
+            self.chat_controller.show_version(message_id)
+        else:
+            if not on_branch:
+                self.banner.attempt(self.store.select, message_id)
+            self.show_conversation(conversation_id)
+        if message_id:
+            self.chat.scroll_to_message(message_id)
+        else:
+            self.chat.scroll_to_bottom()
 
     @Slot(int)
     def show_conversation(self, conversation_id: int | None) -> None:
