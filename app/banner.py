@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable
 from typing import ParamSpec, TypeVar
 
 from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QAccessible, QAccessibleEvent, QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engine.errors import EngineError
@@ -93,6 +93,8 @@ class Banner(QFrame):
         self._claimed = False
         QTimer.singleShot(0, self._claim)
         self.show()
+        # Screen readers announce an alert; a bar appearing is otherwise silent.
+        QAccessible.updateAccessibility(QAccessibleEvent(self, QAccessible.Event.Alert))
 
     def hide(self) -> None:
         """Dismiss the message (the ✕ button; tests call it too)."""
