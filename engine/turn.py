@@ -70,9 +70,9 @@ from engine.query_writer import (
 log = logging.getLogger(__name__)
 
 # Reading ahead is stopped by Enter at any moment; llama.cpp keeps only whole
-# batches, so it reads in small ones (on a 2-core laptop 512 tokens are ~25 s
-# of work, 64 about 3 s, at a few percent of prompt speed).
-READ_AHEAD_BATCH_TOKENS = 64
+# batches, so it reads in small ones: on a 2-core laptop 512 tokens are ~25 s
+# of work, 32 under 2 s (on a busy one 64 were not done within a 12 s question).
+READ_AHEAD_BATCH_TOKENS = 32
 # Room kept free for the answer when deciding whether a prompt fits.
 ANSWER_RESERVE_TOKENS = 512
 # Earlier user questions a context source sees (oldest first).
@@ -320,7 +320,7 @@ class ChatSession:
                 # still these passages' start, which the turn can reuse.
                 self._read_ahead_sources = prompt.sources
                 # _evaluate_prompt reads all but the last token it is given,
-                # in small batches: Enter stops it mid-batch, losing that one.
+                # in small batches: Enter stops it mid-batch, losing only that one.
                 done = yield from self._evaluate_prompt(
                     prompt.tokens[: start + 1], cancel, READ_AHEAD_BATCH_TOKENS
                 )
