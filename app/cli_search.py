@@ -20,14 +20,27 @@ import threading
 from collections.abc import Sequence
 from typing import TextIO
 
+# Everything this thread imports for a search is imported here, before the
+# chromadb thread starts (main): two threads importing one module at once can
+# hand one of them a half-made module (numpy was, in the window). numpy and
+# tokenizers are what the query encoder imports lazily; chromadb imports
+# numpy too.
+import numpy  # noqa: F401
+import tokenizers  # noqa: F401
+
+from app import cli_documents
+from app.cli_failures import failure_sentence
+from app.logs import configure_logging
+from app.paths import AppPaths
+from retrieval import query_encoder  # noqa: F401
+from retrieval.errors import RetrievalError
+
 log = logging.getLogger(__name__)
 
 EXIT_ERROR = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app import cli_documents
-
     parser = argparse.ArgumentParser(
         prog="python -m app",
         description="Footnote: search the indexed documents.",
@@ -47,10 +60,9 @@ def _import_vector_store() -> None:
 
 def main(argv: Sequence[str], *, out: TextIO | None = None) -> int:
     # chromadb's import is most of what is left (~1 s idle, 2 s under load):
-    # it runs on its own thread while this one imports the library, reads
-    # the collections, checks the embedder's weights (hashlib frees the GIL)
-    # and embeds the query; the store's open then finds it imported
-    # (quiet_imports lets one thread import at a time).
+    # it runs on its own thread while this one reads the collections, checks
+    # the embedder's weights (hashlib frees the GIL) and embeds the query;
+    # the store's open then finds it imported (quiet_imports: one at a time).
     importer = threading.Thread(target=_import_vector_store, name="import-chromadb", daemon=True)
     importer.start()
     try:
@@ -60,12 +72,6 @@ def main(argv: Sequence[str], *, out: TextIO | None = None) -> int:
 
 
 def _run(argv: Sequence[str], out: TextIO) -> int:
-    from app import cli_documents
-    from app.cli_failures import failure_sentence
-    from app.logs import configure_logging
-    from app.paths import AppPaths
-    from retrieval.errors import RetrievalError
-
     args = build_parser().parse_args(argv)
     paths = AppPaths.from_environment()
     configure_logging(paths.log_file)

@@ -29,6 +29,7 @@ from engine.hardware import detect_build
 from engine.model import LoadOptions, LocalModel, load_model
 from engine.prompt_speed import PromptSpeed
 from engine.turn import ChatSession, TurnBudget, TurnRequest
+from retrieval.quiet_import import quiet_imports
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,13 @@ class EngineWorker(QObject):
         drivers (a CUDA context takes a noticeable moment), so it runs here,
         before the first model is loaded, and never on the GUI thread."""
         try:
-            gpus = detect_build().gpus
+            # llama_cpp's import (numpy with it) takes its turn with the
+            # document backends' imports on other threads: two threads
+            # importing numpy at once left it half-made (ImportError here,
+            # RecursionError in the embedder's import, the window saying the
+            # embedding model could not be loaded). See retrieval.quiet_import.
+            with quiet_imports():
+                gpus = detect_build().gpus
         except Exception:
             log.exception("could not list the GPUs")
             gpus = ()
