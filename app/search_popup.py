@@ -50,12 +50,10 @@ def where_label(hit: SearchHit) -> str:
 
 
 def highlighted_html(line: str, spans: Sequence[tuple[int, int]]) -> str:
-    """``line`` as rich text with the matched words marked."""
+    """``line`` as rich text with the matched words marked: bold, in the
+    accent's text colour (readable on the row and on the selected row)."""
     scheme = colors.current()
-    mark = (
-        f"<span style='background-color:{scheme['selected']};color:{scheme['ink']};"
-        "font-weight:600'>"
-    )
+    mark = f"<span style='color:{scheme['accent_text']};font-weight:700'>"
     parts, at = [], 0
     for start, end in spans:
         parts.append(html.escape(line[at:start]))
@@ -138,9 +136,15 @@ class SearchPopup(QDialog):
             top_left.y() + POPUP_TOP_OFFSET_PX,
         )
         scheme = colors.current()
+        # The rows are rich-text labels: a light selection keeps their
+        # colours readable (the theme's accent selection would not).
         self.setStyleSheet(
             f"#searchPopup {{ background: {scheme['bg']}; border: 1px solid {scheme['border']};"
             " border-radius: 10px; }"
+            f" #searchResults {{ border: 1px solid {scheme['line']}; border-radius: 6px; }}"
+            f" #searchResults::item {{ border-bottom: 1px solid {scheme['line']}; }}"
+            f" #searchResults::item:selected {{ background: {scheme['selected']};"
+            f" border-left: 3px solid {scheme['accent']}; }}"
         )
         self.show()
         self.raise_()

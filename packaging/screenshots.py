@@ -12,6 +12,7 @@ are real llama.cpp output of a model with scripted weights.
     .venv/bin/python packaging/screenshots.py dark    # docs/screenshot-dark.png
     .venv/bin/python packaging/screenshots.py declined   # Auto holds documents back
     .venv/bin/python packaging/screenshots.py versions   # regenerate, edit, export
+    .venv/bin/python packaging/screenshots.py search     # the conversation search box
 """
 
 from __future__ import annotations
@@ -156,33 +157,58 @@ def build_demo_checkpoint(folder: Path) -> Path:
     return folder
 
 
+MEETINGS = 40  # meeting notes in the documents scene: indexing them takes long enough to see
+
+
 def documents_scene(tmp: Path, env: dict[str, str]) -> None:
-    """The Documents page after a folder with a corrupt PDF was indexed."""
+    """The Documents page while a folder indexes (files turning "Indexed",
+    the count growing, the time left), then settled: a corrupt PDF failed,
+    an image, an .odt file and an empty note skipped."""
     import sqlite3
+    import zipfile
 
     from app.paths import AppPaths
     from tests.retrieval.make_files import MARKDOWN, page_text, write_docx, write_text_pdf
 
     folder = tmp / "Project notes"
-    (folder / "meetings").mkdir(parents=True)
+    # (the weekly notes sort last: the files worth a look are at the top)
+    (folder / "weekly").mkdir(parents=True)
     write_text_pdf(folder / "annual-report.pdf", [page_text(n, words=60) for n in range(1, 4)])
     write_docx(folder / "quarterly-review.docx")
     (folder / "install-guide.md").write_text(MARKDOWN)
-    (folder / "meetings" / "2024-05-02.md").write_text("# Kick-off\n\nWe agreed on the plan.\n")
+    for n in range(1, MEETINGS + 1):
+        topics = "\n\n".join(
+            f"## Item {i}\n\n"
+            + " ".join(f"Point {i}.{w} about the plan and budget." for w in range(30))
+            for i in range(1, 5)
+        )
+        (folder / "weekly" / f"2024-{n:02d}-02.md").write_text(f"# Meeting {n}\n\n{topics}\n")
+    (folder / "agenda-draft.md").write_text("")
     (folder / "scan-from-printer.pdf").write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Cat")
+    (folder / "team-photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40)
+    with zipfile.ZipFile(folder / "budget-2025.odt", "w") as odt:
+        odt.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+        odt.writestr("content.xml", "<office:document-content/>")
+    good = 3 + MEETINGS
     home = tmp / "documents-home"
     app, window = start_app(home, env, open_path=folder)
     db = AppPaths.from_environment({"FOOTNOTE_HOME": str(home)}).documents / "documents.sqlite3"
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 300
     settled = 0
+    live_taken = False
     while time.monotonic() < deadline and settled < 5:
-        time.sleep(1.0)
+        time.sleep(0.5)
         try:
             with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
                 states = dict(conn.execute("SELECT state, COUNT(*) FROM files GROUP BY state"))
         except sqlite3.Error:
             continue
-        settled = settled + 1 if states.get("indexed") == 4 and states.get("failed") else 0
+        indexed = states.get("indexed", 0)
+        if not live_taken and good // 3 <= indexed <= good // 2:
+            time.sleep(1.2)  # the page reads the files again every second
+            capture(window, "screenshot-documents-indexing.png", env)
+            live_taken = True
+        settled = settled + 1 if indexed == good and states.get("failed") else 0
     time.sleep(2.0)  # the page reads the index back
     capture(window, "screenshot-documents.png", env)
     app.terminate()
@@ -417,6 +443,93 @@ def versions_scene(tmp: Path, env: dict[str, str]) -> None:
         server.shutdown()
 
 
+def search_scene(tmp: Path, env: dict[str, str]) -> None:
+    """Ctrl+K over a few earlier conversations: the hits for "lighthouse rep",
+    each matching line with the words marked; then Enter opens the answer."""
+    from app.paths import AppPaths
+    from app.settings import load_settings, save_settings
+    from engine.history import ConversationStore
+    from engine.passages import SourcePassage
+    from engine.synthetic_model import write_phi3_gguf
+
+    home = tmp / "search-home"
+    paths = AppPaths.from_environment({"FOOTNOTE_HOME": str(home)}).ensure()
+    store = ConversationStore(paths.history_db)
+    minutes = SourcePassage(
+        "The council approved 12,400 euros for the restoration of the harbour lighthouse.",
+        "council-minutes-2025.pdf, p. 2",
+        "document",
+        {"path": str(tmp / "council-minutes-2025.pdf"), "page": 2},
+        "d1",
+        0.8,
+    )
+    chats = [
+        (
+            "Reading list in Markdown",
+            "How do I keep a reading list in Markdown?",
+            "Use one file with a heading per topic and a checklist:\n\n- [ ] *The Lighthouse "
+            "Stevensons*, Bella Bathurst\n- [x] *To the Lighthouse*, Virginia Woolf",
+            [],
+        ),
+        (
+            "Velmora lighthouse repair",
+            "Who built the Velmora lighthouse, and what will its repair cost?",
+            "It was built by the Stevenson family in 1868.\n\nThe council approved 12,400 euros "
+            "for the lighthouse repair, to be completed over the summer [1].",
+            [minutes],
+        ),
+        (
+            "Harbour walk",
+            "Plan a two-hour walk around the harbour.",
+            "Start at the ferry pier, follow the sea wall to the lighthouse (its repair starts "
+            "in June, so the gallery may be closed), and come back through the market.",
+            [],
+        ),
+        (
+            "Phi-3 technical report",
+            "Summarise the Phi-3 technical report in three bullets.",
+            "- A 3.8B model trained on heavily filtered web data and synthetic data.\n"
+            "- It rivals much larger models on reasoning benchmarks.\n"
+            "- It stores few facts: search fixes that.",
+            [],
+        ),
+    ]
+    for title, question, answer, sources in chats:
+        conversation = store.create_conversation(title)
+        store.add_message(conversation.id, "user", question)
+        store.add_message(
+            conversation.id, "assistant", answer, finish_reason="stop", sources=sources
+        )
+    store.close()
+    model = write_phi3_gguf(tmp / "Phi-3-mini-4k-instruct-tiny.gguf")
+    settings = load_settings(paths.settings_file).settings
+    settings.remember_model(str(model))
+    save_settings(paths.settings_file, settings)
+    app, window = start_app(home, env)
+    sh("xdotool", "key", "--window", window, "ctrl+k", env=env)
+    time.sleep(1.0)
+    popup = wait_for_window(env, name="^Search conversations$")
+    sh("xdotool", "type", "--window", popup, "--delay", "60", "lighthouse rep", env=env)
+    time.sleep(1.5)
+    capture_window_area("screenshot-search.png", env)
+    sh("xdotool", "key", "--window", popup, "Down", env=env)
+    time.sleep(0.3)
+    sh("xdotool", "key", "--window", popup, "Return", env=env)
+    time.sleep(1.5)
+    capture(window, "screenshot-search-opened.png", env)
+    app.terminate()
+    app.wait(30)
+
+
+def capture_window_area(name: str, env: dict[str, str]) -> Path:
+    """The main window's area of the screen, with what lies over it (a popup)."""
+    out = DOCS / name
+    size = f"{WINDOW_SIZE[0]}x{WINDOW_SIZE[1]}+0+0"
+    sh("import", "-window", "root", "-crop", size, "+repage", str(out), env=env)
+    print(f"wrote {out.relative_to(ROOT)}")
+    return out
+
+
 def dark_scene(tmp: Path, env: dict[str, str]) -> None:
     """The dark theme (Settings → Theme): an answer citing a PDF and a web
     page, its sources and the composer, as someone with a dark desktop sees them."""
@@ -477,6 +590,9 @@ def main() -> None:
             if sys.argv[1:] == ["versions"]:  # only these: screenshots.py versions
                 versions_scene(Path(tmp), env)
                 return
+            if sys.argv[1:] == ["search"]:  # only these: screenshots.py search
+                search_scene(Path(tmp), env)
+                return
             home = Path(tmp) / "home"
             model = write_phi3_gguf(Path(tmp) / "Phi-3-mini-4k-instruct-tiny.gguf")
 
@@ -529,6 +645,9 @@ def main() -> None:
 
             # 8. Regenerate, edit and resend, and export to Markdown.
             versions_scene(Path(tmp), env)
+
+            # 9. Search conversations (Ctrl+K), and a hit opened.
+            search_scene(Path(tmp), env)
     finally:
         xvfb.terminate()
         xvfb.wait(10)
