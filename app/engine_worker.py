@@ -194,6 +194,13 @@ class EngineWorker(QObject):
         """Read the next prompt's sources while the user types (see
         ChatSession.read_ahead); a turn queued behind it cancels it."""
         if self._session is None or job.cancel.is_set() or job.number < self.newest_read_ahead:
+            log.debug(
+                "read-ahead %d skipped (session %s, cancelled %s, newest %d)",
+                job.number,
+                self._session is not None,
+                job.cancel.is_set(),
+                self.newest_read_ahead,
+            )
             return  # stopped, or a newer one waits behind it
         try:
             tokens = self._session.read_ahead(

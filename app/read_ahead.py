@@ -17,6 +17,7 @@ thread but the timers and building the request.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from app.models_controller import ModelsController
     from app.settings import Settings
     from engine.history import ConversationStore
+
+log = logging.getLogger(__name__)
 
 # A pause in typing this long starts a read-ahead; while typing goes on, one
 # starts at the end of a word at most this often.
@@ -112,4 +115,5 @@ class ReadAhead(QObject):
         )
         self._last_text = text
         self._last_start = time.monotonic()
+        log.debug("reading ahead for %d words", len(text.split()))
         self._engine.read_ahead(request, source, self._grounding.budget())

@@ -8,8 +8,8 @@ The window (offscreen Qt, the app's own composition root) has the model
 loaded and a folder of real documents indexed (``bench.grounding``'s folder:
 installed source, Markdown, PDF and DOCX built at bench time). Each question
 of ``bench/grounding_questions.json`` (the first ``--questions``) is typed
-into the composer key by key (``--cps`` characters per second, QTest key
-clicks with the event loop running between them), in a new chat each time,
+into the composer key by key (``--cps`` characters per second, one QTest key
+click per timer tick, the event loop idle in between), in a new chat each time,
 with documents on Auto and the Balanced first-word target; then Enter. The
 clock runs from Enter to the first answer token. Read-ahead is off and on
 for every other question (a question asked twice would find its prompt
@@ -41,7 +41,7 @@ GOAL_FIRST_WORD_S = 2.0
 
 def ask_typed(window: Any, text: str, cps: float, read_ahead: bool) -> dict[str, Any]:
     """Type ``text`` into a new chat at ``cps``, press Enter, time the first token."""
-    from PySide6.QtCore import Qt
+    from PySide6.QtCore import Qt, QTimer
     from PySide6.QtTest import QTest
 
     from engine.events import Finished, Token
@@ -63,7 +63,19 @@ def ask_typed(window: Any, text: str, cps: float, read_ahead: bool) -> dict[str,
     window.engine.turn_event.connect(on_event)
     try:
         typing_started = time.perf_counter()
-        QTest.keyClicks(window.composer.edit, text, Qt.KeyboardModifier.NoModifier, int(1000 / cps))
+        # One key per timer tick, the event loop idle in between as between a
+        # person's keystrokes (QTest.keyClicks with a delay would hold the GIL
+        # for the whole text, and the engine thread could not read ahead).
+        typed = [0]
+
+        def type_next() -> None:
+            QTest.keyClick(window.composer.edit, text[typed[0]])
+            typed[0] += 1
+            if typed[0] < len(text):
+                QTimer.singleShot(int(1000 / cps), type_next)
+
+        QTimer.singleShot(0, type_next)
+        run_until(lambda: typed[0] >= len(text), len(text) / cps + 60)
         typed_s = time.perf_counter() - typing_started
         entered = time.perf_counter()
         QTest.keyClick(window.composer.edit, Qt.Key.Key_Return)

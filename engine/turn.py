@@ -325,6 +325,13 @@ class ChatSession:
                     prompt.tokens[: start + 1], cancel, READ_AHEAD_BATCH_TOKENS
                 )
                 self._read_ahead_tokens = done.reused_tokens + done.evaluated_tokens
+                log.info(
+                    "read ahead %s: %d of %d tokens cached%s",
+                    [p.id[:8] for p in prompt.sources],
+                    self._read_ahead_tokens,
+                    start,
+                    "" if done.complete else " (stopped)",
+                )
             return
         dropped = sum(len(unit) for unit in units[:dropped_units])
         if dropped:
@@ -462,7 +469,8 @@ class ChatSession:
         ahead = self._read_ahead_sources  # run() forgets them after its turn
         chosen = {p.id for p in selected}
         cached = list(itertools.takewhile(lambda p: bool(p.id) and p.id in chosen, ahead))
-        log.info("%d of %d passages read ahead are still chosen", len(cached), len(ahead))
+        if ahead:
+            log.info("%d of %d passages read ahead are still chosen", len(cached), len(ahead))
         if not cached:
             return selected
         room = budget_tokens - sum(self._count_block_tokens(p) for p in cached)
