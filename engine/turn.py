@@ -6,6 +6,12 @@ tokens *if* the new prompt repeats exactly the tokens evaluated before.
 :class:`~engine.prompt_cache.PromptCache` keeps the last turn's text and
 tokens so they are reused verbatim (also after the oldest history is left out,
 when the cache is shifted instead of read again).
+
+The prompt itself is counted, rendered and fitted in ``engine.prompt_builder``.
+What stays here are the stages of one turn on the session's model and cache
+(sources, evaluation, the one decode loop shared by answers and search
+queries, reading ahead while the user types); they share that state, which
+is why this module is longer than most.
 """
 
 from __future__ import annotations
@@ -22,19 +28,16 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from engine.budget import FirstWordTarget, PromptSizes, TimeBudget, plan_prompt, select_passages
+from engine.budget import FirstWordTarget, TimeBudget, plan_prompt, select_passages
 from engine.chat_template import ChatMessage
 from engine.context import (
     ContextRequest,
     ContextSource,
     EarlierMessage,
     Passage,
-    SourcePassage,
-    passage_block,
     system_prompt_with_rules,
-    user_content_with_sources,
 )
-from engine.errors import ContextOverflow, EngineError, GenerationFailed
+from engine.errors import EngineError, GenerationFailed
 from engine.events import (
     Failed,
     Finished,
@@ -49,15 +52,12 @@ from engine.events import (
     TurnStats,
     Writing,
 )
-from engine.llama_internals import cached_count, cached_tokens, context_handle, keep_cached
+from engine.llama_internals import cached_count, context_handle, keep_cached
 from engine.model import PROMPT_BATCH_TOKENS, LocalModel
+from engine.prompt_builder import BuiltPrompt, PromptBuilder, history_units
 from engine.prompt_cache import (
-    PromptCache,
-    Segment,
     Tokenized,
-    can_shift,
     reuse_cache,
-    shared_prefix,
 )
 from engine.prompt_speed import CALIBRATION_TOKENS, PromptSpeed, measure_prompt_speed
 from engine.query_writer import (
@@ -73,12 +73,8 @@ log = logging.getLogger(__name__)
 # batches, so it reads in small ones: on a 2-core laptop 512 tokens are ~25 s
 # of work, 32 under 2 s (on a busy one 64 were not done within a 12 s question).
 READ_AHEAD_BATCH_TOKENS = 32
-# Room kept free for the answer when deciding whether a prompt fits.
-ANSWER_RESERVE_TOKENS = 512
 # Earlier user questions a context source sees (oldest first).
 RECENT_QUESTIONS = 3
-# Separator tokens between source blocks ("\n\n"), counted with each block.
-_BLOCK_SEPARATOR_TOKENS = 2
 
 
 @dataclass(frozen=True)
@@ -114,20 +110,6 @@ class TurnBudget:
 
 
 @dataclass(frozen=True)
-class _Prompt:
-    """A rendered, tokenized prompt and how its evaluation went."""
-
-    text: str
-    tokens: list[int]
-    question: str  # as the user wrote it
-    user_content: str  # the question with its numbered sources, as sent
-    reused_tokens: int = 0
-    seconds: float = 0.0
-    sources: tuple[Passage, ...] = ()
-    segments: tuple[Segment, ...] = ()  # how tokens map to text (engine.prompt_cache)
-
-
-@dataclass(frozen=True)
 class _Decoded:
     text: str  # without trailing whitespace
     tokens: list[int]  # as sampled: what the KV cache now holds after the prompt
@@ -159,12 +141,9 @@ class ChatSession:
     def __init__(self, model: LocalModel, prompt_speed: PromptSpeed | None = None) -> None:
         self.model = model
         self.prompt_speed = prompt_speed or PromptSpeed.for_model(model)
+        self._prompts = PromptBuilder(model)
         # Text and tokens of the last prompt + answer the model evaluated.
-        self._cache = PromptCache(model)
-        # Token counts of the system prompt and history units planned last
-        # turn, by their messages: a follow-up repeats them verbatim, so each
-        # is tokenized once, not again at every turn (_prompt_sizes).
-        self._unit_tokens: dict[tuple[tuple[ChatMessage, ...], bool], int] = {}
+        self._cache = self._prompts.cache
         # What the last read_ahead left in llama.cpp's KV cache (tokens), and
         # the passages in it, for the turn after it (_as_read_ahead).
         self._read_ahead_tokens = 0
@@ -291,7 +270,7 @@ class ChatSession:
         )
         system = [ChatMessage("system", system_text)] if system_text.strip() else []
         earlier = [_earlier(m) for m in request.history]
-        units = _history_units([m.as_sent() for m in earlier])
+        units = history_units([m.as_sent() for m in earlier])
         # The questions as the user asked them, without the sources sent with them.
         recent = tuple(m.text for m in earlier if m.role == "user")[-RECENT_QUESTIONS:]
         passages: list[Passage] = []
@@ -307,15 +286,19 @@ class ChatSession:
                 cancel=cancel,
             )
             if cancel.is_set():
-                prompt = _Prompt("", [], request.user_message, request.user_message)
+                prompt = BuiltPrompt("", [], request.user_message, request.user_message)
                 yield self._finished(prompt, "", "cancelled")
                 return
 
-        prompt, dropped_units = self._fit_prompt(system, units, dropped_units, request, passages)
+        prompt, dropped_units = self._prompts.fit(
+            system, units, dropped_units, request.user_message, passages
+        )
         if read_ahead:
             self._read_ahead_tokens = 0
             if prompt.sources and not cancel.is_set():
-                start = self._question_start(system, units, dropped_units, request, prompt)
+                start = self._prompts.question_start(
+                    system, units, dropped_units, request.user_message, prompt
+                )
                 # Before reading: stopped half-way (Enter), what was read is
                 # still these passages' start, which the turn can reuse.
                 self._read_ahead_sources = prompt.sources
@@ -379,7 +362,9 @@ class ChatSession:
         # little more history when they need less than their share, but the
         # search query was written on this history's KV cache: changing it now
         # would make the answer re-read the whole conversation.
-        plan = plan_prompt(self._prompt_sizes(system, units, request), time=time_budget)
+        plan = plan_prompt(
+            self._prompts.sizes(system, units, request.user_message), time=time_budget
+        )
         kept_history = [m for unit in units[plan.dropped_history_units :] for m in unit]
         today = _dt.date.today()
 
@@ -402,7 +387,7 @@ class ChatSession:
         yield LookingForSources()
         found = yield from _ask(source, context_request, cancel)
         selected = select_passages(
-            found, plan.source_tokens, self._count_block_tokens, request.user_message
+            found, plan.source_tokens, self._prompts.block_tokens, request.user_message
         )
         selected = self._as_read_ahead(selected, plan.source_tokens)
         distinct = len({p.id or p.text for p in found})
@@ -413,51 +398,6 @@ class ChatSession:
                 "first-word target in Settings reads more of them."
             )
         return selected, plan.dropped_history_units
-
-    def _prompt_sizes(
-        self, system: list[ChatMessage], units: list[list[ChatMessage]], request: TurnRequest
-    ) -> PromptSizes:
-        """Token counts of each part (each rendered and tokenized on its own:
-        an estimate within a few tokens; _fit_prompt checks the real prompt).
-        The parts this turn repeats from the last one are not tokenized again."""
-        model, render = self.model, self.model.chat_format.render_parts
-        tokenizer = model.prompt_tokenizer
-        n_ctx = model.context_tokens
-        known, counted = self._unit_tokens, {}
-
-        def count(messages: list[ChatMessage], *, bos: bool = False) -> int:
-            key = (tuple(messages), bos)
-            if key not in known:
-                pieces = tokenizer.pieces(render(messages, add_generation_prompt=False))
-                known[key] = sum(
-                    len(tokenizer.tokens(p, first=bos and i == 0)) for i, p in enumerate(pieces)
-                )
-            counted[key] = known[key]
-            return counted[key]
-
-        framing = user_content_with_sources(request.user_message, [SourcePassage("", "", "web")])
-        question = count([ChatMessage("user", framing)])
-        history = [m for unit in units for m in unit]
-        tokens = self._tokenize_messages(
-            [*system, *history, ChatMessage("user", request.user_message)]
-        )
-        llama = model.llama
-        cached = shared_prefix(cached_tokens(llama), tokens)
-        sizes = PromptSizes(
-            context_tokens=n_ctx,
-            answer_reserve_tokens=min(ANSWER_RESERVE_TOKENS, n_ctx // 4),
-            system_tokens=count(system, bos=True) if system else 0,
-            history_tokens=[count(unit) for unit in units],
-            question_tokens=question,
-            cached_prefix_tokens=cached,
-            cache_shifts=can_shift(model),
-        )
-        self._unit_tokens = counted  # only this conversation's parts: bounded by its length
-        return sizes
-
-    def _count_block_tokens(self, passage: Passage) -> int:
-        block = passage_block(99, passage)
-        return len(self.model.prompt_tokenizer.text_tokens(block)) + _BLOCK_SEPARATOR_TOKENS
 
     def _as_read_ahead(self, selected: list[Passage], budget_tokens: int) -> list[Passage]:
         """The turn right after a read-ahead: the passages it also chose are
@@ -473,88 +413,14 @@ class ChatSession:
             log.info("%d of %d passages read ahead are still chosen", len(cached), len(ahead))
         if not cached:
             return selected
-        room = budget_tokens - sum(self._count_block_tokens(p) for p in cached)
+        room = budget_tokens - sum(self._prompts.block_tokens(p) for p in cached)
         taken = {p.id for p in cached}
         for p in selected:
-            size = self._count_block_tokens(p)
+            size = self._prompts.block_tokens(p)
             if p.id not in taken and size <= room:
                 cached.append(p)
                 room -= size
         return cached
-
-    def _question_start(
-        self,
-        system: list[ChatMessage],
-        units: list[list[ChatMessage]],
-        dropped_units: int,
-        request: TurnRequest,
-        prompt: _Prompt,
-    ) -> int:
-        """How much of ``prompt`` a longer question would repeat: what it
-        shares with the same prompt for the question with more words after
-        it (everything up to the question's last word piece, whatever the
-        tokenizer does at the seam)."""
-        sources = list(prompt.sources)
-        history = [m for unit in units[dropped_units:] for m in unit]
-        content = user_content_with_sources(request.user_message + " \u2026", sources)
-        parts = self.model.chat_format.render_parts(
-            [*system, *history, ChatMessage("user", content)]
-        )
-        return shared_prefix(prompt.tokens, self._cache.tokenize(parts).tokens)
-
-    def _fit_prompt(
-        self,
-        system: list[ChatMessage],
-        units: list[list[ChatMessage]],
-        dropped_units: int,
-        request: TurnRequest,
-        passages: list[Passage],
-    ) -> tuple[_Prompt, int]:
-        """Render and tokenize; until the prompt plus an answer reserve fits,
-        leave out the last passage (while more than one is left),
-        then the oldest exchange, then the last passage. Returns the prompt
-        and how many history units are left out."""
-        n_ctx = self.model.context_tokens
-        reserve = min(ANSWER_RESERVE_TOKENS, n_ctx // 4)
-        sources = list(passages)
-        while True:
-            user_content = user_content_with_sources(request.user_message, sources)
-            history = [m for unit in units[dropped_units:] for m in unit]
-            messages = [*system, *history, ChatMessage("user", user_content)]
-            parts = self.model.chat_format.render_parts(messages)
-            tokenized = self._cache.tokenize(parts)
-            tokens = tokenized.tokens
-            if len(tokens) + reserve <= n_ctx:
-                text = "".join(part.text for part in parts)
-                prompt = _Prompt(
-                    text,
-                    tokens,
-                    request.user_message,
-                    user_content,
-                    sources=tuple(sources),
-                    segments=tokenized.segments,
-                )
-                return prompt, dropped_units
-            if len(sources) > 1:
-                sources.pop()  # in the search's order: the last is the least relevant
-            elif dropped_units < len(units):
-                dropped_units += 1  # a whole exchange: history never starts with an answer
-            elif sources:
-                sources.pop()
-            else:
-                raise ContextOverflow(
-                    f"This message is too long for the model's context: the prompt needs "
-                    f"{len(tokens):,} tokens plus {reserve:,} for the answer, and the context "
-                    f"holds {n_ctx:,}. Shorten the message, or raise the context size in "
-                    "Settings if your memory allows.",
-                    needed_tokens=len(tokens) + reserve,
-                    limit_tokens=n_ctx,
-                )
-
-    def _tokenize_messages(self, messages: Sequence[ChatMessage]) -> list[int]:
-        """The prompt for ``messages`` (with the assistant's opening), reusing
-        the cached tokens of what it repeats."""
-        return self._cache.tokenize(self.model.chat_format.render_parts(messages)).tokens
 
     def _evaluate_prompt(
         self, tokens: list[int], cancel: threading.Event, batch_tokens: int = PROMPT_BATCH_TOKENS
@@ -598,7 +464,7 @@ class ChatSession:
         return _Evaluation(reused, cached_count(llama) - reused, seconds, complete)
 
     def _generate(
-        self, sampling: SamplingParams, prompt: _Prompt, cancel: threading.Event
+        self, sampling: SamplingParams, prompt: BuiltPrompt, cancel: threading.Event
     ) -> Iterator[TurnEvent]:
         started = time.perf_counter()
         decoded = yield from self._decode(prompt.tokens, sampling, cancel)
@@ -708,7 +574,7 @@ class ChatSession:
         today = today or _dt.date.today()
         fallback = fallback_query(question, recent_questions)
         content = query_instruction(question, recent_questions, today)
-        tokens = self._tokenize_messages([*prefix, ChatMessage("user", content)])
+        tokens = self._prompts.tokenize_messages([*prefix, ChatMessage("user", content)])
         if len(tokens) + MAX_QUERY_TOKENS >= self.model.context_tokens:
             return fallback
         # llama.cpp's abort callback polls the session's current cancel event:
@@ -733,7 +599,7 @@ class ChatSession:
 
     @staticmethod
     def _finished(
-        prompt: _Prompt,
+        prompt: BuiltPrompt,
         answer: str,
         reason: FinishReason,
         generated_tokens: int = 0,
@@ -782,18 +648,6 @@ def _drain(steps: Generator[Any, None, _T]) -> _T:
             next(steps)
         except StopIteration as done:
             return done.value
-
-
-def _history_units(history: Sequence[ChatMessage]) -> list[list[ChatMessage]]:
-    """Earlier turns grouped into the units history is dropped by: a user
-    message with the answers after it (a leading answer is a unit of its own)."""
-    units: list[list[ChatMessage]] = []
-    for message in history:
-        if message.role == "user" or not units:
-            units.append([message])
-        else:
-            units[-1].append(message)
-    return units
 
 
 def _ask(
