@@ -55,6 +55,14 @@ def is_disk_full(exc: BaseException) -> bool:
     return False
 
 
+def _is_io_error(error: BaseException) -> bool:
+    """SQLite's I/O error by its code; by its words only where another
+    library (chromadb) wrapped it and the code is gone."""
+    if isinstance(error, sqlite3.Error) and hasattr(error, "sqlite_errorcode"):
+        return (error.sqlite_errorcode & 0xFF) == sqlite3.SQLITE_IOERR
+    return "disk i/o error" in str(error).lower()
+
+
 def failure_sentence(exc: BaseException, *, data_dir: Path, log_file: Path) -> str:
     """The one line the user reads for an unexpected failure."""
     if is_disk_full(exc):
@@ -62,7 +70,7 @@ def failure_sentence(exc: BaseException, *, data_dir: Path, log_file: Path) -> s
             f"the disk is full: Footnote could not write to {data_dir}. Free some space and "
             "run the same command again (what was saved before is kept)."
         )
-    if any("disk i/o error" in str(error).lower() for error in _chain(exc)):
+    if any(_is_io_error(error) for error in _chain(exc)):
         return (
             f"a disk error stopped the command: Footnote could not write to {data_dir}. "
             "Check the free space and the disk, then run the same command again."

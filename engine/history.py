@@ -365,7 +365,9 @@ class ConversationStore:
                 with self._transaction() as db:
                     yield db
             except sqlite3.Error as exc:
-                full = "full" in str(exc).lower()
+                # SQLite's own code, not its wording (extended codes keep
+                # the primary one in the low byte).
+                full = (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL
                 raise HistoryError(
                     f"Could not save {what}: "
                     + (

@@ -28,3 +28,20 @@ def test_commits_do_not_fsync_but_survive_a_reopen(tmp_path: Path) -> None:
         assert [m.content for m in again.messages(conv.id)] == ["kept"]
     finally:
         again.close()
+
+
+def test_a_full_database_is_said_in_one_sentence_and_loses_nothing(tmp_path: Path) -> None:
+    """SQLite's own "full" (SQLITE_FULL, here from a page cap, as from a full
+    disk) is recognised by its code, not its wording."""
+    import pytest
+
+    from engine.errors import HistoryError
+
+    store = ConversationStore(tmp_path / "c.sqlite3")
+    conversation = store.create_conversation()
+    store.add_message(conversation.id, "user", "kept")
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(HistoryError, match="the disk is full"):
+        store.add_message(conversation.id, "assistant", "x" * 200_000)
+    assert [m.content for m in store.messages(conversation.id)] == ["kept"]
