@@ -47,6 +47,7 @@ LIGHT: Final = MappingProxyType(
         "accent_text": "#2f55dc",  # links and accent-coloured text on bg
         "on_accent": "#ffffff",
         "accent_disabled": "#b8c4ee",
+        "progress": "#b8c4ee",  # a progress bar's fill: its text (ink) stays readable
         "focus": "#3b63f0",  # focus rings
         "focus_on_accent": "#1f2430",  # focus ring around an accent-filled button
         "stop": "#1f2430",
@@ -89,6 +90,7 @@ DARK: Final = MappingProxyType(
         "accent_text": "#93abff",
         "on_accent": "#ffffff",
         "accent_disabled": "#2c3550",
+        "progress": "#3a4a80",
         "focus": "#93abff",
         "focus_on_accent": "#e6e8ec",
         "stop": "#e6e8ec",
