@@ -80,7 +80,7 @@ app = QApplication(sys.argv)
 paths = AppPaths.from_environment().ensure()
 settings = load_settings(paths.settings_file).settings
 settings.model_path = sys.argv[1]
-settings.context_tokens = 512
+settings.context_tokens = 1024
 save_settings(paths.settings_file, settings)
 configure_application(app)
 window = build_main_window(paths)
@@ -108,7 +108,9 @@ def test_killing_the_app_mid_answer_loses_no_earlier_messages(
 
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FOOTNOTE_HOME": str(footnote_home)}
     # The looping model answers until its context is full: the first answer
-    # completes (fills the 512-token context), the second is killed while streaming.
+    # completes (fills the 1,024-token context), the second is killed while streaming
+    # (with less room, e.g. 512 tokens less the system prompt and its source rules,
+    # the second answer could end before its first render: no STREAMING).
     proc = subprocess.Popen(
         [sys.executable, "-c", KILL_SCRIPT, str(looping_model)],
         stdout=subprocess.PIPE,
