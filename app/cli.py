@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from app import cli_conversations, cli_documents
-from app.cli_failures import failure_sentence
+from app.cli_failures import EXIT_ERROR, run_reporting_failures
 from app.cli_progress import EXIT_INTERRUPTED, ProgressLine, run_with_progress
 from app.grounding import (
     GroundingChoice,
@@ -48,8 +48,6 @@ from retrieval.web.ledger import Ledger
 from retrieval.web.need_search import WebMode
 
 log = logging.getLogger(__name__)
-
-EXIT_ERROR = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,20 +144,13 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     args = build_parser().parse_args(argv)
     paths = AppPaths.from_environment()
     configure_logging(paths.log_file, verbose=getattr(args, "verbose", False))
-    # A log file that cannot be written (a full disk) must not print logging's
-    # own traceback on the terminal: the log is for details, stderr for sentences.
-    logging.raiseExceptions = False
-    try:
-        return _dispatch(args, paths, out)
-    except (EngineError, RetrievalError) as exc:
-        log.info("%s failed: %s\n%s", args.command, exc, exc.detail)
-        print(f"footnote: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except Exception as exc:  # the last line of defence: no traceback for users
-        log.exception("%s failed", args.command)
-        sentence = failure_sentence(exc, data_dir=paths.data, log_file=paths.log_file)
-        print(f"footnote: error: {sentence}", file=sys.stderr)
-        return EXIT_ERROR
+    return run_reporting_failures(
+        args.command,
+        lambda: _dispatch(args, paths, out),
+        (EngineError, RetrievalError),
+        data_dir=paths.data,
+        log_file=paths.log_file,
+    )
 
 
 def _dispatch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from app.cli_failures import EXIT_ERROR
 from app.cli_progress import ProgressLine, run_with_progress
 from app.paths import AppPaths
 from retrieval.discovery import display_path
@@ -56,7 +57,6 @@ from retrieval.manifest import NOTHING_TO_READ_STATES, FileState, is_failure
 
 COMMANDS = frozenset({"index", "search"})
 EMBEDDING_MODEL_ENV = "FOOTNOTE_EMBEDDING_MODEL"
-EXIT_ERROR = 1
 # What an interrupted run keeps, truthfully: finished files, not a file's half.
 STOPPED_TEXT = (
     "stopped. The files finished so far stay indexed; run the same command again "

@@ -12,9 +12,15 @@ and needs the same remedy, so it is named with it.
 from __future__ import annotations
 
 import errno
+import logging
 import sqlite3
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+EXIT_ERROR = 1
 
 _NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 _SQLITE_FULL = 13  # SQLITE_FULL: "database or disk is full"
@@ -77,3 +83,31 @@ def failure_sentence(exc: BaseException, *, data_dir: Path, log_file: Path) -> s
         )
     summary = " ".join(str(exc).split())[:200] or type(exc).__name__
     return f"an unexpected problem stopped the command ({summary}). The details are in {log_file}."
+
+
+def run_reporting_failures(
+    command: str,
+    body: Callable[[], int],
+    typed: tuple[type[Exception], ...],
+    *,
+    data_dir: Path,
+    log_file: Path,
+) -> int:
+    """Run a CLI command; a ``typed`` error (the libraries' own, which carry a
+    sentence and a ``detail``) prints its sentence, anything else the
+    sentence of :func:`failure_sentence`; the details go to the log, never a
+    traceback to the terminal. Returns the exit code."""
+    # A log file that cannot be written (a full disk) must not print logging's
+    # own traceback on the terminal: the log is for details, stderr for sentences.
+    logging.raiseExceptions = False
+    try:
+        return body()
+    except typed as exc:
+        log.info("%s failed: %s\n%s", command, exc, getattr(exc, "detail", ""))
+        print(f"footnote: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # the last line of defence: no traceback for users
+        log.exception("%s failed", command)
+        sentence = failure_sentence(exc, data_dir=data_dir, log_file=log_file)
+        print(f"footnote: error: {sentence}", file=sys.stderr)
+        return EXIT_ERROR

@@ -29,15 +29,13 @@ import numpy  # noqa: F401
 import tokenizers  # noqa: F401
 
 from app import cli_documents
-from app.cli_failures import failure_sentence
+from app.cli_failures import run_reporting_failures
 from app.logs import configure_logging
 from app.paths import AppPaths
 from retrieval import query_encoder  # noqa: F401
 from retrieval.errors import RetrievalError
 
 log = logging.getLogger(__name__)
-
-EXIT_ERROR = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,15 +73,10 @@ def _run(argv: Sequence[str], out: TextIO) -> int:
     args = build_parser().parse_args(argv)
     paths = AppPaths.from_environment()
     configure_logging(paths.log_file)
-    logging.raiseExceptions = False  # a log that cannot be written prints no traceback
-    try:
-        return cli_documents.run(args, paths, out)
-    except RetrievalError as exc:
-        log.info("%s failed: %s\n%s", args.command, exc, exc.detail)
-        print(f"footnote: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except Exception as exc:  # the last line of defence: no traceback for users
-        log.exception("%s failed", args.command)
-        sentence = failure_sentence(exc, data_dir=paths.data, log_file=paths.log_file)
-        print(f"footnote: error: {sentence}", file=sys.stderr)
-        return EXIT_ERROR
+    return run_reporting_failures(
+        args.command,
+        lambda: cli_documents.run(args, paths, out),
+        (RetrievalError,),
+        data_dir=paths.data,
+        log_file=paths.log_file,
+    )
