@@ -40,13 +40,8 @@ from bench.engine_turns import (
     stop_latency,
 )
 from bench.generation import cpu_name, ensure_model
-from bench.llama_bench import (
-    BenchSettings,
-    cmake_args,
-    ensure_llama_bench,
-    llama_cpp_python_version,
-    run_llama_bench,
-)
+from bench.llama_bench import BenchSettings, ensure_llama_bench, run_llama_bench
+from bench.llama_build import cmake_args, llama_cpp_python_version
 from engine.gguf_info import inspect_gguf
 from engine.model import PROMPT_BATCH_TOKENS, LoadOptions, load_model, maps_weights
 from engine.prompt_speed import PromptSpeed

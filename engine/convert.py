@@ -43,8 +43,9 @@ SUPPORTED_ARCHITECTURES = ("Phi3ForCausalLM",)
 # Known Phi-family architectures this converter refuses, with the reason.
 REFUSED_ARCHITECTURES = {
     "Phi3SmallForCausalLM": (
-        "Phi-3-small uses block-sparse attention, which llama.cpp cannot run. "
-        "Use Phi-3-mini or Phi-3-medium instead."
+        "Phi-3-small uses block-sparse attention, which llama.cpp cannot run. Serve it "
+        "with vLLM and use that server in Settings → Model → Use a model server (or "
+        "`ask --server URL --model NAME`), or use Phi-3-mini or Phi-3-medium here."
     ),
     "Phi3VForCausalLM": "Phi-3-vision is a vision model and is not supported.",
     "Phi4MMForCausalLM": "Phi-4-multimodal is not supported; use Phi-4-mini-instruct.",

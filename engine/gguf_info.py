@@ -40,8 +40,9 @@ _SUPPORTED_SUMMARY = (
 # Architectures (or model names) llama.cpp is known not to run, with the reason.
 _KNOWN_UNSUPPORTED = {
     "phi3small": (
-        "Phi-3-small uses block-sparse attention, which llama.cpp cannot run. "
-        "Use Phi-3-mini or Phi-3-medium instead."
+        "Phi-3-small uses block-sparse attention, which llama.cpp cannot run. Serve it "
+        "with vLLM and use that server in Settings → Model → Use a model server (or "
+        "`ask --server URL --model NAME`), or use Phi-3-mini or Phi-3-medium here."
     ),
     "phi3v": (
         "Phi-3-vision is a vision model and is not supported. Use Phi-3-mini or Phi-3.5-mini."
