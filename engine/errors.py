@@ -58,3 +58,42 @@ class GenerationFailed(EngineError):
 
 class HistoryError(EngineError):
     """The conversation database could not be read or written."""
+
+
+class ServerError(EngineError):
+    """A model server (an OpenAI-compatible API) could not answer; ``partial``
+    keeps what it had written before it failed, if anything."""
+
+    def __init__(self, message: str, *, detail: str = "", status: int | None = None) -> None:
+        super().__init__(message, detail=detail)
+        self.status = status  # the HTTP status, when the server sent one
+
+
+class ServerUnreachable(ServerError):
+    """Nothing answers at the server's address (refused, unknown host, no route)."""
+
+
+class ServerRefusedKey(ServerError):
+    """The server wants an API key, or a different one (401, 403)."""
+
+
+class ServerModelUnknown(ServerError):
+    """The server does not serve the model name given (404, or not listed)."""
+
+
+class ServerBusy(ServerError):
+    """The server limits requests (429) or is overloaded (503)."""
+
+
+class ServerTimedOut(ServerError):
+    """The server took too long to start answering, or stalled mid-answer."""
+
+
+class ServerStreamBroken(ServerError):
+    """The answer's stream ended before the answer did (the server stopped or
+    the connection dropped)."""
+
+
+class ServerUnsuitable(ServerError):
+    """The server answers, but not in a way Footnote can use (no completions
+    endpoint, an unreadable reply)."""

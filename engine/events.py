@@ -18,7 +18,8 @@ from typing import Literal
 from engine.errors import EngineError
 from engine.passages import Passage, SourceKind
 
-FinishReason = Literal["stop", "cancelled", "length"]
+# "failed": the model (a server) failed mid-answer; only in Failed.partial.
+FinishReason = Literal["stop", "cancelled", "length", "failed"]
 
 
 # ---------------------------------------------------------------- progress
@@ -250,6 +251,9 @@ class Finished:
 @dataclass(frozen=True)
 class Failed:
     error: EngineError
+    # What was written before the failure (a server's stream dropped
+    # mid-answer), with reason "failed"; None when nothing was.
+    partial: Finished | None = None
 
 
 TurnEvent = (

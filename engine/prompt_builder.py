@@ -18,9 +18,8 @@ from engine.budget import PromptSizes
 from engine.chat_template import ChatMessage
 from engine.context import Passage, SourcePassage, passage_block, user_content_with_sources
 from engine.errors import ContextOverflow
-from engine.llama_internals import cached_tokens
-from engine.model import LocalModel
-from engine.prompt_cache import PromptCache, Segment, can_shift, shared_prefix
+from engine.model_backend import ModelBackend
+from engine.prompt_cache import PromptCache, Segment, shared_prefix
 
 # Room kept free for the answer when deciding whether a prompt fits.
 ANSWER_RESERVE_TOKENS = 512
@@ -45,10 +44,11 @@ class BuiltPrompt:
 class PromptBuilder:
     """Renders and tokenizes one session's prompts (one model, one cache)."""
 
-    def __init__(self, model: LocalModel) -> None:
-        self.model = model
+    def __init__(self, backend: ModelBackend) -> None:
+        self.backend = backend
+        self.model = backend.model
         # Text and tokens of the last prompt + answer the model evaluated.
-        self.cache = PromptCache(model)
+        self.cache = PromptCache(self.model)
         # Token counts of the system prompt and history units planned last
         # turn, by their messages: a follow-up repeats them verbatim, so each
         # is tokenized once, not again at every turn (sizes).
@@ -79,8 +79,7 @@ class PromptBuilder:
         question_tokens = count([ChatMessage("user", framing)])
         history = [m for unit in units for m in unit]
         tokens = self.tokenize_messages([*system, *history, ChatMessage("user", question)])
-        llama = model.llama
-        cached = shared_prefix(cached_tokens(llama), tokens)
+        cached = shared_prefix(self.backend.cached_tokens(), tokens)
         sizes = PromptSizes(
             context_tokens=n_ctx,
             answer_reserve_tokens=min(ANSWER_RESERVE_TOKENS, n_ctx // 4),
@@ -88,7 +87,7 @@ class PromptBuilder:
             history_tokens=[count(unit) for unit in units],
             question_tokens=question_tokens,
             cached_prefix_tokens=cached,
-            cache_shifts=can_shift(model),
+            cache_shifts=self.backend.can_shift(),
         )
         self._unit_tokens = counted  # only this conversation's parts: bounded by its length
         return sizes

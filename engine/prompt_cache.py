@@ -37,6 +37,7 @@ from engine.prompt_tokens import Piece
 if TYPE_CHECKING:
     from engine.chat_template import PromptPart
     from engine.model import LocalModel
+    from engine.model_backend import PromptModel
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class Tokenized:
 class PromptCache:
     """The segments of the last prompt + answer the model evaluated."""
 
-    def __init__(self, model: LocalModel) -> None:
+    def __init__(self, model: PromptModel) -> None:
         self._model = model
         self._segments: tuple[Segment, ...] = ()
 

@@ -35,14 +35,12 @@ if TYPE_CHECKING:
 
 
 class TokenizingModel(Protocol):
-    """What the tokenizer reads of ``engine.model.LocalModel``, which builds
-    it: named here so that this module does not import the model module back."""
-
-    chat_format: ChatFormat
-    llama: Any  # llama_cpp.Llama
+    """What the tokenizer reads of ``engine.model.LocalModel`` or
+    ``engine.server_model.ServerModel``, which build it: named here so that
+    this module does not import the model modules back."""
 
     @property
-    def vocab(self) -> object: ...
+    def chat_format(self) -> ChatFormat: ...
 
     def tokenize(self, text: str, *, add_bos: bool, special: bool = False) -> list[int]: ...
 
@@ -83,9 +81,12 @@ class Marker:
 class PromptTokenizer:
     """Turns prompt parts into pieces and pieces into the model's tokens."""
 
-    def __init__(self, model: TokenizingModel) -> None:
+    def __init__(self, model: TokenizingModel, markers: dict[int, Marker] | None = None) -> None:
+        """``markers``: the model's control tokens, when known otherwise (a
+        server's, probed through its tokenizer); None: read from llama.cpp's
+        vocabulary of ``model`` (a LocalModel)."""
         self._model = model
-        self.markers = _special_tokens(model)
+        self.markers = markers if markers is not None else _special_tokens(model)
         by_text = sorted(self.markers.values(), key=lambda m: len(m.text), reverse=True)
         self._by_text = {m.text: m for m in by_text}
         # Longest first, as llama.cpp matches them.
@@ -158,7 +159,7 @@ class PromptTokenizer:
         return [t for i, p in enumerate(pieces) for t in self.tokens(p, first=i == 0)]
 
 
-def _special_tokens(model: TokenizingModel) -> dict[int, Marker]:
+def _special_tokens(model: Any) -> dict[int, Marker]:
     """The tokens llama.cpp matches in a ``special=True`` text (control,
     user-defined and unknown ones, as ``cache_special_tokens``), by id."""
     import llama_cpp

@@ -16,8 +16,6 @@ is why this module is longer than most.
 
 from __future__ import annotations
 
-import codecs
-import contextlib
 import dataclasses
 import datetime as _dt
 import itertools
@@ -26,7 +24,7 @@ import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.budget import FirstWordTarget, TimeBudget, plan_prompt, select_passages
 from engine.chat_template import ChatMessage
@@ -37,7 +35,7 @@ from engine.context import (
     Passage,
     system_prompt_with_rules,
 )
-from engine.errors import EngineError, GenerationFailed
+from engine.errors import EngineError
 from engine.events import (
     Failed,
     Finished,
@@ -52,20 +50,21 @@ from engine.events import (
     TurnStats,
     Writing,
 )
-from engine.llama_internals import cached_count, context_handle, keep_cached
 from engine.model import PROMPT_BATCH_TOKENS, LocalModel
+from engine.model_backend import ModelBackend, PromptRead
 from engine.prompt_builder import BuiltPrompt, PromptBuilder, history_units
-from engine.prompt_cache import (
-    Tokenized,
-    reuse_cache,
-)
-from engine.prompt_speed import CALIBRATION_TOKENS, PromptSpeed, measure_prompt_speed
+from engine.prompt_cache import Tokenized
+from engine.prompt_speed import CALIBRATION_TOKENS, GPU_DEFAULT_TOKENS_PER_S, PromptSpeed
 from engine.query_writer import (
     MAX_QUERY_TOKENS,
     fallback_query,
     query_instruction,
     sanitize_query,
 )
+from engine.sampling import SamplingParams
+
+if TYPE_CHECKING:
+    from engine.server_model import ServerModel
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +77,6 @@ RECENT_QUESTIONS = 3
 
 
 @dataclass(frozen=True)
-class SamplingParams:
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    min_p: float = 0.05
-    repeat_penalty: float = 1.0
-    max_answer_tokens: int | None = None  # None: until the model stops or the context is full
-
-
-@dataclass(frozen=True)
 class TurnRequest:
     system_prompt: str
     # Earlier messages, oldest first: EarlierMessage keeps a question and its
@@ -95,7 +84,7 @@ class TurnRequest:
     # as the question).
     history: Sequence[ChatMessage | EarlierMessage]
     user_message: str  # the question as the user wrote it
-    sampling: SamplingParams = SamplingParams()
+    sampling: SamplingParams = dataclasses.field(default_factory=SamplingParams)
 
 
 @dataclass(frozen=True)
@@ -122,12 +111,13 @@ _QUERY_SAMPLING = SamplingParams(
 )
 
 
-@dataclass(frozen=True)
-class _Evaluation:
-    reused_tokens: int
-    evaluated_tokens: int  # by our batches (all but the prompt's last token)
-    seconds: float
-    complete: bool  # not cut short by Stop
+class _WriteFailed(Exception):
+    """The backend failed mid-answer: its error and what was written before."""
+
+    def __init__(self, error: EngineError, written: _Decoded) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.written = written
 
 
 class ChatSession:
@@ -138,42 +128,27 @@ class ChatSession:
     (``PromptSpeed.from_dict``) and save ``session.prompt_speed.to_dict()``.
     """
 
-    def __init__(self, model: LocalModel, prompt_speed: PromptSpeed | None = None) -> None:
+    def __init__(
+        self, model: LocalModel | ServerModel, prompt_speed: PromptSpeed | None = None
+    ) -> None:
         self.model = model
-        self.prompt_speed = prompt_speed or PromptSpeed.for_model(model)
-        self._prompts = PromptBuilder(model)
+        # The one seam between the turn and what computes it (engine.model_backend).
+        self.backend: ModelBackend
+        if isinstance(model, LocalModel):
+            from engine.local_backend import LocalBackend
+
+            self.backend = LocalBackend(model)
+            self.prompt_speed = prompt_speed or PromptSpeed.for_model(model)
+        else:
+            self.backend = model.backend()
+            self.prompt_speed = prompt_speed or PromptSpeed(GPU_DEFAULT_TOKENS_PER_S)
+        self._prompts = PromptBuilder(self.backend)
         # Text and tokens of the last prompt + answer the model evaluated.
         self._cache = self._prompts.cache
-        # What the last read_ahead left in llama.cpp's KV cache (tokens), and
+        # What the last read_ahead left in the backend's cache (tokens), and
         # the passages in it, for the turn after it (_as_read_ahead).
         self._read_ahead_tokens = 0
         self._read_ahead_sources: tuple[Passage, ...] = ()
-        # What Stop sets; llama.cpp polls it during prompt batches (_stoppable).
-        self._cancel = threading.Event()
-        import llama_cpp
-
-        self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: self._cancel.is_set())
-
-    @contextlib.contextmanager
-    def _stoppable(self) -> Iterator[None]:
-        """While the body runs, Stop also interrupts a prompt batch in progress
-        (512 tokens: ~25 s on a 2-core laptop), not only between batches.
-
-        llama.cpp polls the abort callback after every graph node (~600 per
-        Phi-3 decode) from its own thread, and each poll needs the GIL: with
-        another Python thread busy (the window, an index run), decoding one
-        token took 7x as long in a probe (950 ms instead of 130). So it is on
-        only around prompt batches; answer tokens are decoded one at a time
-        and Stop is checked between them, within one token."""
-        import llama_cpp
-
-        ctx = context_handle(self.model.llama)
-        llama_cpp.llama_set_abort_callback(ctx, self._abort_callback, None)
-        try:
-            yield
-        finally:
-            # A function pointer type called without arguments is NULL: no callback.
-            llama_cpp.llama_set_abort_callback(ctx, llama_cpp.ggml_abort_callback(), None)
 
     def run(
         self,
@@ -194,8 +169,7 @@ class ChatSession:
         answer without sources. ``budget`` adds the first-word time target to
         the context limit; None: the context alone limits the sources.
         """
-        self._cancel = cancel
-        self.model.fit_threads_to_load()
+        self.backend.prepare_turn()
         try:
             yield from self._run(request, cancel, context_source, budget)
         except EngineError as exc:
@@ -225,8 +199,7 @@ class ChatSession:
         (the app passes one with web search off). Returns the tokens now
         cached for that prompt (0: nothing to read ahead); stops at once
         when ``cancel`` is set, e.g. by the next keystroke or by Enter."""
-        self._cancel = cancel
-        self.model.fit_threads_to_load()
+        self.backend.prepare_turn()
         try:
             for _event in self._run(request, cancel, context_source, budget, read_ahead=True):
                 pass
@@ -240,11 +213,9 @@ class ChatSession:
         and count it as a sample; for the engine thread right after loading,
         so the first sourced turn plans with this machine's speed. Clears
         llama.cpp's KV cache (the next turn re-reads its prompt)."""
-        self._cancel = threading.Event()  # a Stop left from a turn must not abort it
         self._cache.clear()
         started = time.perf_counter()
-        with self._stoppable():
-            rate = measure_prompt_speed(self.model)
+        rate = self.backend.calibrate()
         if rate > 0:
             self.prompt_speed.record(CALIBRATION_TOKENS, CALIBRATION_TOKENS / rate)
         log.info("prompt speed %.1f tokens/s (%.1f s)", rate, time.perf_counter() - started)
@@ -424,53 +395,38 @@ class ChatSession:
 
     def _evaluate_prompt(
         self, tokens: list[int], cancel: threading.Event, batch_tokens: int = PROMPT_BATCH_TOKENS
-    ) -> Generator[PromptProgress, None, _Evaluation]:
-        """Evaluate the prompt but its last token, in batches, reusing the
-        longest cached prefix, and learn this machine's prompt speed from it.
-
-        We do this ourselves (rather than inside ``Llama.generate``) to check
-        ``cancel`` between batches. ``generate`` then finds all but the last
-        token cached and evaluates just that one, which yields the logits.
-        """
-        llama = self.model.llama
-        # History left out since the last turn: the rest of the cache moves up.
-        reused = reuse_cache(self.model, tokens[:-1])
-        # Drop whatever of the cache this prompt does not share.
-        keep_cached(llama, reused)
-        pending = tokens[reused:-1]
-        started = time.perf_counter()
-        try:
-            for start in range(0, len(pending), batch_tokens):
-                if cancel.is_set():
-                    break
-                with self._stoppable():
-                    llama.eval(pending[start : start + batch_tokens])
-                if len(pending) > batch_tokens:
-                    yield PromptProgress(min(start + batch_tokens, len(pending)), len(pending))
-        except RuntimeError as exc:
-            seconds = time.perf_counter() - started
-            if cancel.is_set():  # aborted mid-batch by Stop: the cache up to n_tokens is intact
-                return _Evaluation(reused, cached_count(llama) - reused, seconds, complete=False)
-            self._forget_cache()
-            raise GenerationFailed(
-                "llama.cpp failed while reading the prompt. Try again; if it keeps failing, "
-                "lower the context size in Settings.",
-                detail=str(exc),
-            ) from exc
-        seconds = time.perf_counter() - started
-        complete = not cancel.is_set()
-        if complete:
-            self.prompt_speed.record(len(pending), seconds)
-        return _Evaluation(reused, cached_count(llama) - reused, seconds, complete)
+    ) -> Generator[PromptProgress, None, PromptRead]:
+        """Read the prompt but its last token into the backend's cache, and
+        learn the prompt speed from it."""
+        done = yield from self.backend.read(tokens, cancel, batch_tokens)
+        if done.complete:
+            self.prompt_speed.record(done.evaluated_tokens, done.seconds)
+        return done
 
     def _generate(
         self, sampling: SamplingParams, prompt: BuiltPrompt, cancel: threading.Event
     ) -> Iterator[TurnEvent]:
         started = time.perf_counter()
-        decoded = yield from self._decode(prompt.tokens, sampling, cancel)
+        try:
+            decoded = yield from self._decode(prompt.tokens, sampling, cancel)
+        except _WriteFailed as failed:
+            # The answer so far is kept with the error (a server that dropped
+            # the stream mid-answer): the app shows both.
+            written = failed.written
+            partial = self._finished(
+                prompt,
+                written.text,
+                "failed",
+                len(written.tokens),
+                time.perf_counter() - started,
+            )
+            yield Failed(failed.error, partial=partial if written.text else None)
+            return
         # What the model now has in its KV cache, as text and as tokens.
         self._cache.remember(
-            Tokenized(prompt.tokens, prompt.segments), decoded.text, decoded.tokens
+            Tokenized(prompt.tokens, prompt.segments),
+            decoded.text,
+            self.backend.answer_tokens(decoded.text, decoded.tokens),
         )
         yield self._finished(
             prompt,
@@ -488,32 +444,29 @@ class ChatSession:
         *,
         one_line: bool = False,
     ) -> Generator[Token, None, _Decoded]:
-        """The one sampling loop, for answers and search queries: sample after
-        ``tokens`` (all but the last already evaluated) until the model ends
-        its turn (reason "stop"), Stop ("cancelled"), the token cap or a full
-        context ("length"), or with ``one_line`` a line break ("stop").
-        Yields the text as whole characters, the first piece without its
-        leading space, and returns all of it with the tokens sampled."""
-        model, llama = self.model, self.model.llama
-        n_ctx = model.context_tokens
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        """The one writing loop, for answers and search queries, on any
+        backend: write after ``tokens`` (all but the last already read)
+        until the model ends its turn (reason "stop"), Stop ("cancelled"),
+        the token cap or a full context ("length"), or with ``one_line`` a
+        line break ("stop"). Yields the text as whole characters, the first
+        piece without its leading space, and returns all of it with the
+        tokens sampled (as far as the backend knows them). A backend that
+        fails raises :class:`_WriteFailed` with what was written."""
         generated: list[int] = []
         pieces: list[str] = []
         reason: FinishReason = "stop"
-        stream = llama.generate(
-            tokens,
-            temp=sampling.temperature,
-            top_p=sampling.top_p,
-            top_k=sampling.top_k,
-            min_p=sampling.min_p,
-            repeat_penalty=sampling.repeat_penalty,
-        )
+        pieces_written = 0
+        stream = self.backend.write(tokens, sampling, cancel)
         try:
-            for token in stream:
-                if model.is_end_of_turn(token):
+            while True:
+                try:
+                    written = next(stream)
+                except StopIteration as end:
+                    reason = "cancelled" if cancel.is_set() else end.value
                     break
-                generated.append(token)
-                text = decoder.decode(model.token_bytes(token))
+                generated.extend(written.tokens)
+                pieces_written += 1
+                text = written.text
                 if not pieces:
                     text = text.lstrip()  # SentencePiece answers start with a space
                 if text:
@@ -521,30 +474,24 @@ class ChatSession:
                     yield Token(text)
                     if one_line and "\n" in text:
                         break
-                # Checked after handing out each token: Stop takes effect
+                # Checked after handing out each piece: Stop takes effect
                 # before the next one is computed.
                 if cancel.is_set():
                     reason = "cancelled"
                     break
-                if sampling.max_answer_tokens and len(generated) >= sampling.max_answer_tokens:
+                count = len(generated) if written.tokens else pieces_written
+                if sampling.max_answer_tokens and count >= sampling.max_answer_tokens:
                     reason = "length"
                     break
-                if cached_count(llama) + 1 >= n_ctx:
-                    reason = "length"
-                    break
-        except RuntimeError as exc:
-            if not cancel.is_set():
-                self._forget_cache()
-                raise GenerationFailed(
-                    "llama.cpp failed while writing the answer. Try again.", detail=str(exc)
-                ) from exc
-            reason = "cancelled"  # Stop aborted the decode of the last token
+        except EngineError as exc:
+            if cancel.is_set():
+                reason = "cancelled"
+            else:
+                self._cache.clear()
+                so_far = _Decoded("".join(pieces).rstrip(), generated, "stop")
+                raise _WriteFailed(exc, so_far) from exc
         finally:
             stream.close()
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            pieces.append(tail)
-            yield Token(tail)
         return _Decoded("".join(pieces).rstrip(), generated, reason)
 
     # ------------------------------------------------------------ search query
@@ -575,22 +522,16 @@ class ChatSession:
         fallback = fallback_query(question, recent_questions)
         content = query_instruction(question, recent_questions, today)
         tokens = self._prompts.tokenize_messages([*prefix, ChatMessage("user", content)])
-        if len(tokens) + MAX_QUERY_TOKENS >= self.model.context_tokens:
+        if len(tokens) + MAX_QUERY_TOKENS >= self.backend.model.context_tokens:
             return fallback
-        # llama.cpp's abort callback polls the session's current cancel event:
-        # point it at ours (a Stop left over from an earlier turn must not
-        # abort this), and give the turn's back afterwards.
-        turn_cancel, self._cancel = self._cancel, cancel
         try:
             _drain(self._evaluate_prompt(tokens, cancel))
             if cancel.is_set():
                 return fallback
             decoded = _drain(self._decode(tokens, _QUERY_SAMPLING, cancel, one_line=True))
-        except EngineError as exc:
-            log.warning("writing a search query failed: %s | %s", exc, exc.detail)
+        except (EngineError, _WriteFailed) as exc:
+            log.warning("writing a search query failed: %s", exc)
             return fallback
-        finally:
-            self._cancel = turn_cancel
         query = sanitize_query(
             decoded.text, question, recent_questions, ran_out=decoded.reason != "stop"
         )
@@ -629,7 +570,7 @@ class ChatSession:
 
     def _forget_cache(self) -> None:
         self._cache.clear()
-        self.model.llama.reset()
+        self.backend.forget()
 
 
 def _earlier(message: ChatMessage | EarlierMessage) -> EarlierMessage:

@@ -187,4 +187,3 @@ def test_a_stop_left_from_an_earlier_turn_does_not_abort_the_query(model: LocalM
     question = "Which computer does Footnote run Phi-3 on?"
     query = session.write_search_query([], question, today=TODAY, cancel=threading.Event())
     assert query == "Footnote runs Phi-3 entirely on this computer"  # the model's, not the fallback
-    assert session._cancel is stopped  # the turn's event is back in place
