@@ -206,6 +206,14 @@ class ServerClient:
             )
         return [int(t) for t in tokens]
 
+    def offers_tokenizer(self) -> bool:
+        """Whether a server of unknown kind tokenizes as vLLM does."""
+        try:
+            self.tokenize("x", add_special=False, parse_special=False)
+        except (ServerModelUnknown, ServerUnsuitable):
+            return False
+        return True
+
     def detokenize(self, tokens: list[int]) -> str:
         if self._kind == "llama.cpp":
             reply = self._post_json("/detokenize", {"tokens": tokens})
@@ -217,18 +225,19 @@ class ServerClient:
 
     def complete(
         self,
-        prompt_tokens: list[int],
+        prompt: list[int] | str,
         parameters: Mapping[str, Any],
         cancel: threading.Event,
     ) -> Iterator[str | StreamEnd]:
-        """Stream the completion of ``prompt_tokens`` (sent as token ids, so
-        the server never reads our text for control tokens): text pieces,
+        """Stream the completion of ``prompt`` (token ids where the server
+        tokenizes for us, so it never reads our text for control tokens;
+        text for one that does not): text pieces,
         then one :class:`StreamEnd`. Returns early, without a StreamEnd,
         when ``cancel`` is set. ``parameters``: the OpenAI fields
         (temperature, max_tokens…), plus llama.cpp's own, which other servers ignore."""
         body = {
             "model": self.address.model,
-            "prompt": prompt_tokens,
+            "prompt": prompt,
             "stream": True,
             "stream_options": {"include_usage": True},
             # llama.cpp's server: keep this prompt in the slot's cache, so the

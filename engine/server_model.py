@@ -31,6 +31,7 @@ is what a turn reports.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -49,6 +50,7 @@ from engine.prompt_cache import shared_prefix
 from engine.prompt_tokens import Marker, PromptTokenizer
 from engine.sampling import SamplingParams
 from engine.server_client import ServerAddress, ServerClient, ServerInfo, StreamEnd
+from engine.stand_in_tokens import StandInTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,10 @@ class ServerModel:
         self.notes = notes
         self._tokenized: OrderedDict[tuple[str, bool, bool], list[int]] = OrderedDict()
         self._lock = threading.Lock()  # the tokenizer cache: the app may count from two threads
+        # A server without a tokenizer gets text; we count in stand-in tokens.
+        self.stand_in = (
+            None if info.has_tokenizer else StandInTokenizer(_template_markers(chat_format))
+        )
         self.markers = self._probe_markers()
 
     @classmethod
@@ -107,13 +113,14 @@ class ServerModel:
         client = ServerClient(address, **client_options)
         try:
             info = client.describe()
-            if not info.has_tokenizer:
-                raise ServerUnsuitable(
-                    f"The server at {address.base_url} does not offer a tokenizer, which "
-                    "Footnote needs to count and send the prompt safely; serve the model with "
-                    "llama.cpp's llama-server or vLLM (README: Running Footnote with a server)."
-                )
+            if not info.has_tokenizer and client.offers_tokenizer():
+                info = dataclasses.replace(info, has_tokenizer=True)
             chat_format, notes = _chat_format(info, address)
+            if not info.has_tokenizer:
+                notes += (
+                    f"The server at {address.base_url} does not share its tokenizer: prompt "
+                    "sizes are estimated, with a margin.",
+                )
             return cls(client, info, chat_format, record_send=record_send, notes=notes)
         except BaseException:
             client.close()
@@ -147,6 +154,9 @@ class ServerModel:
         every turn). ``special`` False: nothing in it becomes a control token."""
         if not special and not self.parses_special_as_asked:
             text = break_markers(text)
+        if self.stand_in is not None:
+            # The server adds its own BOS to a text prompt.
+            return self.stand_in.tokenize(text, special=special)
         key = (text, add_bos, special)
         with self._lock:
             if key in self._tokenized:
@@ -164,6 +174,11 @@ class ServerModel:
         """llama.cpp's /tokenize can keep markers as text; vLLM's cannot."""
         return self.info.kind == "llama.cpp"
 
+    def prompt_for(self, tokens: list[int]) -> list[int] | str:
+        """What goes to the server: token ids, or for a server without a
+        tokenizer the text they stand for."""
+        return tokens if self.stand_in is None else self.stand_in.text(tokens)
+
     def backend(self) -> ServerBackend:
         return ServerBackend(self)
 
@@ -173,10 +188,11 @@ class ServerModel:
     def _probe_markers(self) -> dict[int, Marker]:
         """The template's markers as the server's tokenizer sees them: a text
         that comes back as one token is a control token; whether it eats the
-        whitespace after (before) it is seen by tokenizing it beside some."""
-        texts = set(_MARKER_LIKE.findall(self.chat_format.source))
-        texts |= {t for t in (self.chat_format.bos_token, self.chat_format.eos_token) if t}
-        texts |= set(_PHI3_MARKERS) if "<|assistant|>" in self.chat_format.source else set()
+        whitespace after (before) it is seen by tokenizing it beside some.
+        (Stand-in markers keep all whitespace: the text goes as it is.)"""
+        if self.stand_in is not None:
+            return {t: Marker(t, text, False, False) for text, t in self.stand_in.markers.items()}
+        texts = _template_markers(self.chat_format)
         plain = self.client.tokenize("x", add_special=False, parse_special=False)
         markers: dict[int, Marker] = {}
         for text in sorted(texts):
@@ -233,7 +249,7 @@ class ServerBackend:
         end: StreamEnd | None = None
         self._send(tokens)
         for item in self.model.client.complete(
-            tokens, {"max_tokens": 1, "temperature": 0.0}, cancel
+            self.model.prompt_for(tokens), {"max_tokens": 1, "temperature": 0.0}, cancel
         ):
             if isinstance(item, StreamEnd):
                 end = item
@@ -241,8 +257,12 @@ class ServerBackend:
         if end is None:  # stopped: assume the server kept nothing new
             return PromptRead(known, 0, seconds, complete=False)
         self._cached = tokens[:-1]
-        reused = end.cached_prompt_tokens if end.cached_prompt_tokens is not None else known
-        total = end.prompt_tokens if end.prompt_tokens is not None else len(tokens)
+        reused, total = known, len(tokens)
+        if self.model.stand_in is None:  # the server's own counts are in our tokens
+            if end.cached_prompt_tokens is not None:
+                reused = end.cached_prompt_tokens
+            if end.prompt_tokens is not None:
+                total = end.prompt_tokens
         return PromptRead(
             reused_tokens=reused,
             evaluated_tokens=max(total - reused, 0),
@@ -267,7 +287,7 @@ class ServerBackend:
         }
         self._send(tokens)
         self._cached = tokens[:-1]
-        for item in self.model.client.complete(tokens, parameters, cancel):
+        for item in self.model.client.complete(self.model.prompt_for(tokens), parameters, cancel):
             if isinstance(item, StreamEnd):
                 return "length" if item.finish_reason == "length" else "stop"
             yield Written(item)
@@ -290,6 +310,15 @@ class ServerBackend:
         record = self.model.record_send
         if record is not None:  # before the request, as the web fetcher's ledger
             record(ServerSend(self.model.address.base_url, self.model.address.model, len(tokens)))
+
+
+def _template_markers(chat_format: ChatFormat) -> set[str]:
+    """Texts in the template (and its BOS/EOS) that look like markers."""
+    texts = set(_MARKER_LIKE.findall(chat_format.source))
+    texts |= {t for t in (chat_format.bos_token, chat_format.eos_token) if t}
+    if "<|assistant|>" in chat_format.source:
+        texts |= set(_PHI3_MARKERS)
+    return texts
 
 
 def break_markers(text: str) -> str:

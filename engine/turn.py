@@ -422,17 +422,15 @@ class ChatSession:
             )
             yield Failed(failed.error, partial=partial if written.text else None)
             return
-        # What the model now has in its KV cache, as text and as tokens.
-        self._cache.remember(
-            Tokenized(prompt.tokens, prompt.segments),
-            decoded.text,
-            self.backend.answer_tokens(decoded.text, decoded.tokens),
-        )
+        # What the model now has in its KV cache, as text and as tokens (a
+        # server sends text: its tokenizer's reading of it).
+        answer_tokens = self.backend.answer_tokens(decoded.text, decoded.tokens)
+        self._cache.remember(Tokenized(prompt.tokens, prompt.segments), decoded.text, answer_tokens)
         yield self._finished(
             prompt,
             decoded.text,
             decoded.reason,
-            len(decoded.tokens),
+            len(answer_tokens),
             time.perf_counter() - started,
         )
 
