@@ -87,7 +87,10 @@ def create_collection(
     name = name.strip()
     if not name or len(name) > MAX_NAME_CHARS:
         raise RetrievalError(f"A collection needs a name of 1 to {MAX_NAME_CHARS} characters.")
-    if find_collection(db, name) is not None:
+    taken_by_server = db.execute(
+        "SELECT 1 FROM server_collections WHERE name = ?", (name,)
+    ).fetchone()
+    if find_collection(db, name) is not None or taken_by_server is not None:
         raise RetrievalError(f"A collection called “{name}” already exists; choose another name.")
     db.execute(
         "INSERT INTO collections (name, roots, excludes, created_ns, follow_links_outside) "

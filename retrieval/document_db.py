@@ -80,6 +80,18 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE collections ADD COLUMN follow_links_outside INTEGER NOT NULL DEFAULT 0;
     """,
+    # 3: collections on a Chroma server (retrieval/server_collections.py): only
+    # where they are and how their paths map here; the server holds the rest.
+    """
+    CREATE TABLE server_collections (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,          -- as the user sees it in Footnote
+        url TEXT NOT NULL,                  -- the Chroma server
+        remote_name TEXT NOT NULL,          -- the collection's name on the server
+        path_map TEXT NOT NULL DEFAULT '[]', -- JSON [[server prefix, local prefix], ...]
+        created_ns INTEGER NOT NULL
+    );
+    """,
 )
 
 DB_FILE = "documents.sqlite3"

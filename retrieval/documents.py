@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from retrieval import collections as collection_store
 from retrieval import lexical_index, manifest, store_health
+from retrieval import server_collections as server_store
 from retrieval.collections import Collection
 from retrieval.discovery import display_path
 from retrieval.document_db import DocumentDB
@@ -39,6 +40,9 @@ from retrieval.hybrid import DEFAULT_FUSION, Fuser
 from retrieval.indexer import FLUSH_CHUNKS, index_collection
 from retrieval.ingest_events import IngestEvent, VectorsRebuilding
 from retrieval.passage import RetrievedPassage
+from retrieval.server_collections import ServerCollectionRef
+from retrieval.server_library import ServerLibrary
+from retrieval.server_search import ServerCandidates
 from retrieval.store_health import StoreHealth, VectorStoreDamaged
 from retrieval.vector_index import VectorIndex
 
@@ -87,6 +91,8 @@ class DocumentLibrary:
         fusion: Fuser = DEFAULT_FUSION,
         chunker: FileChunker = parse_and_chunk,
         flush_chunks: int = FLUSH_CHUNKS,
+        server_token: Callable[[str], str | None] | None = None,
+        before_server_query: Callable[[str, str], None] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self._db = DocumentDB(data_dir)
@@ -100,8 +106,16 @@ class DocumentLibrary:
         self._flush_chunks = flush_chunks
         self._health: dict[str, StoreHealth] = {}  # collection name -> last seen
         self._health_lock = threading.Lock()
+        # Collections on Chroma servers: registered here, searched with the rest.
+        self.servers = ServerLibrary(
+            self._db,
+            lambda: self.embedder,
+            token_for=server_token,
+            before_query=before_server_query,
+        )
 
     def close(self) -> None:
+        self.servers.close()
         self._db.close()
         self._vectors.close()
 
@@ -349,15 +363,24 @@ class DocumentLibrary:
         query = query.strip()
         if not query or k <= 0:
             return []
-        with self._db.transaction() as db:
-            if collections is None:
-                targets = collection_store.all_collections(db)
-            else:
-                targets = [collection_store.get_collection(db, n) for n in collections]
-        if not targets:
+        targets, remote = self._targets(collections)
+        if not targets and not remote:
             return []
-        dense, lexical = self.rankings(query, targets, CANDIDATES_PER_RETRIEVER)
-        exact = self.exact_matches(query, targets, [i for i, _ in dense])
+        vector = self.embedder.embed_documents([query])[0] if remote else None
+        dense, lexical = (
+            self.rankings(query, targets, CANDIDATES_PER_RETRIEVER, vector=vector)
+            if targets
+            else ([], [])
+        )
+        exact = self.exact_matches(query, targets, [i for i, _ in dense]) if targets else {}
+        server_hits: list[ServerCandidates] = []
+        if remote and vector is not None:
+            server_hits, failures = self.servers.candidates(
+                remote, query, vector, CANDIDATES_PER_RETRIEVER
+            )
+            if failures and not targets and not server_hits:
+                raise failures[0]  # nothing else answered: say why, in its one sentence
+            dense, lexical, exact = _merged(dense, lexical, exact, server_hits)
         fused = self._fusion.fuse(dense, lexical, exact)[:k]
         cosine = dict(dense)
         floor = min(cosine.values(), default=0.0)
@@ -365,7 +388,10 @@ class DocumentLibrary:
         lexical_rank = {
             chunk_id: n for n, (chunk_id, score) in enumerate(lexical, start=1) if score > 0
         }
-        passages = self.passages(targets, [(i, cosine.get(i, floor)) for i, _ in fused])
+        ranked = [(i, cosine.get(i, floor)) for i, _ in fused]
+        passages = self.passages(targets, ranked) if targets else []
+        if server_hits:
+            passages = _with_server_passages(passages, ranked, server_hits)
         found = []
         for p in passages:
             identifiers, coverage = lexical_index.evidence(query, p.text)
@@ -380,8 +406,29 @@ class DocumentLibrary:
             )
         return found
 
+    def _targets(
+        self, names: Sequence[str] | None
+    ) -> tuple[list[Collection], list[ServerCollectionRef]]:
+        """The local and server collections called ``names`` (all by default)."""
+        with self._db.transaction() as db:
+            if names is None:
+                return collection_store.all_collections(db), server_store.all_server_collections(db)
+            local, remote = [], []
+            for name in names:
+                ref = server_store.find_server_collection(db, name)
+                if ref is not None:
+                    remote.append(ref)
+                else:
+                    local.append(collection_store.get_collection(db, name))
+            return local, remote
+
     def rankings(
-        self, query: str, targets: Sequence[Collection], candidates: int
+        self,
+        query: str,
+        targets: Sequence[Collection],
+        candidates: int,
+        *,
+        vector: npt.NDArray[np.float32] | None = None,
     ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
         """Dense and lexical scores (chunk id, score), each best first, over
         the union of both retrievers' top ``candidates``: a chunk one of them
@@ -396,7 +443,7 @@ class DocumentLibrary:
         cids = [c.id for c in targets]
         db = self._db.connection()
         lexical = dict(lexical_index.search(db, cids, query, candidates))
-        dense, vector, bound = self._dense(query, targets, candidates)
+        dense, vector, bound = self._dense(query, targets, candidates, vector)
         lexical.update(
             lexical_index.score_ids(db, cids, query, [i for i in dense if i not in lexical])
         )
@@ -422,16 +469,22 @@ class DocumentLibrary:
         return lexical_index.identifier_share(self._db.connection(), cids, query, ids)
 
     def _dense(
-        self, query: str, targets: Sequence[Collection], candidates: int
+        self,
+        query: str,
+        targets: Sequence[Collection],
+        candidates: int,
+        vector: npt.NDArray[np.float32] | None = None,
     ) -> tuple[dict[str, float], npt.NDArray[np.float32] | None, list[Collection]]:
         """(top ``candidates`` chunk id -> cosine, the query's vector, the
-        collections built by this embedder)."""
+        collections built by this embedder); ``vector``: the query's, if
+        already embedded."""
         embedder = self.embedder
         bound = [c for c in targets if c.model_id == embedder.model_id]
         dense: dict[str, float] = {}
         if not bound:
             return dense, None, bound
-        vector = embedder.embed_documents([query])[0]
+        if vector is None:
+            vector = embedder.embed_documents([query])[0]
         try:
             for c in bound:
                 for chunk_id, score in self._vectors.query(c.vector_name, vector, candidates):
@@ -503,6 +556,39 @@ class DocumentLibrary:
             ]
         vectors = self._vectors.ids(found.vector_name) if found.model_id else []
         return vectors, lexical, orphans
+
+
+def _merged(
+    dense: list[tuple[str, float]],
+    lexical: list[tuple[str, float]],
+    exact: dict[str, float],
+    hits: Sequence[ServerCandidates],
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]], dict[str, float]]:
+    """The local candidates and the servers', as one pool for the fusion
+    (cosines are one model's everywhere; BM25 is on one scale)."""
+    dense_by_id, lexical_by_id, exact = dict(dense), dict(lexical), dict(exact)
+    for found in hits:
+        for chunk_id, score in found.dense.items():
+            dense_by_id[chunk_id] = max(score, dense_by_id.get(chunk_id, score))
+        for chunk_id, score in found.lexical.items():
+            lexical_by_id[chunk_id] = max(score, lexical_by_id.get(chunk_id, score))
+        exact.update({i: s for i, s in found.exact.items() if s > exact.get(i, 0.0)})
+    return _best_first(dense_by_id), _best_first(lexical_by_id), exact
+
+
+def _with_server_passages(
+    local: list[RetrievedPassage],
+    ranked: Sequence[tuple[str, float]],
+    hits: Sequence[ServerCandidates],
+) -> list[RetrievedPassage]:
+    """``ranked`` as passages, in its order: local ones as read from the
+    documents database, the others from the servers' candidates."""
+    by_id = {p.id: p for p in local}
+    for found in hits:
+        for chunk_id, text in found.texts.items():
+            if chunk_id not in by_id:
+                by_id[chunk_id] = RetrievedPassage(text, found.locators[chunk_id], chunk_id, 0.0)
+    return [replace(by_id[i], score=score) for i, score in ranked if i in by_id]
 
 
 def _best_first(scores: dict[str, float]) -> list[tuple[str, float]]:

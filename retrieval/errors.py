@@ -68,3 +68,25 @@ class ParseFailed(RetrievalError):
     def __init__(self, state: ParseState, message: str, *, detail: str = "") -> None:
         super().__init__(message, detail=detail)
         self.state: ParseState = state
+
+
+class ChromaServerError(RetrievalError):
+    """A Chroma server holding a shared collection failed or refused; the
+    message names the server and what to do. Nothing local is lost."""
+
+
+class ServerUnreachable(ChromaServerError):
+    """The server did not answer: down, refused the connection, timed out."""
+
+
+class ServerDenied(ChromaServerError):
+    """The server answered 401 or 403: a missing or wrong access token."""
+
+
+class ServerCollectionMissing(ChromaServerError):
+    """The server has no collection by that name."""
+
+
+class ServerCollectionMismatch(ChromaServerError):
+    """The server's collection was built by another embedding model (or not
+    by Footnote), so its vectors cannot be compared with this one's."""

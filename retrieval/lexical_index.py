@@ -32,6 +32,9 @@ from retrieval.locator import Locator
 # Bump when what goes into chunk_idents changes (the identifier rules, the
 # tokenizer): ensure_schema then rebuilds it from the stored chunk text.
 LEXICAL_SCHEMA_VERSION = 1
+# The word table's tokenizer, as ``chunks_fts`` is made in document_db's first
+# migration (a server search tokenizes its candidates with it too).
+WORD_TOKENIZER = "porter unicode61 remove_diacritics 2"
 # unicode61 with the characters identifiers keep inside them made part of a
 # token; the stored text is normalized identifiers separated by spaces.
 _IDENT_TOKENIZER = "unicode61 remove_diacritics 0 tokenchars '-_.'"
@@ -206,18 +209,26 @@ def chunk_ids(db: sqlite3.Connection, collection_id: int) -> list[str]:
     ]
 
 
-def fts_query(text: str) -> str | None:
-    """The user's words as an FTS5 OR-query of quoted terms (no FTS syntax
-    leaks through: a query like ``C++ AND "x`` is just words)."""
+def query_words(text: str) -> list[str]:
+    """The question's distinct words that BM25 looks for, lower-cased, first
+    occurrence first: its words less the stopwords (all of them when it has
+    nothing else)."""
     terms: list[str] = []
     for word in _WORD.findall(text.lower()):
         if word not in _STOPWORDS and word not in terms:
             terms.append(word)
     if not terms:  # a query of stopwords only: use them rather than nothing
         terms = list(dict.fromkeys(_WORD.findall(text.lower())))
+    return terms[:MAX_QUERY_TERMS]
+
+
+def fts_query(text: str) -> str | None:
+    """The user's words as an FTS5 OR-query of quoted terms (no FTS syntax
+    leaks through: a query like ``C++ AND "x`` is just words)."""
+    terms = query_words(text)
     if not terms:
         return None
-    return " OR ".join(f'"{t}"' for t in terms[:MAX_QUERY_TERMS])
+    return " OR ".join(f'"{t}"' for t in terms)
 
 
 def evidence(query: str, text: str) -> tuple[tuple[str, ...], float]:

@@ -1,0 +1,209 @@
+"""The document library's collections on Chroma servers: registering them,
+checking them, searching them and indexing into them.
+
+``DocumentLibrary`` holds one ``ServerLibrary`` and merges what its searches
+find with the local collections' candidates before the one fusion. A server
+that fails is recorded per collection (``problem``) and logged; a search of
+several collections goes on without it, and a search of that collection
+alone raises its typed error (one sentence: down, refused, timed out,
+access denied, collection missing, another embedding model).
+
+Privacy: a search sends the question's embedding and its words (for the
+full-text filters) to the server; ``before_query(url, question)`` is called
+before anything is sent, so the app can write it to the privacy ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from retrieval import server_collections as refs_store
+from retrieval.chroma_server import ChromaServer, normalized_url
+from retrieval.document_db import DocumentDB
+from retrieval.errors import ChromaServerError, CollectionNotFound
+from retrieval.file_reader import EmbedderLike
+from retrieval.ingest_events import IngestEvent
+from retrieval.server_collections import PathMap, ServerCollectionRef
+from retrieval.server_index import check_binding, index_into_server
+from retrieval.server_search import ServerCandidates, search_candidates
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerCollectionStatus:
+    """What the server says of a collection now (``ServerLibrary.check``)."""
+
+    name: str
+    url: str
+    remote_name: str
+    chunks: int
+    model_id: str
+
+
+class ServerLibrary:
+    def __init__(
+        self,
+        db: DocumentDB,
+        embedder: Callable[[], EmbedderLike],
+        *,
+        token_for: Callable[[str], str | None] | None = None,
+        before_query: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._embedder = embedder
+        self._token_for = token_for
+        self.before_query = before_query
+        self._servers: dict[str, ChromaServer] = {}
+        self._lock = threading.Lock()
+        self._problems: dict[str, ChromaServerError] = {}
+
+    def close(self) -> None:
+        with self._lock:
+            for server in self._servers.values():
+                server.close()
+            self._servers.clear()
+
+    def server(self, url: str) -> ChromaServer:
+        url = normalized_url(url)
+        with self._lock:
+            found = self._servers.get(url)
+            if found is None:
+                token = self._token_for(url) if self._token_for is not None else None
+                found = ChromaServer(url, token=token)
+                self._servers[url] = found
+            return found
+
+    # ------------------------------------------------------------ the registry
+
+    def add(
+        self,
+        name: str,
+        url: str,
+        remote_name: str | None = None,
+        path_map: PathMap = (),
+        *,
+        check: bool = True,
+    ) -> ServerCollectionRef:
+        """Register the server's collection ``remote_name`` (default: ``name``)
+        as ``name``. With ``check`` (the default) the server is asked first:
+        it must answer, hold that collection, and have built it with this
+        machine's embedding model; else its typed error is raised and nothing
+        is registered."""
+        url = normalized_url(url)
+        remote = (remote_name or name).strip()
+        if check:
+            collection = self.server(url).collection(remote)
+            check_binding(collection, self._embedder().model_id)
+        with self._db.transaction() as db:
+            return refs_store.create_server_collection(db, name, url, remote, path_map)
+
+    def remove(self, name: str) -> None:
+        """Forget it on this machine; the server keeps the collection."""
+        with self._db.transaction() as db:
+            refs_store.delete_server_collection(db, refs_store.get_server_collection(db, name))
+        with self._lock:
+            self._problems.pop(name, None)
+
+    def set_path_map(self, name: str, path_map: PathMap) -> ServerCollectionRef:
+        with self._db.transaction() as db:
+            ref = refs_store.get_server_collection(db, name)
+            return refs_store.update_path_map(db, ref, path_map)
+
+    def refs(self) -> list[ServerCollectionRef]:
+        with self._db.transaction() as db:
+            return refs_store.all_server_collections(db)
+
+    def find(self, name: str) -> ServerCollectionRef | None:
+        with self._db.transaction() as db:
+            return refs_store.find_server_collection(db, name)
+
+    def problem(self, name: str) -> ChromaServerError | None:
+        """The last failure of this collection's server (None once it answered again)."""
+        with self._lock:
+            return self._problems.get(name)
+
+    def check(self, name: str) -> ServerCollectionStatus:
+        """Ask the server now (network: not on the GUI thread)."""
+        ref = self.find(name)
+        if ref is None:
+            raise CollectionNotFound(f"There is no server collection called “{name}”.")
+        try:
+            collection = self.server(ref.url).collection(ref.remote_name)
+            model_id = self._embedder().model_id
+            check_binding(collection, model_id)
+            status = ServerCollectionStatus(
+                ref.name, ref.url, ref.remote_name, collection.count(), model_id
+            )
+        except ChromaServerError as exc:
+            self._note(ref.name, exc)
+            raise
+        self._note(ref.name, None)
+        return status
+
+    # ------------------------------------------------------------ search
+
+    def candidates(
+        self,
+        targets: Sequence[ServerCollectionRef],
+        query: str,
+        vector: npt.NDArray[np.float32],
+        candidates: int,
+    ) -> tuple[list[ServerCandidates], list[ChromaServerError]]:
+        """Each reachable collection's candidates (their paths mapped to
+        this machine's), and the failures of the others."""
+        found: list[ServerCandidates] = []
+        failures: list[ChromaServerError] = []
+        model_id = self._embedder().model_id
+        for ref in targets:
+            try:
+                if self.before_query is not None:
+                    self.before_query(ref.url, query)
+                collection = self.server(ref.url).collection(ref.remote_name)
+                check_binding(collection, model_id)
+                hits = search_candidates(collection, query, vector, candidates)
+            except ChromaServerError as exc:
+                log.warning("server collection %s not searched: %s", ref.name, exc.message)
+                self._note(ref.name, exc)
+                failures.append(exc)
+                continue
+            self._note(ref.name, None)
+            hits.locators = {
+                i: replace(loc, path=ref.local_path(loc.path)) if loc.path else loc
+                for i, loc in hits.locators.items()
+            }
+            found.append(hits)
+        return found, failures
+
+    def _note(self, name: str, problem: ChromaServerError | None) -> None:
+        with self._lock:
+            if problem is None:
+                self._problems.pop(name, None)
+            else:
+                self._problems[name] = problem
+
+    # ------------------------------------------------------------ indexing
+
+    def index(
+        self,
+        url: str,
+        remote_name: str,
+        roots: Sequence[Path],
+        cancel: threading.Event,
+        *,
+        excludes: Sequence[str] = (),
+    ) -> Iterator[IngestEvent]:
+        """Index ``roots`` into the server's collection ``remote_name``
+        (made, recording this machine's embedding model, if it is new)."""
+        yield from index_into_server(
+            self.server(url), remote_name, roots, self._embedder(), cancel, excludes=excludes
+        )
