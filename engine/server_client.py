@@ -2,9 +2,8 @@
 ``llama-server``, vLLM): what it serves, its tokenizer, and completions
 streamed over Server-Sent Events.
 
-Every failure becomes one typed :class:`~engine.errors.ServerError` whose
-message says what to do (start the server, check the key, the model name,
-wait), with the HTTP status and the server's own words in ``detail``.
+Every failure becomes one typed :class:`~engine.errors.ServerError`
+(``engine.server_failures``).
 
 Stop: a stream is read on a helper thread and handed over through a queue, so
 the engine thread notices Stop within ``CANCEL_POLL_S`` even while the server
@@ -14,11 +13,9 @@ which makes llama.cpp's server abandon the request.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import queue
-import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -27,14 +24,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from engine.errors import (
-    ServerBusy,
     ServerError,
     ServerModelUnknown,
-    ServerRefusedKey,
     ServerStreamBroken,
     ServerTimedOut,
     ServerUnreachable,
     ServerUnsuitable,
+)
+from engine.server_failures import status_error, transport_error
+from engine.server_stream import (
+    CANCEL_POLL_S,
+    SocketCloser,
+    StreamEnd,
+    read_ollama_stream,
+    read_openai_stream,
 )
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,6 @@ REQUEST_TIMEOUT_S = 30.0
 # prompt on a busy server takes minutes); after that, tokens come steadily.
 FIRST_BYTE_TIMEOUT_S = 300.0
 STALL_TIMEOUT_S = 60.0
-CANCEL_POLL_S = 0.02
 # When the server names no context size (Ollama, LM Studio): Phi-3-mini's.
 DEFAULT_SERVER_CONTEXT_TOKENS = 4096
 
@@ -91,16 +93,6 @@ class ServerInfo:
     has_tokenizer: bool
 
 
-@dataclass(frozen=True)
-class StreamEnd:
-    """How a streamed completion ended, with the server's own counts when it gives them."""
-
-    finish_reason: str  # "stop", "length", or "" if the server did not say
-    cached_prompt_tokens: int | None  # prompt tokens the server reused from its cache
-    prompt_tokens: int | None
-    prompt_seconds: float | None  # the server's time reading the prompt
-
-
 class ServerClient:
     """One server, one model. Thread-compatible: one request at a time."""
 
@@ -125,7 +117,7 @@ class ServerClient:
             # the conversation (and would break 127.0.0.1).
             trust_env=False,
         )
-        # Completions: a fresh connection each (see _SocketCloser).
+        # Completions: a fresh connection each (see engine.server_stream.SocketCloser).
         self._streams = httpx.Client(
             base_url=address.base_url,
             headers=headers,
@@ -133,6 +125,7 @@ class ServerClient:
             limits=httpx.Limits(max_keepalive_connections=0),
         )
         self._kind = "openai"
+        self._context_tokens = DEFAULT_SERVER_CONTEXT_TOKENS
 
     def close(self) -> None:
         self._http.close()
@@ -157,20 +150,29 @@ class ServerClient:
                 detail=json.dumps(listed)[:2000],
             )
         props = self._llama_props()
-        kind = "llama.cpp" if props else ("vllm" if context else "openai")
+        kind = "llama.cpp" if props else ("vllm" if context else self._ollama_or_openai())
         self._kind = kind
         if props:
             settings = props.get("default_generation_settings") or {}
             context = int(settings.get("n_ctx") or 0)
+        self._context_tokens = context or DEFAULT_SERVER_CONTEXT_TOKENS
         return ServerInfo(
             kind=kind,
             models=models,
-            context_tokens=context or DEFAULT_SERVER_CONTEXT_TOKENS,
+            context_tokens=self._context_tokens,
             chat_template=str(props.get("chat_template") or ""),
             bos_token=str(props.get("bos_token") or ""),
             eos_token=str(props.get("eos_token") or ""),
             has_tokenizer=kind in ("llama.cpp", "vllm"),
         )
+
+    def _ollama_or_openai(self) -> str:
+        """Ollama says its version at /api/version; other servers answer 404."""
+        try:
+            version = self._get_json("/api/version")
+        except (ServerModelUnknown, ServerUnsuitable):
+            return "openai"
+        return "ollama" if isinstance(version, dict) and "version" in version else "openai"
 
     def _llama_props(self) -> dict[str, Any]:
         """llama.cpp's server describes itself at /props; others answer 404."""
@@ -235,16 +237,19 @@ class ServerClient:
         then one :class:`StreamEnd`. Returns early, without a StreamEnd,
         when ``cancel`` is set. ``parameters``: the OpenAI fields
         (temperature, max_tokens…), plus llama.cpp's own, which other servers ignore."""
-        body = {
-            "model": self.address.model,
-            "prompt": prompt,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            # llama.cpp's server: keep this prompt in the slot's cache, so the
-            # next turn, which repeats it, reads only its new tokens.
-            "cache_prompt": True,
-            **parameters,
-        }
+        if self._kind == "ollama":
+            body = _ollama_body(self.address.model, prompt, parameters, self._context_tokens)
+        else:
+            body = {
+                "model": self.address.model,
+                "prompt": prompt,
+                "stream": True,
+                "stream_options": {"include_usage": True},
+                # llama.cpp's server: keep this prompt in the slot's cache, so the
+                # next turn, which repeats it, reads only its new tokens.
+                "cache_prompt": True,
+                **parameters,
+            }
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         stop = threading.Event()
         reader = threading.Thread(
@@ -297,65 +302,34 @@ class ServerClient:
         timeout = httpx.Timeout(
             self.first_byte_timeout_s + self.stall_timeout_s, connect=CONNECT_TIMEOUT_S
         )
-        closer = _SocketCloser(stop)
+        closer = SocketCloser(stop)
         try:
+            ollama = self._kind == "ollama"
             with self._streams.stream(
                 "POST",
-                "/v1/completions",
+                "/api/generate" if ollama else "/v1/completions",
                 json=body,
                 timeout=timeout,
                 extensions={"trace": closer.trace},
             ) as reply:
                 if reply.status_code >= 400:
                     reply.read()
-                    events.put(("error", self._status_error(reply.status_code, reply.text)))
+                    events.put(("error", status_error(self.address, reply.status_code, reply.text)))
                     return
-                end = self._queue_chunks(reply.iter_lines(), events, stop)
+                read = read_ollama_stream if ollama else read_openai_stream
+                end = read(reply.iter_lines(), events, stop, self.address.base_url)
             if end is not None:
                 events.put(("end", end))
         except ServerError as exc:
             events.put(("error", exc))
         except httpx.HTTPError as exc:
             if not stop.is_set():
-                events.put(("error", self._transport_error(exc, streaming=True)))
+                events.put(("error", transport_error(self.address, exc, streaming=True)))
         except Exception as exc:  # a reader thread must always report, never die silently
             log.exception("reading the server's stream failed")
             events.put(("error", ServerStreamBroken(str(exc) or type(exc).__name__)))
         finally:
             closer.done()
-
-    def _queue_chunks(
-        self, lines: Iterator[str], events: queue.Queue[tuple[str, Any]], stop: threading.Event
-    ) -> StreamEnd | None:
-        """Parse the SSE lines into text pieces on ``events``; the end, or
-        None when ``stop`` cut it short."""
-        url = self.address.base_url
-        finish, usage, timings = "", None, None
-        for line in lines:
-            if stop.is_set():
-                return None
-            data = _sse_data(line)
-            if data is None:
-                continue
-            if data == "[DONE]":
-                break
-            chunk = _parse_chunk(data, url)
-            if "error" in chunk:
-                raise _stream_error(chunk["error"], url)
-            usage = chunk.get("usage") or usage
-            timings = chunk.get("timings") or timings
-            for choice in chunk.get("choices") or ():
-                if choice.get("text"):
-                    events.put(("text", choice["text"]))
-                finish = choice.get("finish_reason") or finish
-        if stop.is_set():
-            return None
-        if not finish:
-            raise ServerStreamBroken(
-                f"The server at {url} ended the answer early, without saying why; what it "
-                "wrote is kept. Try again."
-            )
-        return _stream_end(finish, usage, timings)
 
     # ------------------------------------------------------------ plumbing
 
@@ -371,9 +345,9 @@ class ServerClient:
         try:
             reply = self._http.request(method, path, json=body)
         except httpx.HTTPError as exc:
-            raise self._transport_error(exc, streaming=False) from exc
+            raise transport_error(self.address, exc, streaming=False) from exc
         if reply.status_code >= 400:
-            raise self._status_error(reply.status_code, reply.text)
+            raise status_error(self.address, reply.status_code, reply.text)
         try:
             return reply.json()
         except ValueError as exc:
@@ -383,148 +357,27 @@ class ServerClient:
                 detail=reply.text[:2000],
             ) from exc
 
-    def _status_error(self, status: int, text: str) -> ServerError:
-        url, model = self.address.base_url, self.address.model
-        detail = f"HTTP {status}: {text[:2000]}"
-        if status in (401, 403):
-            wanted = "a different API key" if self.address.api_key else "an API key"
-            return ServerRefusedKey(
-                f"The server at {url} wants {wanted}: set it in Settings → Model "
-                "(or --api-key-env for the command line).",
-                detail=detail,
-                status=status,
-            )
-        if status == 404:
-            return ServerModelUnknown(
-                f"The server at {url} does not know the model “{model}” (or this request): "
-                "check the model name, and that the address is its API's base URL.",
-                detail=detail,
-                status=status,
-            )
-        if status in (429, 503):
-            return ServerBusy(
-                f"The server at {url} is busy or limits how often it is asked (HTTP {status}); "
-                "wait a moment and try again.",
-                detail=detail,
-                status=status,
-            )
-        return ServerUnsuitable(
-            f"The server at {url} refused the request (HTTP {status}); its reply is in the "
-            "details.",
-            detail=detail,
-            status=status,
-        )
 
-    def _transport_error(self, exc: Exception, *, streaming: bool) -> ServerError:
-        import httpx
-
-        url = self.address.base_url
-        detail = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-            return ServerUnreachable(
-                f"Nothing answers at {url}: start the model server, or check the address in "
-                "Settings → Model.",
-                detail=detail,
-            )
-        if isinstance(exc, httpx.TimeoutException):
-            return ServerTimedOut(
-                f"The server at {url} took too long to answer; it may be busy. Try again.",
-                detail=detail,
-            )
-        if streaming:
-            return ServerStreamBroken(
-                f"The connection to the server at {url} broke during the answer; what it "
-                "wrote is kept. Check the server, then try again.",
-                detail=detail,
-            )
-        return ServerUnreachable(
-            f"The connection to {url} failed: check the server and the address.", detail=detail
-        )
-
-
-class _SocketCloser:
-    """Shuts a stream's socket as soon as ``stop`` is set, so a read blocked on
-    a silent server (reading a long prompt, stalled, or slow to send even its
-    headers) returns at once: closing the socket from another thread would
-    not wake the read. The socket is caught as httpcore connects it (its
-    documented ``trace`` extension); streams use connections of their own,
-    never one kept alive from an earlier request, so it always connects."""
-
-    def __init__(self, stop: threading.Event) -> None:
-        self._stop = stop
-        self._socket: socket.socket | None = None
-        self._finished = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="server-stream-stop", daemon=True)
-        self._thread.start()
-
-    def trace(self, event: str, info: Mapping[str, Any]) -> None:
-        if event == "connection.connect_tcp.complete":
-            stream = info.get("return_value")
-            sock = stream.get_extra_info("socket") if stream is not None else None
-            if isinstance(sock, socket.socket):
-                self._socket = sock
-
-    def _watch(self) -> None:
-        while not self._finished.wait(CANCEL_POLL_S):
-            if self._stop.is_set():
-                if self._socket is not None:
-                    with contextlib.suppress(OSError):  # already closed
-                        self._socket.shutdown(socket.SHUT_RDWR)
-                return
-
-    def done(self) -> None:
-        self._finished.set()
-
-
-def _sse_data(line: str) -> str | None:
-    """The payload of an SSE ``data:`` line; None for comments, blank lines
-    and other fields."""
-    if not line.startswith("data:"):
-        if line.startswith("error:"):  # llama.cpp's server, on a failure mid-stream
-            return line[len("error:") :].strip() or None
-        return None
-    return line[len("data:") :].strip()
-
-
-def _parse_chunk(data: str, url: str) -> dict[str, Any]:
-    try:
-        chunk = json.loads(data)
-    except ValueError as exc:
-        raise ServerStreamBroken(
-            f"The server at {url} sent a part of the answer that is not JSON; what it wrote "
-            "is kept. Try again.",
-            detail=data[:2000],
-        ) from exc
-    if not isinstance(chunk, dict):
-        return {}
-    if "message" in chunk and "choices" not in chunk and "code" in chunk:
-        return {"error": chunk}  # llama.cpp's bare error object
-    return chunk
-
-
-def _stream_error(error: Any, url: str) -> ServerError:
-    message = error.get("message", "") if isinstance(error, dict) else str(error)
-    return ServerStreamBroken(
-        f"The server at {url} reported an error during the answer; what it wrote is kept. "
-        "Try again.",
-        detail=str(message)[:2000],
-    )
-
-
-def _stream_end(finish: str, usage: Any, timings: Any) -> StreamEnd:
-    cached = prompt = None
-    seconds = None
-    if isinstance(usage, dict):
-        prompt = usage.get("prompt_tokens")
-        details = usage.get("prompt_tokens_details") or {}
-        cached = details.get("cached_tokens") if isinstance(details, dict) else None
-    if isinstance(timings, dict):
-        cached = timings.get("cache_n", cached)
-        if timings.get("prompt_ms") is not None:
-            seconds = float(timings["prompt_ms"]) / 1000
-    return StreamEnd(
-        finish_reason=finish,
-        cached_prompt_tokens=int(cached) if cached is not None else None,
-        prompt_tokens=int(prompt) if prompt is not None else None,
-        prompt_seconds=seconds,
-    )
+def _ollama_body(
+    model: str, prompt: list[int] | str, parameters: Mapping[str, Any], context_tokens: int
+) -> dict[str, Any]:
+    """Ollama's own generate request: ``raw``, so Ollama does not wrap our
+    rendered prompt in its template a second time (its /v1/completions
+    would), with the context size we plan for (Ollama's default is smaller
+    and it would cut the prompt's start silently)."""
+    options = {
+        "num_predict": parameters.get("max_tokens"),
+        "temperature": parameters.get("temperature"),
+        "top_p": parameters.get("top_p"),
+        "top_k": parameters.get("top_k"),
+        "min_p": parameters.get("min_p"),
+        "repeat_penalty": parameters.get("repeat_penalty"),
+        "num_ctx": context_tokens,
+    }
+    return {
+        "model": model,
+        "prompt": prompt,
+        "raw": True,
+        "stream": True,
+        "options": {k: v for k, v in options.items() if v is not None},
+    }
