@@ -28,11 +28,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # 0.3-0.9 s on the 2-core VM. numpy's OpenBLAS reads this once, when
         # numpy is first imported, so it is set before anything imports it.
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-        from app.cli_search import main as search_main
+        from app.cli.search import main as search_main
 
         return search_main(args)
     if args:
-        from app.cli import main as cli_main
+        from app.cli.commands import main as cli_main
 
         return cli_main(args)
     from app.application import run_gui

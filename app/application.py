@@ -16,14 +16,14 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app.colors import ThemeChoice
 from app.crash import CrashReporter
-from app.engine_worker import EngineController
 from app.logs import configure_logging
 from app.main_window import MainWindow
 from app.paths import APP_NAME, AppPaths
 from app.settings import load_settings
-from app.theme import app_icon, apply_theme
+from app.style.colors import ThemeChoice
+from app.style.theme import app_icon, apply_theme
+from app.workers.engine import EngineController
 from engine.catalog import load_catalog
 from engine.errors import HistoryError
 from engine.history import ConversationStore
@@ -40,7 +40,7 @@ def build_main_window(
 ) -> MainWindow:
     """Everything the window needs, wired. Raises HistoryError if the
     conversation database cannot be opened. ``open_documents`` builds the
-    document library (default: ``app.cli_documents.open_library``, the CLI's;
+    document library (default: ``app.wiring.libraries.open_library``, as the CLI's;
     tests pass one whose embedder is already loaded)."""
     loaded = load_settings(paths.settings_file)
     app = QApplication.instance()

@@ -41,35 +41,35 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.banner import Banner
-from app.chat_controller import ChatController
-from app.chat_view import ChatView
-from app.cli_documents import new_embedder, open_library
-from app.colors import ThemeChoice
-from app.composer import Composer
-from app.conversation_files import ConversationFiles
-from app.conversation_list import ConversationList
-from app.conversations_controller import ConversationsController
-from app.documents_controller import DocumentsController, name_for
-from app.documents_page import DocumentsPage
-from app.engine_worker import EngineController
-from app.focus_order import order_chat_page
-from app.grounding import SharedEmbedder, ledger_path
-from app.grounding_controller import GroundingController
-from app.jobs import JobRegistry
-from app.ledger_page import LedgerPage
-from app.model_manager import ModelManagerPage
-from app.models_controller import NO_MODEL_TEXT, ModelsController
+from app.controllers.chat import ChatController
+from app.controllers.conversation_files import ConversationFiles
+from app.controllers.conversations import ConversationsController
+from app.controllers.documents import DocumentsController, name_for
+from app.controllers.grounding import GroundingController
+from app.controllers.models import NO_MODEL_TEXT, ModelsController
+from app.controllers.read_ahead import ReadAhead
+from app.controllers.warmup import WarmUp
+from app.pages.documents import DocumentsPage
+from app.pages.ledger import LedgerPage
+from app.pages.models import ModelManagerPage
+from app.pages.welcome import WelcomePage
 from app.paths import AppPaths
-from app.read_ahead import ReadAhead
-from app.search_popup import SearchPopup
 from app.settings import Settings, save_settings
-from app.settings_dialog import GGUF_FILTER, SettingsDialog
-from app.sources_panel import source_notes
-from app.theme import app_icon, apply_theme, theme_changed, theme_menu
-from app.turn_grounding import GroundingService
-from app.warmup import WarmUp
-from app.welcome import WelcomePage
+from app.style.colors import ThemeChoice
+from app.style.theme import app_icon, apply_theme, theme_changed, theme_menu
+from app.widgets.banner import Banner
+from app.widgets.chat_view import ChatView
+from app.widgets.composer import Composer
+from app.widgets.conversation_list import ConversationList
+from app.widgets.focus_order import order_chat_page
+from app.widgets.search_popup import SearchPopup
+from app.widgets.settings_dialog import GGUF_FILTER, SettingsDialog
+from app.widgets.sources_panel import source_notes
+from app.wiring.grounding import SharedEmbedder, ledger_path
+from app.wiring.libraries import new_embedder, open_library
+from app.wiring.turn_grounding import GroundingService
+from app.workers.engine import EngineController
+from app.workers.jobs import JobRegistry
 from engine.catalog import CatalogEntry
 from engine.history import ConversationStore
 from engine.quantize import DEFAULT_QUANT
@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
         self.engine = engine
         self.jobs = JobRegistry(self)
         self._shut_down = False
-        self._chat_tab_stops: list[QWidget] = []  # app.focus_order
+        self._chat_tab_stops: list[QWidget] = []  # app.widgets.focus_order
         # What each model file's loads start from; the engine updates it in
         # place (it is the settings' own dict) and says so, and it is saved.
         engine.saved_prompt_speeds = settings.prompt_speeds
@@ -200,7 +200,7 @@ class MainWindow(QMainWindow):
         )
         documents.collections_changed.connect(self.grounding_controller.collections_changed)
         # The document backends (torch…) are imported in the background once the
-        # window shows, for a user who will need them (app.warmup).
+        # window shows, for a user who will need them (app.controllers.warmup).
         self.warm_up = WarmUp(self.jobs, self)
         self.warm_up.follow(settings, documents, self.composer.web_toggle)
         self.chat_controller.attach_grounding(
@@ -425,7 +425,7 @@ class MainWindow(QMainWindow):
 
     def focusNextPrevChild(self, next: bool) -> bool:
         """Tab: on the chat page, the messages come between the conversation
-        list and the message box (``app.focus_order``)."""
+        list and the message box (``app.widgets.focus_order``)."""
         if self.pages.currentWidget() is self.chat_page:
             composer = self.composer
             order_chat_page(

@@ -51,12 +51,12 @@ class Settings:
     # The web mode a new conversation starts with (WebMode's value): "off"
     # until the user turns web search on once, then what they chose last.
     default_web_mode: str = "off"
-    # Web search (app.grounding.WebOptions).
+    # Web search (app.wiring.grounding.WebOptions).
     web_searxng_url: str = ""
     web_region: str = "wt-wt"  # retrieval.web.results.NO_REGION: no region
     web_safesearch: str = "moderate"  # off | moderate | strict
     web_allow_local_fetch: bool = False  # loopback/intranet pages; off by default
-    # Look: app.colors.ThemeChoice's value (system | light | dark).
+    # Look: app.style.colors.ThemeChoice's value (system | light | dark).
     theme: str = "system"
 
     def remember_model(self, path: str) -> None:

@@ -47,11 +47,12 @@ QUERIES = [
     "what happens when the model does not fit in memory",
 ]
 K = 5
-# The search as it ran before: app.cli imported whole and the query embedded
-# by sentence-transformers (the Embedder the index commands use).
+# The search as it ran before: the whole command line (app.cli.commands)
+# imported and the query embedded by sentence-transformers (the Embedder the
+# index commands use).
 BASELINE = (
     "import sys\n"
-    "from app import cli, cli_documents\n"
+    "from app.cli import commands as cli, documents as cli_documents\n"
     "cli_documents.new_query_embedder = cli_documents.new_embedder\n"
     "sys.exit(cli.main(sys.argv[1:]))\n"
 )
@@ -75,13 +76,14 @@ def build_home(home: Path) -> None:
 
 def window_answers(home: Path) -> dict[str, str]:
     """Each query's output from the library with the full model, in-process."""
-    from app import cli_documents
+    from app.cli import documents as cli_documents
+    from app.wiring import libraries
     from app.paths import AppPaths
     from retrieval.embedding import Embedder
 
     embedder = Embedder()
     paths = AppPaths.from_environment({"FOOTNOTE_HOME": str(home)})
-    library = cli_documents.open_library(paths, lambda: embedder)
+    library = libraries.open_library(paths, lambda: embedder)
     answers = {}
     try:
         for query in QUERIES:
@@ -142,7 +144,10 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         rows = {"fast path (python -m app search)": (["-m", "app"], args.runs)}
         if args.baseline_runs:
-            rows["before: app.cli + torch embedder"] = (["-c", BASELINE], args.baseline_runs)
+            rows["before: app.cli.commands + torch embedder"] = (
+                ["-c", BASELINE],
+                args.baseline_runs,
+            )
         results: dict[str, object] = {
             "machine": f"{platform.processor() or platform.machine()}, "
             f"{physical_cores()} physical cores, {os.cpu_count()} logical, {platform.system()}",

@@ -66,8 +66,8 @@ from typing import Any, cast
 
 import numpy as np
 
-from app.grounding import GroundingChoice, GroundingSource
 from app.settings import DEFAULT_SYSTEM_PROMPT
+from app.wiring.grounding import GroundingChoice, GroundingSource
 from bench.generation import write_results
 from bench.grounding_folder import build_folder
 from bench.retrieval import CachedEmbedder

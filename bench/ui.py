@@ -18,7 +18,7 @@
   The longest gap is the longest the window was frozen.
 * **Warm-up**: a fresh interpreter starts the window as a returning user with
   that folder indexed and the model in the settings: from ``show()`` until
-  the model is loaded and the background warm-up (``app.warmup``: torch,
+  the model is loaded and the background warm-up (``app.controllers.warmup``: torch,
   sentence-transformers, chromadb) is done, the same heartbeat runs, so a
   stall moved out of indexing into start-up is still counted.
 
@@ -88,8 +88,8 @@ def _warm_up_child() -> None:
     from PySide6.QtWidgets import QApplication
 
     from app.application import build_main_window, configure_application
+    from app.controllers.warmup import EMBEDDER, VECTOR_INDEX
     from app.paths import AppPaths
-    from app.warmup import EMBEDDER, VECTOR_INDEX
 
     paths = AppPaths.from_environment().ensure()
     app = QApplication(sys.argv)

@@ -70,7 +70,7 @@ def stream(mode: str) -> list[float]:
     """Milliseconds of GUI-thread CPU per tick."""
     from PySide6.QtWidgets import QApplication
 
-    from app.chat_view import ChatView
+    from app.widgets.chat_view import ChatView
 
     app = QApplication.instance() or QApplication([])
     view = ChatView()
@@ -133,7 +133,7 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
-    from app.markdown_render import markdown_to_html
+    from app.widgets.markdown_render import markdown_to_html
 
     markdown_to_html(long_answer())  # imports and Pygments' lexers, charged to neither
     measured: dict[str, Callable[[], list[float]]] = {

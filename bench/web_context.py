@@ -17,7 +17,7 @@ the time from the question to the passages, excluding the search engine's
 own latency (here ~0; on the internet, DuckDuckGo takes 0.5-2 s).
 
 Then, per question, the whole grounded turn as the window runs it
-(``engine.turn.ChatSession`` with ``app.grounding.GroundingSource`` in Always
+(``engine.turn.ChatSession`` with ``app.wiring.grounding.GroundingSource`` in Always
 mode, the budget planner at "balanced"): the model writes the query, the
 pipeline runs, the planner keeps what fits, llama.cpp reads the prompt, and
 the clock stops at the first answer token (``first_token_seconds``, engine
@@ -204,7 +204,7 @@ def measure(folder: Path) -> dict[str, Any]:
 
 def measure_first_token(folder: Path, model_path: Path | None, turns: int | None) -> dict[str, Any]:
     """Question → first answer token through the real chat turn."""
-    from app.grounding import GroundingChoice, GroundingSource
+    from app.wiring.grounding import GroundingChoice, GroundingSource
     from engine.budget import FirstWordTarget
     from engine.events import Finished, Token
     from engine.model import LoadOptions, load_model

@@ -66,7 +66,7 @@ FINISH_NOTES = {
     "interrupted": "Interrupted: Footnote closed before this answer was finished",
 }
 
-# [1] or [1, 2], as the window links them (app.markdown_render).
+# [1] or [1, 2], as the window links them (app.widgets.markdown_render).
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\](?![(\[:])")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _INLINE_CODE = re.compile(r"(`+)(?:.+?)\1")

@@ -6,7 +6,7 @@ One SVG per icon is the source of truth; this writes what each platform's
 installer wants next to it, with the names briefcase looks for
 (``icon = "assets/footnote"`` in pyproject.toml):
 
-- ``footnote-<N>.png`` for N in 16..1024: the window icon (app/theme.py), the
+- ``footnote-<N>.png`` for N in 16..1024: the window icon (app/style/theme.py), the
   Linux ``.desktop`` entry (hicolor sizes 16..512) and the README;
 - ``footnote.ico`` (Windows MSI and the .exe), ``footnote.icns`` (macOS .app);
 - the same three forms of ``gguf`` for the .gguf document type.

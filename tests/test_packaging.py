@@ -86,7 +86,7 @@ def test_icons_exist_for_every_platform() -> None:
         assert ico[:4] == b"\0\0\1\0" and struct.unpack("<H", ico[4:6])[0] >= 5  # frames
         icns = base.with_suffix(".icns").read_bytes()
         assert icns[:4] == b"icns" and struct.unpack(">I", icns[4:8])[0] == len(icns)
-    # The window uses the same icon (app/theme.py reads these sizes).
+    # The window uses the same icon (app/style/theme.py reads these sizes).
     for size in (16, 24, 32, 48, 64, 128, 256, 512):
         assert (ROOT / "assets" / f"footnote-{size}.png").is_file()
 

@@ -1,7 +1,7 @@
 """Progress events the web pipeline yields while it works.
 
 Plain frozen dataclasses, like the engine's turn events: the app's adapter
-(``app.grounding.web_event_to_engine``) turns each into the engine's typed
+(``app.wiring.grounding.web_event_to_engine``) turns each into the engine's typed
 event of the same meaning, which carries the wording the window and the CLI
 show, so a rate limit or a failed search is never a silent empty answer.
 """

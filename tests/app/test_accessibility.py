@@ -12,7 +12,7 @@ from PySide6.QtGui import QAccessible, QDesktopServices
 from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QLabel, QWidget
 
 from app.main_window import MainWindow
-from app.settings_dialog import SettingsDialog
+from app.widgets.settings_dialog import SettingsDialog
 from tests.app.test_themes import busy_window  # noqa: F401 - the fixture
 
 MAX_TAB_PRESSES = 300
@@ -163,7 +163,7 @@ def opened_urls(monkeypatch: pytest.MonkeyPatch) -> list[QUrl]:
 @pytest.fixture(autouse=True)
 def no_real_viewer(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test starts a PDF viewer: there is no default one."""
-    monkeypatch.setattr("app.sources_panel._pdf_viewer", lambda: None)
+    monkeypatch.setattr("app.widgets.sources_panel._pdf_viewer", lambda: None)
 
 
 def test_sources_and_citations_open_with_enter(

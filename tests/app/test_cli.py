@@ -31,7 +31,7 @@ def test_ask_streams_the_answer_to_stdout(tiny_model: Path, footnote_home: Path)
 
 def test_ask_never_imports_qt(tiny_model: Path, footnote_home: Path) -> None:
     code = (
-        "import sys, app.cli as cli\n"
+        "import sys, app.cli.commands as cli\n"
         f"rc = cli.main(['ask', '--model', {str(tiny_model)!r}, 'hi'])\n"
         "assert 'PySide6' not in sys.modules, 'the CLI imported Qt'\n"
         "sys.exit(rc)\n"

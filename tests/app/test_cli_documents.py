@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from app import cli, cli_documents
+from app.cli import commands as cli
+from app.cli import documents as cli_documents
 from app.paths import AppPaths
+from app.wiring import libraries
 from retrieval.embedding import Embedder
 from tests.retrieval.make_files import page_text, write_bytes, write_text_pdf
 
@@ -28,7 +30,7 @@ def shared_embedder() -> Embedder:
 def one_embedder(monkeypatch: pytest.MonkeyPatch, shared_embedder: Embedder) -> None:
     """Each command opens the library anew, as a real run does; the (real)
     model is loaded once per module to keep the tests quick."""
-    monkeypatch.setattr(cli_documents, "Embedder", lambda model=None: shared_embedder)
+    monkeypatch.setattr(libraries, "Embedder", lambda model=None: shared_embedder)
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -129,7 +131,7 @@ def test_search_starts_lean_and_ranks_as_the_window(
     library with the full model (the window's)."""
     run("index", "add", str(folder))
     paths = AppPaths.from_environment()
-    library = cli_documents.open_library(paths, lambda: shared_embedder)
+    library = libraries.open_library(paths, lambda: shared_embedder)
     try:
         expected = io.StringIO()
         assert cli_documents._search(library, "heron budget doubled", None, 3, expected) == 0

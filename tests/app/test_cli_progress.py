@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.cli_progress import EXIT_INTERRUPTED, ProgressLine, run_with_progress
+from app.cli.progress import EXIT_INTERRUPTED, ProgressLine, run_with_progress
 
 
 class Clock:

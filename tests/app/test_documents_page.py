@@ -15,10 +15,10 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication
 
 from app.application import build_main_window, configure_application
-from app.documents_page import problem_color
-from app.documents_worker import TaskEvent
 from app.main_window import MainWindow
+from app.pages.documents import problem_color
 from app.paths import AppPaths
+from app.workers.documents import TaskEvent
 from retrieval.ingest_events import FileFailed, FileIndexed, IngestProgress
 from tests.app.conftest import close
 from tests.app.test_main_window import drop_file

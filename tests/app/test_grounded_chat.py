@@ -22,8 +22,8 @@ from app.application import build_main_window, configure_application
 from app.main_window import MainWindow
 from app.paths import AppPaths
 from app.settings import load_settings
-from app.settings_dialog import speed_explanation
-from app.sources_panel import source_url
+from app.widgets.settings_dialog import speed_explanation
+from app.widgets.sources_panel import source_url
 from engine.budget import FirstWordTarget
 from engine.events import Progress
 from retrieval.source_decision import SourceMode

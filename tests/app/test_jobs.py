@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from app import jobs as jobs_module
-from app.jobs import JobRegistry
+from app.workers import jobs as jobs_module
+from app.workers.jobs import JobRegistry
 
 
 def test_shutdown_waits_visibly_for_a_job_that_ignores_its_cancel(qapp, monkeypatch) -> None:

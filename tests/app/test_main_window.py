@@ -272,7 +272,7 @@ def test_window_size_is_restored(qtbot, open_window) -> None:
 
 def test_settings_dialog_changes_are_applied_and_persisted(qtbot, open_window, paths) -> None:
     from app.settings import load_settings
-    from app.settings_dialog import SettingsDialog
+    from app.widgets.settings_dialog import SettingsDialog
 
     window = open_window()
     dialog = SettingsDialog(window.settings, window)
@@ -291,7 +291,7 @@ def test_settings_dialog_changes_are_applied_and_persisted(qtbot, open_window, p
 
 
 def test_gpu_layers_setting_reaches_the_engine(qtbot, window_with, tiny_model, monkeypatch) -> None:
-    from app.settings_dialog import SettingsDialog
+    from app.widgets.settings_dialog import SettingsDialog
     from engine.devices import ComputeDevice
 
     window = window_with(tiny_model)

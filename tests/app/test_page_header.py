@@ -8,10 +8,10 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
-from app.documents_page import DocumentsPage
-from app.ledger_page import LedgerPage
-from app.model_manager import ModelManagerPage
-from app.page_header import BACK_TEXT
+from app.pages.documents import DocumentsPage
+from app.pages.ledger import LedgerPage
+from app.pages.models import ModelManagerPage
+from app.widgets.page_header import BACK_TEXT
 from retrieval.web.ledger import Ledger
 
 

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
 from app.main_window import MainWindow
-from app.search_popup import SearchPopup, highlighted_html
+from app.widgets.search_popup import SearchPopup, highlighted_html
 from engine.history import ConversationStore
 
 FILLER = "A paragraph about something else entirely, long enough to take some room. " * 4

@@ -89,7 +89,7 @@ def test_closing_while_the_engine_is_busy_waits_for_it_visibly(
 ) -> None:
     import threading
 
-    from app import jobs
+    from app.workers import jobs
     from engine.context import ContextProgress, ContextRequest
 
     monkeypatch.setattr(jobs, "QUIET_WAIT_MS", 10)

@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 
-from app.pdf_viewer import Viewer, default_pdf_viewer, page_command, parse_desktop_entry
-from app.sources_panel import open_source
+from app.widgets.pdf_viewer import Viewer, default_pdf_viewer, page_command, parse_desktop_entry
+from app.widgets.sources_panel import open_source
 from engine.passages import SourcePassage
 
 PDF = "/home/ana/Papers/report 2024.pdf"
@@ -155,7 +155,7 @@ def test_the_window_says_when_a_source_cannot_be_opened(
     qtbot, open_window, pdf_source: SourcePassage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     window = open_window()
-    monkeypatch.setattr("app.sources_panel._pdf_viewer", lambda: None)  # no real viewer
+    monkeypatch.setattr("app.widgets.sources_panel._pdf_viewer", lambda: None)  # no real viewer
     results = iter([False, True])
     monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda _url: next(results)))
     answer = window.chat.add_message("assistant", "It is on page 7 [1].", sources=[pdf_source])

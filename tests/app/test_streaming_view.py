@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPoint
 
-from app.chat_view import ChatView
-from app.markdown_render import markdown_to_html
-from app.streaming_markdown import StreamingMarkdown
+from app.widgets.chat_view import ChatView
+from app.widgets.markdown_render import markdown_to_html
+from app.widgets.streaming_markdown import StreamingMarkdown
 
 # A long answer as Phi-3 writes one: headings, paragraphs, a list, code, a table.
 SECTION = """## Step {n}

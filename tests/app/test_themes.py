@@ -35,10 +35,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import colors, theme
-from app.colors import ThemeChoice
 from app.main_window import MainWindow
-from app.settings_dialog import SettingsDialog
+from app.style import colors, theme
+from app.style.colors import ThemeChoice
+from app.widgets.settings_dialog import SettingsDialog
 from engine.passages import SourcePassage
 from tests.app.conftest import wait_for_model
 
@@ -364,7 +364,7 @@ def test_following_the_system_uses_the_desktops_scheme(qapp: QApplication) -> No
 def test_highlighted_code_is_readable_on_the_code_background(scheme) -> None:
     """Syntax colours come from a Pygments style made for other backgrounds;
     each is brought to AA on ours (comments were ~3:1)."""
-    from app.markdown_render import markdown_to_html
+    from app.widgets.markdown_render import markdown_to_html
 
     code = (
         "```python\n# a comment\n@decorator\nclass Answer(Base):\n"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from app.grounding import GroundingChoice, SharedEmbedder, WebOptions
-from app.turn_grounding import GroundingService
+from app.wiring.grounding import GroundingChoice, SharedEmbedder, WebOptions
+from app.wiring.turn_grounding import GroundingService
 from engine.context import ContextRequest
 from retrieval.documents import DocumentLibrary
 from retrieval.source_decision import SourceMode

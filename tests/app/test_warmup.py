@@ -10,10 +10,10 @@ import pytest
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication
 
-from app.jobs import JobRegistry
+from app.controllers.warmup import EMBEDDER, STEPS, VECTOR_INDEX, WARM_UP_JOB, WarmUp
 from app.main_window import MainWindow
 from app.settings import Settings
-from app.warmup import EMBEDDER, STEPS, VECTOR_INDEX, WARM_UP_JOB, WarmUp
+from app.workers.jobs import JobRegistry
 from retrieval.web.need_search import WebMode
 
 

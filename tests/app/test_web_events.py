@@ -3,7 +3,7 @@ one wording: the window and the CLI react to the type and show the text."""
 
 from __future__ import annotations
 
-from app.grounding import web_event_to_engine
+from app.wiring.grounding import web_event_to_engine
 from engine.events import (
     ChoosingPassages,
     NoSearchResults,

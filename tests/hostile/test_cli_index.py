@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from app import cli, cli_documents
+from app.cli import commands as cli
+from app.cli import documents as cli_documents
+from app.wiring import libraries
 from retrieval.embedding import Embedder
 from tests.hostile.index_helpers import embedder, write_notes
 
@@ -32,7 +34,7 @@ CHILD_TIMEOUT_S = 180.0
 
 @pytest.fixture(autouse=True)
 def one_embedder(monkeypatch: pytest.MonkeyPatch, embedder: Embedder) -> None:
-    monkeypatch.setattr(cli_documents, "Embedder", lambda model=None: embedder)
+    monkeypatch.setattr(libraries, "Embedder", lambda model=None: embedder)
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -123,7 +125,7 @@ def patched(path, **options):
         os.mkfifo(victim)
     return original(path, **options)
 worker.parse_file = patched
-from app.cli import main
+from app.cli.commands import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app import cli
-from app.grounding import ledger_path
+from app.cli import commands as cli
+from app.wiring.grounding import ledger_path
 from retrieval.web.ledger import Ledger
 
 ENTRIES = 400

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
-from app.documents_page import CollectionActivity, DocumentsPage
+from app.pages.documents import CollectionActivity, DocumentsPage
 from retrieval.documents import CollectionInfo, FileHealth
 from retrieval.ingest_events import VectorsRebuilding
 from retrieval.store_health import StoreHealth

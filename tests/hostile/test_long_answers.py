@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QTimer
 
-from app.chat_view import ChatView
-from app.markdown_render import markdown_to_html, parse_blocks
-from app.streaming_markdown import LONG_ANSWER_CHARS, display_pieces
+from app.widgets.chat_view import ChatView
+from app.widgets.markdown_render import markdown_to_html, parse_blocks
+from app.widgets.streaming_markdown import LONG_ANSWER_CHARS, display_pieces
 
 LINKS = 10_000
 

@@ -1,0 +1,3 @@
+"""The command line (no Qt): `python -m app ask|models|index|search|conversations
+...`.
+"""

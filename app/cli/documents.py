@@ -1,0 +1,282 @@
+"""The documents commands of the CLI (no Qt): the same library the window uses.
+
+    python -m app index add ~/Reports --collection reports --exclude "drafts/"
+    python -m app index update [--collection reports]
+    python -m app index status [--collection reports]
+    python -m app index remove reports
+    python -m app search "revenue growth 2024" [--collection reports] [-k 5]
+
+Progress goes to stderr, results to stdout; a bad input is one readable line
+on stderr and exit status 1 (130 when interrupted). Ctrl+C stops a run within
+about a second, whatever it is doing; the files finished by then stay indexed,
+and running the same command again indexes the rest. A file cut off part-way
+is read and embedded again from its start: a run first removes what an
+unfinished file left behind (the indexer's crash-safe order), so nothing is
+stored twice.
+
+Links: a symbolic link to a file or folder outside the collection's folders
+is skipped and listed by ``index status``; ``index add --follow-links-outside``
+allows them for that collection (``--no-follow-links-outside`` takes it back).
+
+Every index run first checks the index and rebuilds what is lost (a deleted
+or damaged vector store is made again from the stored passages, with its own
+progress line); ``index status`` says how much search by meaning can see, and
+``search`` warns when it sees less than everything.
+
+The embedding model and the library are opened as the window opens them
+(:mod:`app.wiring.libraries`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+from typing import TextIO
+
+from app.cli.failures import EXIT_ERROR
+from app.cli.progress import ProgressLine, run_with_progress
+from app.paths import AppPaths
+from app.wiring.libraries import new_embedder, new_query_embedder, open_library
+from retrieval.discovery import display_path
+from retrieval.documents import DocumentLibrary
+from retrieval.errors import RetrievalError
+from retrieval.ingest_events import (
+    FileFailed,
+    IngestEvent,
+    IngestFinished,
+    IngestProgress,
+    VectorsRebuilding,
+)
+from retrieval.manifest import NOTHING_TO_READ_STATES, FileState, is_failure
+
+COMMANDS = frozenset({"index", "search"})
+# What an interrupted run keeps, truthfully: finished files, not a file's half.
+STOPPED_TEXT = (
+    "stopped. The files finished so far stay indexed; run the same command again "
+    "to index the rest (a file cut off part-way starts over)."
+)
+EXCERPT_CHARS = 240
+PROGRESS_INTERVAL_S = 0.5
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    index = sub.add_parser("index", help="index folders of documents for search and answers")
+    index_sub = index.add_subparsers(dest="index_command", required=True)
+    add = index_sub.add_parser("add", help="add a folder (or file) to a collection and index it")
+    add.add_argument("dir", help="a folder or a file")
+    add.add_argument("--collection", help="collection name (default: the folder's name)")
+    add.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="gitignore-style pattern to skip (repeatable), on top of the defaults",
+    )
+    add.add_argument(
+        "--follow-links-outside",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also read symbolic links to files and folders outside the collection's "
+        "folders (remembered for the collection; off by default)",
+    )
+    update = index_sub.add_parser(
+        "update", help="index what changed in every collection (or one), repairing the index"
+    )
+    update.add_argument("--collection", help="only this collection")
+    status = index_sub.add_parser("status", help="collections, and every file that failed")
+    status.add_argument("--collection", help="only this collection")
+    remove = index_sub.add_parser("remove", help="remove a collection's index (files stay)")
+    remove.add_argument("name", help="the collection")
+
+    search = sub.add_parser("search", help="search the indexed documents")
+    search.add_argument("query", help="what to look for (use quotes)")
+    search.add_argument(
+        "--collection", action="append", help="search only this collection (repeatable)"
+    )
+    search.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+
+
+def run(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    try:
+        library = open_library(
+            paths, new_query_embedder if args.command == "search" else new_embedder
+        )
+        try:
+            if args.command == "search":
+                return _search(library, args.query, args.collection, args.k, out)
+            if args.index_command == "add":
+                return _add(
+                    library,
+                    Path(args.dir),
+                    args.collection,
+                    args.exclude,
+                    out,
+                    follow_links_outside=args.follow_links_outside,
+                )
+            if args.index_command == "update":
+                if args.collection is not None:
+                    library.collection(args.collection)  # CollectionNotFound, with the names
+                return _index(library, args.collection, out)
+            if args.index_command == "remove":
+                library.remove_collection(args.name)
+                out.write(f"removed the collection “{args.name}” (its files are untouched)\n")
+                return 0
+            return _status(library, args.collection, out)
+        finally:
+            library.close()
+    except RetrievalError as exc:
+        print(f"footnote: error: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _add(
+    library: DocumentLibrary,
+    target: Path,
+    name: str | None,
+    excludes: list[str],
+    out: TextIO,
+    *,
+    follow_links_outside: bool | None = None,
+) -> int:
+    target = target.expanduser().absolute()
+    if not target.exists():
+        print(f"footnote: error: {display_path(target)} does not exist.", file=sys.stderr)
+        return EXIT_ERROR
+    name = name or target.name or str(target)
+    existing = library.find_collection(name)
+    if existing is None:
+        library.add_collection(
+            name, [target], excludes, follow_links_outside=bool(follow_links_outside)
+        )
+    else:
+        library.update_collection(
+            name,
+            roots=[*existing.roots, target],
+            excludes=[*existing.excludes, *(e for e in excludes if e not in existing.excludes)],
+            follow_links_outside=follow_links_outside,
+        )
+    return _index(library, name, out)
+
+
+def _index(library: DocumentLibrary, name: str | None, out: TextIO) -> int:
+    """Run an index of ``name`` (all when None), printing progress; Ctrl+C
+    stops it within about a second (the run's own stop, then exit 130)."""
+    cancel = threading.Event()
+
+    def handle(event: IngestEvent, line: ProgressLine) -> None:
+        if isinstance(event, IngestProgress | VectorsRebuilding):
+            last = isinstance(event, VectorsRebuilding) and (
+                event.passages_done == event.passages_total
+            )
+            line.show(_progress_line(event), final=last)
+        elif isinstance(event, FileFailed):
+            line.message(f"{event.path}: {event.state}: {event.reason}")
+        elif isinstance(event, IngestFinished):
+            line.end()
+            out.write(_summary_line(event))
+
+    return run_with_progress(
+        library.index(name, cancel),
+        cancel,
+        handle,
+        stopped_text=STOPPED_TEXT,
+        line=ProgressLine(interval_s=PROGRESS_INTERVAL_S),
+    )
+
+
+def _summary_line(event: IngestFinished) -> str:
+    s = event.summary
+    rebuilt = (
+        f"; the search index was repaired: {s.vectors_rebuilt} passages embedded again "
+        "from the stored text"
+        if s.vectors_rebuilt
+        else ""
+    )
+    return (
+        f"{s.collection}: {s.indexed} files indexed, {s.unchanged} unchanged, "
+        f"{s.failed} failed, {s.skipped} skipped, {s.removed} removed; "
+        f"{s.chunks_added} chunks "
+        f"in {s.seconds:.1f} s{rebuilt}\n"
+    )
+
+
+def _progress_line(p: IngestEvent) -> str:
+    eta = ""
+    if isinstance(p, IngestProgress | VectorsRebuilding) and p.eta_s is not None:
+        eta = f", about {_duration(p.eta_s)} left"
+    if isinstance(p, VectorsRebuilding):
+        return (
+            f"rebuilding the search index of {p.collection} ({p.reason}): "
+            f"{p.passages_done}/{p.passages_total} passages{eta}"
+        )
+    assert isinstance(p, IngestProgress)
+    return f"{p.files_done}/{p.files_total} files, {p.chunks_done} chunks{eta}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+
+def _status(library: DocumentLibrary, name: str | None, out: TextIO) -> int:
+    infos = [i for i in library.collections() if name is None or i.name == name]
+    if name is not None and not infos:
+        library.collection(name)  # raises CollectionNotFound with the known names
+    if not infos:
+        out.write("no collections yet: python -m app index add FOLDER\n")
+        return 0
+    stores = library.check_stores(name)
+    for info in infos:
+        states = ", ".join(f"{count} {state}" for state, count in sorted(info.states.items()))
+        out.write(f"{info.name}: {info.files} files ({states or 'none'}), {info.chunks} chunks\n")
+        for root in info.roots:
+            out.write(f"  folder: {display_path(root)}\n")
+        if info.name in stores:
+            out.write(f"  {stores[info.name].describe()}\n")
+        links = []
+        skipped = []
+        for health in library.file_health(info.name):
+            if is_failure(health.state):
+                out.write(f"  {health.state}: {health.path}: {health.reason}\n")
+            elif health.state == FileState.LINK_OUTSIDE:
+                links.append(health)
+            elif health.state in NOTHING_TO_READ_STATES:
+                skipped.append(health)
+        for health in skipped:  # not failures: a type it does not read, or no text
+            out.write(f"  skipped: {health.path}: {health.reason}\n")
+        for link in links:
+            out.write(f"  link skipped: {link.path}: {link.reason}\n")
+        if links:
+            out.write(
+                "  (to read links like these, run index add FOLDER --collection "
+                f"{info.name!r} --follow-links-outside)\n"
+            )
+    return 0
+
+
+def _search(
+    library: DocumentLibrary, query: str, collections: list[str] | None, k: int, out: TextIO
+) -> int:
+    if k <= 0:
+        print("footnote: error: -k must be at least 1.", file=sys.stderr)
+        return EXIT_ERROR
+    if not query.strip():
+        print("footnote: error: the query is empty.", file=sys.stderr)
+        return EXIT_ERROR
+    passages = library.search(query, collections, k)
+    for name in collections or [c.name for c in library.collections()]:
+        health = library.vector_health(name)
+        if not health.ok:
+            print(f"footnote: note: {name}: {health.describe()}", file=sys.stderr)
+    if not passages:
+        out.write("no passages found\n")
+        return 0
+    for n, passage in enumerate(passages, start=1):
+        excerpt = " ".join(passage.text.split())
+        if len(excerpt) > EXCERPT_CHARS:
+            excerpt = excerpt[: EXCERPT_CHARS - 1] + "…"
+        out.write(f"[{n}] {passage.citation}  (score {passage.score:.3f})\n    {excerpt}\n")
+    return 0

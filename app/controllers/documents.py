@@ -1,0 +1,492 @@
+"""The documents' work behind the window: the app's one ``DocumentLibrary``,
+indexing in the background, folder watchers, and the Documents page.
+
+Everything that touches the index runs on two :class:`SerialWorker` threads
+(``documents_worker``): one writes (add, index, retry, change excludes,
+remove: one after another, so collections index one at a time), one reads
+(the page's collections and file table). The library itself is opened
+lazily on the first of those threads; torch and chromadb are imported there
+too, when the first index run needs them. Nothing here blocks the GUI thread.
+
+While the app runs, a folder watcher per collection queues an incremental
+re-index of what changed; a few seconds after start, the collections that
+existed before are rescanned (incremental: it catches what changed while
+Footnote was closed, and costs a stat per file when nothing did).
+
+The chat side reads ``library`` (on its engine thread), ``collection_names()``
+and ``collections_changed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QLabel
+
+from app.pages.documents import CollectionActivity, DocumentsPage, progress_text
+from app.widgets.banner import Banner
+from app.workers.documents import SerialWorker, Task, TaskEvent, TaskFailed
+from app.workers.jobs import JobRegistry
+from retrieval.discovery import ExcludeRules
+from retrieval.documents import CollectionInfo, DocumentLibrary, FileHealth
+from retrieval.ingest_events import (
+    FileFailed,
+    FileIndexed,
+    IngestFinished,
+    IngestProgress,
+    VectorsRebuilding,
+)
+from retrieval.watcher import FolderWatcher
+
+log = logging.getLogger(__name__)
+
+# Long enough for the window to paint and a model to start loading first.
+STARTUP_RESCAN_DELAY_MS = 4000
+INDEX_WORKER = "documents-index"
+READ_WORKER = "documents-read"
+# While a collection indexes, the page reads its files and counts again at
+# most this often (each file the indexer finishes is committed first), so
+# every file does not stay "Waiting" and the counts 0 until the end.
+LIVE_REFRESH_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the page shows, read on the reader thread."""
+
+    collections: list[CollectionInfo]
+    selected: str | None
+    health: list[FileHealth]
+
+
+class LazyLibrary:
+    """Opens the library once, on whichever thread first needs it (the
+    workers, the engine thread); the GUI thread never does."""
+
+    def __init__(self, open_library: Callable[[], DocumentLibrary]) -> None:
+        self._open = open_library
+        self._library: DocumentLibrary | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> DocumentLibrary:
+        with self._lock:
+            if self._library is None:
+                self._library = self._open()
+            return self._library
+
+    @property
+    def opened(self) -> DocumentLibrary | None:
+        return self._library
+
+
+def unique_name(wanted: str, taken: Sequence[str]) -> str:
+    """``wanted``, or "wanted 2", "wanted 3"… if a collection has it already."""
+    wanted = wanted.strip() or "Documents"
+    lower = {t.casefold() for t in taken}
+    if wanted.casefold() not in lower:
+        return wanted
+    n = 2
+    while f"{wanted} {n}".casefold() in lower:
+        n += 1
+    return f"{wanted} {n}"
+
+
+def name_for(paths: Sequence[Path]) -> str:
+    """A collection's default name: the first folder's name (a file's stem)."""
+    first = paths[0]
+    return (first.name if first.is_dir() else first.stem) or str(first)
+
+
+class DocumentsController(QObject):
+    collections_changed = Signal()  # names or contents changed (after a snapshot)
+    # From watcher threads (queued to the GUI thread): a collection's files changed.
+    _files_changed = Signal(str)
+
+    def __init__(
+        self,
+        *,
+        open_library: Callable[[], DocumentLibrary],
+        jobs: JobRegistry,
+        page: DocumentsPage,
+        banner: Banner,
+        status_label: QLabel,
+        confirm: Callable[[str, str], bool],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._library = LazyLibrary(open_library)
+        self.jobs = jobs
+        self.page = page
+        self.banner = banner
+        self.status_label = status_label
+        self._confirm = confirm
+        self._writer = SerialWorker(
+            jobs, INDEX_WORKER, what="document indexing", finishing="Stopping document indexing…"
+        )
+        self._reader = SerialWorker(
+            jobs, READ_WORKER, what="reading of the document index", finishing="Closing…"
+        )
+        self._infos: list[CollectionInfo] = []
+        self._health: list[FileHealth] = []
+        # the running task's latest progress: files, or a rebuild of the search index
+        self._progress: dict[str, IngestProgress | VectorsRebuilding] = {}
+        self._watchers: dict[str, tuple[tuple[object, ...], FolderWatcher]] = {}
+        self._first_snapshot = True
+        self._last_refresh_s = float("-inf")  # time.monotonic() of the last read submitted
+        self._live_timer = QTimer(self)
+        self._live_timer.setSingleShot(True)
+        self._live_timer.timeout.connect(self.refresh)
+        self._refresh_again = False
+        self._shut_down = False
+        self.selected: str | None = None
+
+        self._writer.started.connect(self._on_write_started)
+        self._writer.progressed.connect(self._on_write_event)
+        self._writer.failed.connect(self._on_failed)
+        self._writer.done.connect(self._on_write_done)
+        self._reader.progressed.connect(self._on_read_event)
+        self._reader.failed.connect(self._on_failed)
+        self._reader.done.connect(self._on_read_done)
+        self._files_changed.connect(self._on_files_changed)
+
+        page.remove_requested.connect(self.remove)
+        page.retry_requested.connect(self.retry_failed)
+        page.excludes_changed.connect(self.set_excludes)
+        page.cancel_requested.connect(self.cancel_indexing)
+        page.selection_changed.connect(self.select)
+        page.open_file_requested.connect(self._open_file)
+        self.status_label.hide()
+        self.refresh()
+
+    # ------------------------------------------------------------ for the chat side
+
+    @property
+    def library(self) -> DocumentLibrary:
+        """The app's one library, opened on first use. Call it off the GUI
+        thread (the engine thread searches it)."""
+        return self._library.get()
+
+    def collection_names(self) -> list[str]:
+        """The collections as of the last read (GUI thread; no I/O)."""
+        return [info.name for info in self._infos]
+
+    @property
+    def collections(self) -> list[CollectionInfo]:
+        return list(self._infos)
+
+    @property
+    def file_health(self) -> list[FileHealth]:
+        """The file table of the selected collection, as last read."""
+        return list(self._health)
+
+    @property
+    def indexing(self) -> str | None:
+        """The collection being indexed now, if any."""
+        task = self._writer.current
+        return task.collection if task is not None and task.kind != "remove" else None
+
+    @property
+    def busy(self) -> bool:
+        """Work is running or queued (tests and the status bar wait on this)."""
+        live = [t for t in self._writer.pending if not t.cancel.is_set()]
+        return self._writer.current is not None or bool(live)
+
+    def watching(self, name: str) -> bool:
+        """A watcher is set up for ``name`` (changes from now on are seen)."""
+        entry = self._watchers.get(name)
+        return entry is not None and entry[1].wait_ready(0)
+
+    # ------------------------------------------------------------ user actions
+
+    def add_paths(self, paths: Sequence[Path], name: str | None = None) -> str:
+        """A new collection of these folders/files, indexed in the background;
+        returns its name (``name``, or one made from the first folder's)."""
+        roots = [Path(p).expanduser().absolute() for p in paths]
+        pending = [t.collection or "" for t in self._writer.pending if t.kind == "add"]
+        final = unique_name(name or name_for(roots), [*self.collection_names(), *pending])
+
+        def run(cancel: threading.Event) -> Iterator[object]:
+            library = self.library
+            library.add_collection(final, roots)
+            yield from library.index(final, cancel)
+
+        self._write(Task("add", final, run))
+        self.selected = final
+        return final
+
+    @Slot(str)
+    def index(self, name: str) -> None:
+        """An incremental index of ``name`` (unless one is already waiting)."""
+        waiting = [
+            t
+            for t in self._writer.pending
+            if t.collection == name and t.kind in ("index", "add") and not t.cancel.is_set()
+        ]
+        if waiting:
+            return
+
+        def run(cancel: threading.Event) -> Iterator[object]:
+            yield from self.library.index(name, cancel)
+
+        self._write(Task("index", name, run))
+
+    @Slot(str)
+    def retry_failed(self, name: str) -> None:
+        def run(cancel: threading.Event) -> Iterator[object]:
+            library = self.library
+            library.retry_failed(name)
+            yield from library.index(name, cancel)
+
+        self._write(Task("retry", name, run))
+
+    @Slot(str, list)
+    def set_excludes(self, name: str, patterns: list[str]) -> None:
+        """The user's own gitignore-style patterns (defaults always apply on
+        top), then a re-index: newly excluded files leave the index."""
+        cleaned = [p.strip() for p in patterns if p.strip()]
+
+        def run(cancel: threading.Event) -> Iterator[object]:
+            library = self.library
+            library.update_collection(name, excludes=cleaned)
+            yield from library.index(name, cancel)
+
+        self._write(Task("excludes", name, run))
+
+    @Slot(str)
+    def remove(self, name: str) -> None:
+        """Remove the collection's index (after asking); its files stay."""
+        if not self._confirm(
+            "Remove collection",
+            f"Remove “{name}” from Footnote? Its index is deleted; your files are not touched.",
+        ):
+            return
+        self.remove_now(name)
+
+    def remove_now(self, name: str) -> None:
+        self._writer.cancel(lambda t: t.collection == name and t.kind != "remove")
+        self._stop_watcher(name)
+
+        def run(_cancel: threading.Event) -> Iterator[object]:
+            self.library.remove_collection(name)
+            yield from ()
+
+        self._write(Task("remove", name, run))
+
+    @Slot()
+    def cancel_indexing(self) -> None:
+        name = self.indexing
+        if name is not None:
+            self._writer.cancel(lambda t: t.collection == name and t.kind != "remove")
+
+    @Slot(str)
+    def select(self, name: str) -> None:
+        if name != self.selected:
+            self.selected = name or None
+            self.refresh()
+
+    def rescan_all(self) -> None:
+        """Incremental index of every collection (catches changes made while closed)."""
+        for info in self._infos:
+            self.index(info.name)
+
+    # ------------------------------------------------------------ reading
+
+    def refresh(self) -> None:
+        """Read the collections and the selected one's file table again."""
+        if self._shut_down:
+            return
+        if any(not t.cancel.is_set() for t in self._reader.pending):
+            return  # the one waiting reads the newest state anyway
+        if self._reader.current is not None:
+            self._refresh_again = True
+            return
+
+        self._last_refresh_s = time.monotonic()
+
+        def run(_cancel: threading.Event) -> Iterator[object]:
+            library = self.library
+            infos = library.collections()
+            names = [i.name for i in infos]
+            selected = self.selected if self.selected in names else (names[0] if names else None)
+            health = library.file_health(selected) if selected is not None else []
+            yield Snapshot(infos, selected, health)
+
+        self._reader.submit(Task("snapshot", None, run))
+
+    @Slot(object)
+    def _on_read_event(self, item: TaskEvent) -> None:
+        snapshot = item.event
+        if not isinstance(snapshot, Snapshot):
+            return
+        before = [(i.name, i.files, i.chunks, tuple(i.states.items())) for i in self._infos]
+        self._infos = snapshot.collections
+        self._health = snapshot.health
+        self.selected = snapshot.selected
+        self._sync_watchers()
+        self._show()
+        after = [(i.name, i.files, i.chunks, tuple(i.states.items())) for i in self._infos]
+        if before != after:
+            self.collections_changed.emit()
+        if self._first_snapshot:
+            self._first_snapshot = False
+            if self._infos:
+                QTimer.singleShot(STARTUP_RESCAN_DELAY_MS, self.rescan_all)
+
+    @Slot(object)
+    def _on_read_done(self, _task: Task) -> None:
+        if self._refresh_again:
+            self._refresh_again = False
+            self.refresh()
+
+    # ------------------------------------------------------------ writing
+
+    def _write(self, task: Task) -> None:
+        if self._shut_down:
+            return
+        self._writer.submit(task)
+        self._show()
+
+    @Slot(object)
+    def _on_write_started(self, task: Task) -> None:
+        self._progress.pop(task.collection or "", None)
+        self._show()
+
+    @Slot(object)
+    def _on_write_event(self, item: TaskEvent) -> None:
+        event, name = item.event, item.task.collection or ""
+        if isinstance(event, IngestProgress | VectorsRebuilding):
+            self._progress[name] = event
+            if name not in self.collection_names():
+                self.refresh()  # a new collection: list it (and its files) now
+            self._show()
+        elif isinstance(event, FileIndexed):
+            self._refresh_live()
+        elif isinstance(event, FileFailed):
+            log.info("not indexed: %s: %s: %s", event.path, event.state, event.reason)
+            self._refresh_live()
+        elif isinstance(event, IngestFinished):
+            s = event.summary
+            log.info(
+                "indexed %s: %d files, %d unchanged, %d failed, %d removed, %d chunks in %.1f s",
+                s.collection,
+                s.indexed,
+                s.unchanged,
+                s.failed,
+                s.removed,
+                s.chunks_added,
+                s.seconds,
+            )
+            self.refresh()
+
+    def _refresh_live(self) -> None:
+        """A file's state changed during a run: read the page again now, or
+        when LIVE_REFRESH_INTERVAL_S has passed since the last read (a timer
+        catches the last change of a burst)."""
+        wait_s = self._last_refresh_s + LIVE_REFRESH_INTERVAL_S - time.monotonic()
+        if wait_s <= 0:
+            self.refresh()
+        elif not self._live_timer.isActive():
+            self._live_timer.start(max(1, int(wait_s * 1000)))
+
+    @Slot(object)
+    def _on_write_done(self, task: Task) -> None:
+        self._progress.pop(task.collection or "", None)
+        self.refresh()
+        self._show()
+
+    @Slot(object)
+    def _on_failed(self, failure: TaskFailed) -> None:
+        error = failure.error
+        self.banner.show_message(error.message, details=error.detail)
+
+    # ------------------------------------------------------------ watching
+
+    def _sync_watchers(self) -> None:
+        wanted = {i.name: (i.roots, i.excludes) for i in self._infos}
+        for name in [n for n in self._watchers if n not in wanted]:
+            self._stop_watcher(name)
+        for name, key in wanted.items():
+            current = self._watchers.get(name)
+            if current is not None and current[0] == key:
+                continue
+            self._stop_watcher(name)
+            roots, excludes = key
+            watcher = FolderWatcher(
+                roots, ExcludeRules.with_defaults(excludes), self._on_change_callback(name)
+            )
+            watcher.start()
+            self._watchers[name] = (key, watcher)
+
+    def _on_change_callback(self, name: str) -> Callable[[set[Path]], None]:
+        def changed(_paths: set[Path]) -> None:
+            # Runs on the watcher's thread: the signal hops to the GUI thread.
+            self._files_changed.emit(name)
+
+        return changed
+
+    def _stop_watcher(self, name: str) -> None:
+        entry = self._watchers.pop(name, None)
+        if entry is not None:
+            entry[1].stop()
+
+    @Slot(str)
+    def _on_files_changed(self, name: str) -> None:
+        if not self._shut_down and name in self.collection_names():
+            log.info("files changed in %s: re-indexing", name)
+            self.index(name)
+
+    # ------------------------------------------------------------ showing
+
+    def _show(self) -> None:
+        activity: dict[str, CollectionActivity] = {}
+        for task in self._writer.pending:
+            if task.collection and not task.cancel.is_set() and task.kind != "remove":
+                activity[task.collection] = CollectionActivity("queued")
+        current = self._writer.current
+        if current is not None and current.collection:
+            kind = "removing" if current.kind == "remove" else "indexing"
+            progress = self._progress.get(current.collection)
+            activity[current.collection] = CollectionActivity(kind, progress)
+        self.page.show_collections(self._infos, activity, self.selected, self._health)
+        progress = self._progress.get(self.indexing or "")
+        if self.indexing is not None:
+            text = "Indexing…"
+            if isinstance(progress, VectorsRebuilding):
+                text = "Rebuilding search index…"
+            elif progress is not None and progress.files_total:
+                text = f"Indexing {progress.files_done}/{progress.files_total} files"
+            self.status_label.setText(text)
+            self.status_label.setToolTip(
+                f"{self.indexing}: {progress_text(progress)}" if progress else self.indexing
+            )
+            self.status_label.show()
+        else:
+            self.status_label.hide()
+
+    @Slot(str)
+    def _open_file(self, path: str) -> None:
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
+            self.banner.show_message(
+                f"No program on this computer opens {Path(path).name}.", level="info"
+            )
+
+    # ------------------------------------------------------------ closing
+
+    def shutdown(self) -> None:
+        """Stop the watchers and cancel the work (the window's JobRegistry
+        joins the threads right after). Idempotent."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self._live_timer.stop()
+        for name in list(self._watchers):
+            self._stop_watcher(name)
+        self._writer.stop()
+        self._reader.stop()

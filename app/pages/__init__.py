@@ -1,0 +1,3 @@
+"""The window's full pages (Welcome, Models, Documents, Privacy Ledger): what the
+user sees, no work.
+"""
