@@ -255,25 +255,36 @@ def test_a_server_that_goes_down_is_one_sentence_and_local_search_goes_on(
     assert [r.name for r in library.servers.refs()] == ["Team"]  # nothing forgotten
 
 
-def test_refusals_and_silence_are_typed(tmp_path: Path) -> None:
-    with answering(401, b"<html>401 Authorization Required</html>") as url:
-        with ChromaServer(url, token="wrong") as server, pytest.raises(ServerDenied) as denied:
-            server.collection("team")
+def test_refusals_and_silence_are_typed() -> None:
+    with (
+        answering(401, b"<html>401 Authorization Required</html>") as url,
+        ChromaServer(url, token="wrong") as server,
+        pytest.raises(ServerDenied) as denied,
+    ):
+        server.collection("team")
     assert "refused access (HTTP 401)" in denied.value.message
-    with answering(502, b"Bad Gateway") as url:
-        with ChromaServer(url) as server, pytest.raises(ChromaServerError, match=r"HTTP 502"):
-            server.heartbeat()
-    with answering(404) as url:
-        with ChromaServer(url) as server, pytest.raises(ChromaServerError, match=r"Chroma's API"):
-            server.heartbeat()
+    with (
+        answering(502, b"Bad Gateway") as url,
+        ChromaServer(url) as server,
+        pytest.raises(ChromaServerError, match=r"HTTP 502"),
+    ):
+        server.heartbeat()
+    with (
+        answering(404) as url,
+        ChromaServer(url) as server,
+        pytest.raises(ChromaServerError, match=r"Chroma's API"),
+    ):
+        server.heartbeat()
     # a server that accepts the connection and never answers
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        with ChromaServer(url, read_timeout_s=0.5) as server:
-            with pytest.raises(ServerUnreachable, match=r"did not answer in time"):
-                server.heartbeat()
+        with (
+            ChromaServer(url, read_timeout_s=0.5) as server,
+            pytest.raises(ServerUnreachable, match=r"did not answer in time"),
+        ):
+            server.heartbeat()
     with pytest.raises(ChromaServerError, match=r"not a Chroma server address"):
         ChromaServer("ftp://example")
 
