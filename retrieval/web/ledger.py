@@ -1,12 +1,15 @@
 """The privacy ledger: every search query and every URL that leaves the
-machine, with the time, in an append-only SQLite table in the data folder.
+machine, and every prompt sent to a model server, with the time, in an
+append-only SQLite table in the data folder.
 
 Entries are written *before* the request is sent (a request that then fails
 still left the machine, or may have), by the only two places that send:
 :class:`~retrieval.web.resilient_search.ResilientSearch` and
 :class:`~retrieval.web.fetcher.Fetcher`, which cannot be built without a
-ledger. The file is created by the first entry, so with web search off there
-is no ledger file at all.
+ledger; and, with a model server set, the app before each prompt goes to
+it (kind "model": the server and what the prompt held, never the prompt
+itself). The file is created by the first entry, so with web search off
+and no server there is no ledger file at all.
 """
 
 from __future__ import annotations
@@ -25,18 +28,20 @@ from retrieval.web.errors import LedgerDamaged, LedgerUnavailable
 
 log = logging.getLogger(__name__)
 
-LedgerKind = Literal["query", "fetch"]
-_KINDS = frozenset({"query", "fetch"})
+LedgerKind = Literal["query", "fetch", "model"]
+_KINDS = frozenset({"query", "fetch", "model"})
 
-_SCHEMA = """
+_TABLE = """
 CREATE TABLE IF NOT EXISTS ledger (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     time_utc TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('query', 'fetch')),
+    kind TEXT NOT NULL CHECK (kind IN ('query', 'fetch', 'model')),
     provider TEXT NOT NULL,
     text TEXT NOT NULL
 );
--- Append-only: an entry, once written, is never edited (clear() removes all).
+"""
+# Append-only: an entry, once written, is never edited (clear() removes all).
+_TRIGGER = """
 CREATE TRIGGER IF NOT EXISTS ledger_no_update BEFORE UPDATE ON ledger
 BEGIN SELECT RAISE(ABORT, 'the privacy ledger is append-only'); END;
 """
@@ -46,8 +51,8 @@ BEGIN SELECT RAISE(ABORT, 'the privacy ledger is append-only'); END;
 class LedgerEntry:
     time: datetime  # UTC, timezone-aware
     kind: LedgerKind
-    provider: str  # the search engine, or "fetch" for a page request
-    text: str  # the query text, or the URL
+    provider: str  # the search engine, "fetch" for a page, the server's URL for "model"
+    text: str  # the query text, the URL, or what a prompt to the server held
 
 
 @dataclass(frozen=True)
@@ -87,9 +92,10 @@ class Ledger:
                     (stamp, kind, provider, text),
                 )
         except (sqlite3.Error, OSError) as exc:
+            where = "the model server" if kind == "model" else "the web"
             raise LedgerUnavailable(
                 f"Footnote cannot write its privacy ledger ({self.path}), so it sent nothing "
-                "to the web. Check that the data folder is writable and the disk has space.",
+                f"to {where}. Check that the data folder is writable and the disk has space.",
                 detail=repr(exc),
             ) from exc
 
@@ -172,5 +178,22 @@ class Ledger:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(sqlite3.connect(self.path, timeout=5)) as db, db:
-            db.executescript(_SCHEMA)
+            _migrate(db)
+            db.executescript(_TABLE + _TRIGGER)
             yield db
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """A ledger from before model-server entries: the same entries (ids
+    kept) in a table whose CHECK allows them (SQLite cannot alter a CHECK)."""
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'ledger'")
+    found = row.fetchone()
+    if found is None or "'model'" in str(found[0]):
+        return
+    db.execute("ALTER TABLE ledger RENAME TO ledger_before_models")
+    db.executescript(_TABLE)
+    db.execute(
+        "INSERT INTO ledger (id, time_utc, kind, provider, text) "
+        "SELECT id, time_utc, kind, provider, text FROM ledger_before_models"
+    )
+    db.execute("DROP TABLE ledger_before_models")  # its trigger goes with it
