@@ -292,12 +292,18 @@ class ServerCollection:
         *,
         include: Sequence[str] = ("distances",),
         where_document: Mapping[str, Any] | None = None,
+        ids: Sequence[str] | None = None,
     ) -> Records:
+        """The ``n_results`` nearest (among ``ids`` when given: then the
+        server measures each of them, which is how a lexical candidate gets
+        its cosine without its vector crossing the network)."""
         body: dict[str, Any] = {
             "query_embeddings": [vector.astype(float).tolist()],
             "n_results": n_results,
             "include": list(include),
         }
+        if ids is not None:
+            body["ids"] = list(ids)
         if where_document is not None:
             body["where_document"] = dict(where_document)
         got = self._post("query", body)

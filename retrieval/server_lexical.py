@@ -52,6 +52,9 @@ BM25_B = 0.75
 # A stem shorter than this is matched as the whole word the user typed
 # ("tv", not "t").
 MIN_STEM_CHARS = 3
+# A passage's length in tokens as unicode61 counts them (runs of letters and
+# digits; "_" separates), without tokenizing it: BM25 needs only the count.
+_TOKEN = re.compile(r"[^\W_]+")
 _REGEX_META = re.compile(r"([\\.+*?()|\[\]{}^$#&~-])")
 
 TermKind = Literal["word", "ident"]
@@ -124,13 +127,8 @@ def bm25_scores(
     words = [t for t in terms if t.kind == "word"]
     if words and ids:
         with _Vocabulary({n: texts[i] for n, i in enumerate(ids, start=1)}) as vocab:
-            wanted = {t.token for t in words}
-            tf: dict[tuple[str, int], int] = Counter()
-            length: Counter[int] = Counter()
-            for term, doc, count in vocab.instances():
-                length[doc] += count
-                if term in wanted:
-                    tf[(term, doc)] += count
+            tf = vocab.counts({t.token for t in words})
+        length = {n: len(_TOKEN.findall(texts[i])) for n, i in enumerate(ids, start=1)}
         average = sum(length.values()) / max(len(length), 1)
         for n, chunk_id in enumerate(ids, start=1):
             scores[chunk_id] += sum(
@@ -186,10 +184,14 @@ class _Vocabulary:
         self._db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
         self._db.executemany("INSERT INTO t (rowid, text) VALUES (?, ?)", texts.items())
 
-    def instances(self) -> list[tuple[str, int, int]]:
-        """(token, text number, how many times)."""
-        rows = self._db.execute("SELECT term, doc, COUNT(*) FROM v GROUP BY term, doc")
-        return [(str(t), int(d), int(c)) for t, d, c in rows]
+    def counts(self, tokens: set[str]) -> dict[tuple[str, int], int]:
+        """(token, text number) -> how many times the text holds it, for these tokens."""
+        marks = ",".join("?" for _ in tokens)
+        rows = self._db.execute(
+            f"SELECT term, doc, COUNT(*) FROM v WHERE term IN ({marks}) GROUP BY term, doc",
+            sorted(tokens),
+        )
+        return {(str(t), int(d)): int(c) for t, d, c in rows}
 
     def in_order(self) -> list[tuple[str, int]]:
         """(token, text number), each text's tokens in their order."""

@@ -12,9 +12,9 @@ One search sends, at the same time (the server works on them in parallel):
 
 Then the lexical candidates are the chunks of the rarest terms (rarest
 first, while they fit in ``LEXICAL_POOL``) and of the all-words filter; one
-more request brings their text and stored vectors, and every candidate gets
-its cosine (from its vector) and its BM25 (``server_lexical``), as local
-candidates do in ``DocumentLibrary.rankings``.
+more request brings their text and their cosine (the server measures their
+stored vectors against the question's), and every candidate gets its BM25
+(``server_lexical``), as local candidates do in ``DocumentLibrary.rankings``.
 
 Nothing of the team's text is kept on this machine: the candidates live in
 memory for one search.
@@ -99,10 +99,14 @@ def search_candidates(
     found.dense = {i: 1.0 - d for i, d in zip(dense.ids, dense.distances, strict=True)}
     pool_ids = _lexical_pool(matches, together, exclude=set(found.texts))
     if pool_ids:
-        extra = collection.get(ids=pool_ids, include=("documents", "metadatas", "embeddings"))
+        extra = collection.query(
+            vector,
+            len(pool_ids),
+            ids=pool_ids,
+            include=("distances", "documents", "metadatas"),
+        )
         _keep(found, extra)
-        for chunk_id, stored in zip(extra.ids, extra.embeddings, strict=True):
-            found.dense[chunk_id] = _cosine(stored, vector)
+        found.dense.update((i, 1.0 - d) for i, d in zip(extra.ids, extra.distances, strict=True))
     frequencies = {t: len(ids) for t, ids in matches.items()}
     found.lexical = bm25_scores(found.texts, terms, frequencies, max(total, 1))
     found.exact = _identifier_share(query, found.texts)
@@ -154,11 +158,3 @@ def _identifier_share(query: str, texts: dict[str, str]) -> dict[str, float]:
         have = set(identifiers(text))
         share[chunk_id] = sum(1 for i in wanted if i in have) / len(wanted)
     return share
-
-
-def _cosine(stored: Sequence[float], vector: npt.NDArray[np.float32]) -> float:
-    import numpy as np
-
-    other = np.asarray(stored, dtype=np.float32)
-    norms = float(np.linalg.norm(other) * np.linalg.norm(vector))
-    return float(other @ vector) / norms if norms else 0.0
