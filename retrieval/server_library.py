@@ -3,8 +3,9 @@ checking them, searching them and indexing into them.
 
 ``DocumentLibrary`` holds one ``ServerLibrary`` and merges what its searches
 find with the local collections' candidates before the one fusion. A server
-that fails is recorded per collection (``problem``) and logged; a search of
-several collections goes on without it, and a search of that collection
+that fails is recorded per collection (``problem``) and logged, and left
+alone for ``RETRY_AFTER_S`` (``check`` asks at once); a search of several
+collections goes on without it, and a search of that collection
 alone raises its typed error (one sentence: down, refused, timed out,
 access denied, collection missing, another embedding model).
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,6 +39,11 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 log = logging.getLogger(__name__)
+
+# After a server failed, searches leave it alone this long (and report the
+# failure again): a host that is off the network would otherwise cost every
+# question the whole connect timeout.
+RETRY_AFTER_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,7 @@ class ServerLibrary:
         self.before_query = before_query
         self._servers: dict[str, ChromaServer] = {}
         self._lock = threading.Lock()
-        self._problems: dict[str, ChromaServerError] = {}
+        self._problems: dict[str, tuple[ChromaServerError, float]] = {}  # name -> (error, when)
 
     def close(self) -> None:
         with self._lock:
@@ -130,7 +137,8 @@ class ServerLibrary:
     def problem(self, name: str) -> ChromaServerError | None:
         """The last failure of this collection's server (None once it answered again)."""
         with self._lock:
-            return self._problems.get(name)
+            found = self._problems.get(name)
+        return found[0] if found is not None else None
 
     def check(self, name: str) -> ServerCollectionStatus:
         """Ask the server now (network: not on the GUI thread)."""
@@ -165,6 +173,10 @@ class ServerLibrary:
         failures: list[ChromaServerError] = []
         model_id = self._embedder().model_id
         for ref in targets:
+            recent = self._recent_problem(ref.name)
+            if recent is not None:
+                failures.append(recent)  # not asked again yet (RETRY_AFTER_S)
+                continue
             try:
                 if self.before_query is not None:
                     self.before_query(ref.url, query)
@@ -189,7 +201,14 @@ class ServerLibrary:
             if problem is None:
                 self._problems.pop(name, None)
             else:
-                self._problems[name] = problem
+                self._problems[name] = (problem, time.monotonic())
+
+    def _recent_problem(self, name: str) -> ChromaServerError | None:
+        with self._lock:
+            found = self._problems.get(name)
+        if found is None or time.monotonic() - found[1] > RETRY_AFTER_S:
+            return None
+        return found[0]
 
     # ------------------------------------------------------------ indexing
 

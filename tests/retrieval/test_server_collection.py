@@ -249,6 +249,15 @@ def test_a_server_that_goes_down_is_one_sentence_and_local_search_goes_on(
     assert server.url in message and "check that it is running" in message
     assert message.count(". ") == 0 and message.endswith(".")  # one sentence
     assert library.servers.problem("Team") is raised.value
+    # the next questions do not wait on it again for a while (an unplugged
+    # host would cost each one the connect timeout); an explicit check asks
+    asked: list[str] = []
+    library.servers.before_query = lambda url, question: asked.append(question)
+    with pytest.raises(ServerUnreachable):
+        library.search("canary rollback", ["Team"])
+    assert asked == []
+    with pytest.raises(ServerUnreachable):
+        library.servers.check("Team")
     # searching everything still answers from the local collection
     found = library.search("bread temperature", None)
     assert found and found[0].locator.path == str(tmp_path / "mine" / "b.txt")
