@@ -42,6 +42,10 @@ class LocalBackend:
     def where(self) -> str:
         return "this computer"
 
+    @property
+    def on_this_computer(self) -> bool:
+        return True
+
     def prepare_turn(self) -> None:
         self.model.fit_threads_to_load()
 

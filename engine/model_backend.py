@@ -110,3 +110,7 @@ class ModelBackend(Protocol):
     @property
     def where(self) -> str:
         """For people: where answers are computed ("this computer", a URL)."""
+
+    @property
+    def on_this_computer(self) -> bool:
+        """Whether prompts stay on this computer (reading ahead may use it)."""

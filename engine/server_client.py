@@ -31,11 +31,13 @@ from engine.errors import (
     ServerUnreachable,
     ServerUnsuitable,
 )
+from engine.model_backend import Written
 from engine.server_failures import status_error, transport_error
 from engine.server_stream import (
     CANCEL_POLL_S,
     SocketCloser,
     StreamEnd,
+    read_llama_stream,
     read_ollama_stream,
     read_openai_stream,
 )
@@ -230,7 +232,7 @@ class ServerClient:
         prompt: list[int] | str,
         parameters: Mapping[str, Any],
         cancel: threading.Event,
-    ) -> Iterator[str | StreamEnd]:
+    ) -> Iterator[Written | StreamEnd]:
         """Stream the completion of ``prompt`` (token ids where the server
         tokenizes for us, so it never reads our text for control tokens;
         text for one that does not): text pieces,
@@ -239,15 +241,17 @@ class ServerClient:
         (temperature, max_tokens…), plus llama.cpp's own, which other servers ignore."""
         if self._kind == "ollama":
             body = _ollama_body(self.address.model, prompt, parameters, self._context_tokens)
+        elif self._kind == "llama.cpp":
+            body = _llama_body(prompt, parameters)
         else:
             body = {
                 "model": self.address.model,
                 "prompt": prompt,
                 "stream": True,
                 "stream_options": {"include_usage": True},
-                # llama.cpp's server: keep this prompt in the slot's cache, so the
-                # next turn, which repeats it, reads only its new tokens.
-                "cache_prompt": True,
+                # vLLM: the sampled token ids with the text (see _vllm_token_ids).
+                "logprobs": 0,
+                "return_tokens_as_token_ids": True,
                 **parameters,
             }
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -304,10 +308,10 @@ class ServerClient:
         )
         closer = SocketCloser(stop)
         try:
-            ollama = self._kind == "ollama"
+            path, read = _ROUTES.get(self._kind, ("/v1/completions", read_openai_stream))
             with self._streams.stream(
                 "POST",
-                "/api/generate" if ollama else "/v1/completions",
+                path,
                 json=body,
                 timeout=timeout,
                 extensions={"trace": closer.trace},
@@ -316,7 +320,6 @@ class ServerClient:
                     reply.read()
                     events.put(("error", status_error(self.address, reply.status_code, reply.text)))
                     return
-                read = read_ollama_stream if ollama else read_openai_stream
                 end = read(reply.iter_lines(), events, stop, self.address.base_url)
             if end is not None:
                 events.put(("end", end))
@@ -381,3 +384,28 @@ def _ollama_body(
         "stream": True,
         "options": {k: v for k, v in options.items() if v is not None},
     }
+
+
+def _llama_body(prompt: list[int] | str, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """llama.cpp's own completion request (its /v1/completions sends text
+    only): the sampled token ids come back with the text (``return_tokens``),
+    and the prompt stays in the slot's cache (``cache_prompt``) for the next
+    turn, which repeats it."""
+    body: dict[str, Any] = {
+        "prompt": prompt,
+        "stream": True,
+        "cache_prompt": True,
+        "return_tokens": True,
+    }
+    for key, value in parameters.items():
+        if key == "max_tokens":
+            body["n_predict"] = value
+        elif key != "repetition_penalty":  # vLLM's name for repeat_penalty
+            body[key] = value
+    return body
+
+
+_ROUTES = {
+    "llama.cpp": ("/completion", read_llama_stream),
+    "ollama": ("/api/generate", read_ollama_stream),
+}

@@ -115,7 +115,12 @@ class ServerModel:
             info = client.describe()
             if not info.has_tokenizer and client.offers_tokenizer():
                 info = dataclasses.replace(info, has_tokenizer=True)
-            chat_format, notes = _chat_format(info, address)
+            # Whether the server's tokenizer starts a text with a BOS token:
+            # our prompt then starts with one too (a server given text adds its own).
+            add_bos = info.has_tokenizer and bool(
+                client.tokenize("", add_special=True, parse_special=False)
+            )
+            chat_format, notes = _chat_format(info, address, add_bos=add_bos)
             if not info.has_tokenizer:
                 notes += (
                     f"The server at {address.base_url} does not share its tokenizer: prompt "
@@ -224,6 +229,10 @@ class ServerBackend:
     def where(self) -> str:
         return self.model.label
 
+    @property
+    def on_this_computer(self) -> bool:
+        return False
+
     def prepare_turn(self) -> None:
         pass
 
@@ -290,13 +299,14 @@ class ServerBackend:
         for item in self.model.client.complete(self.model.prompt_for(tokens), parameters, cancel):
             if isinstance(item, StreamEnd):
                 return "length" if item.finish_reason == "length" else "stop"
-            yield Written(item)
+            yield item
         return "stop"  # stopped
 
-    def answer_tokens(self, text: str, sampled: list[int]) -> list[int]:  # noqa: ARG002
-        """The server sends text only; its tokens, as its tokenizer reads it
-        (almost always what it sampled, so the next turn's prefix still hits)."""
-        tokens = self.model.tokenize(text, add_bos=False) if text else []
+    def answer_tokens(self, text: str, sampled: list[int]) -> list[int]:
+        """The tokens the server sampled (llama.cpp's and vLLM's say), else
+        its tokenizer's reading of the text: the next prompt's prefix then
+        hits up to where the two differ."""
+        tokens = sampled if sampled else (self.model.tokenize(text, add_bos=False) if text else [])
         self._cached = self._cached + tokens
         return tokens
 
@@ -328,15 +338,21 @@ def break_markers(text: str) -> str:
     return _MARKER_LIKE.sub(lambda m: m.group()[0] + _ZERO_WIDTH_SPACE + m.group()[1:], text)
 
 
-def _chat_format(info: ServerInfo, address: ServerAddress) -> tuple[ChatFormat, tuple[str, ...]]:
+def _chat_format(
+    info: ServerInfo, address: ServerAddress, *, add_bos: bool
+) -> tuple[ChatFormat, tuple[str, ...]]:
     """The server's own template (llama.cpp says it), else Phi-3's for a Phi
     model; any other model without a template cannot be prompted safely."""
-    common: dict[str, Any] = {"bos_token": info.bos_token, "eos_token": info.eos_token}
+    common: dict[str, Any] = {
+        "bos_token": info.bos_token,
+        "eos_token": info.eos_token,
+        "add_bos": add_bos,
+    }
     if info.chat_template:
         return ChatFormat(info.chat_template, **common), ()
     if "phi" in address.model.lower():
         note = f"The server does not say which chat template {address.model} uses; using Phi-3's."
-        return ChatFormat(PHI3_CHAT_TEMPLATE, add_bos=False, **common), (note,)
+        return ChatFormat(PHI3_CHAT_TEMPLATE, **common), (note,)
     raise ServerUnsuitable(
         f"The server at {address.base_url} does not say which chat template “{address.model}” "
         "uses, and it is not a Phi model, whose template Footnote knows. Use llama.cpp's "

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import ServerError, ServerStreamBroken
+from engine.model_backend import Written
 
 CANCEL_POLL_S = 0.02
 
@@ -50,7 +51,7 @@ def read_openai_stream(
         timings = chunk.get("timings") or timings
         for choice in chunk.get("choices") or ():
             if choice.get("text"):
-                events.put(("text", choice["text"]))
+                events.put(("text", Written(choice["text"], _vllm_token_ids(choice))))
             finish = choice.get("finish_reason") or finish
     if stop.is_set():
         return None
@@ -60,6 +61,43 @@ def read_openai_stream(
             "wrote is kept. Try again."
         )
     return _stream_end(finish, usage, timings)
+
+
+def read_llama_stream(
+    lines: Iterator[str], events: queue.Queue[tuple[str, Any]], stop: threading.Event, url: str
+) -> StreamEnd | None:
+    """llama.cpp's own ``/completion`` stream (SSE): text pieces *with the
+    token ids sampled*, so the next prompt repeats exactly what the server's
+    cache holds (text tokenized again rarely gives back the sampled tokens);
+    its end, or None when ``stop`` cut it short."""
+    for line in lines:
+        if stop.is_set():
+            return None
+        data = _sse_data(line)
+        if data is None:
+            continue
+        chunk = _parse_chunk(data, url)
+        if "error" in chunk:
+            raise _stream_error(chunk["error"], url)
+        text, tokens = chunk.get("content") or "", chunk.get("tokens") or []
+        if text or tokens:
+            events.put(("text", Written(text, tuple(int(t) for t in tokens))))
+        if chunk.get("stop"):
+            timings = chunk.get("timings") or {}
+            prompt_ms = timings.get("prompt_ms")
+            cached = timings.get("cache_n")
+            return StreamEnd(
+                finish_reason="length" if chunk.get("stop_type") == "limit" else "stop",
+                cached_prompt_tokens=int(cached) if cached is not None else None,
+                prompt_tokens=chunk.get("tokens_evaluated"),
+                prompt_seconds=float(prompt_ms) / 1000 if prompt_ms is not None else None,
+            )
+    if stop.is_set():
+        return None
+    raise ServerStreamBroken(
+        f"The server at {url} ended the answer early, without saying why; what it wrote is "
+        "kept. Try again."
+    )
 
 
 def read_ollama_stream(
@@ -76,7 +114,7 @@ def read_ollama_stream(
         if "error" in chunk:
             raise _stream_error(chunk["error"], url)
         if chunk.get("response"):
-            events.put(("text", chunk["response"]))
+            events.put(("text", Written(chunk["response"])))
         if chunk.get("done"):
             seconds = chunk.get("prompt_eval_duration")
             return StreamEnd(
@@ -179,3 +217,16 @@ def _stream_end(finish: str, usage: Any, timings: Any) -> StreamEnd:
         prompt_tokens=int(prompt) if prompt is not None else None,
         prompt_seconds=seconds,
     )
+
+
+def _vllm_token_ids(choice: Mapping[str, Any]) -> tuple[int, ...]:
+    """vLLM's sampled token ids, when asked for (``logprobs`` with
+    ``return_tokens_as_token_ids``: tokens written as "token_id:N")."""
+    logprobs = choice.get("logprobs")
+    tokens = logprobs.get("tokens") if isinstance(logprobs, dict) else None
+    ids = []
+    for token in tokens or ():
+        if not (isinstance(token, str) and token.startswith("token_id:")):
+            return ()
+        ids.append(int(token[len("token_id:") :]))
+    return tuple(ids)

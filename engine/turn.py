@@ -198,7 +198,10 @@ class ChatSession:
         others. ``context_source`` must not send anything off the machine
         (the app passes one with web search off). Returns the tokens now
         cached for that prompt (0: nothing to read ahead); stops at once
-        when ``cancel`` is set, e.g. by the next keystroke or by Enter."""
+        when ``cancel`` is set, e.g. by the next keystroke or by Enter.
+        Never with a model server: a question not yet sent stays here."""
+        if not self.backend.on_this_computer:
+            return 0
         self.backend.prepare_turn()
         try:
             for _event in self._run(request, cancel, context_source, budget, read_ahead=True):

@@ -22,7 +22,7 @@ def texts(events: queue.Queue[tuple[str, Any]]) -> list[str]:
     while not events.empty():
         kind, value = events.get()
         assert kind == "text"
-        out.append(value)
+        out.append(value.text)
     return out
 
 
