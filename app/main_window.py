@@ -1,18 +1,19 @@
-"""The main window: conversations on the left, the chat on the right.
+"""The main window: conversations on the left, the pages on the right (the
+chat, Welcome, Models, Documents, Privacy Ledger), the menus and the status bar.
 
-It only composes: it builds the widgets and pages, the menus, and routes
-drag-and-drop; the work lives in controllers beside their widgets
-(``ChatController`` for turns, ``ConversationsController`` for the sidebar,
-``ModelsController`` for loading models and the Models page's jobs), and
-every background job is tracked by one ``JobRegistry`` so closing the window
-joins them all. Nothing slow runs on this thread.
+It builds its widgets and pages and routes menus, page changes and drag and
+drop; it holds no screen's logic. The controllers that do the work are built
+by the composition root (``app.application``) and handed over with
+:meth:`MainWindow.attach`. Every background job is tracked by one
+``JobRegistry`` so closing the window joins them all. Nothing slow runs on
+this thread.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QUrl, Slot
@@ -29,7 +30,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
     QFrame,
-    QHBoxLayout,
     QInputDialog,
     QLabel,
     QMainWindow,
@@ -49,31 +49,28 @@ from app.controllers.grounding import GroundingController
 from app.controllers.models import NO_MODEL_TEXT, ModelsController
 from app.controllers.read_ahead import ReadAhead
 from app.controllers.warmup import WarmUp
+from app.pages.chat import ChatPage
 from app.pages.documents import DocumentsPage
 from app.pages.ledger import LedgerPage
 from app.pages.models import ModelManagerPage
 from app.pages.welcome import WelcomePage
 from app.paths import AppPaths
-from app.settings import Settings, save_settings
+from app.settings import Settings
+from app.settings import save_settings as write_settings
 from app.style.colors import ThemeChoice
 from app.style.theme import app_icon, apply_theme, theme_changed, theme_menu
 from app.widgets.banner import Banner
-from app.widgets.chat_view import ChatView
-from app.widgets.composer import Composer
 from app.widgets.conversation_list import ConversationList
 from app.widgets.focus_order import order_chat_page
 from app.widgets.search_popup import SearchPopup
 from app.widgets.settings_dialog import GGUF_FILTER, SettingsDialog
 from app.widgets.sources_panel import source_notes
-from app.wiring.grounding import SharedEmbedder, ledger_path
-from app.wiring.libraries import new_embedder, open_library
-from app.wiring.turn_grounding import GroundingService
+from app.wiring.grounding import ledger_path
 from app.workers.engine import EngineController
 from app.workers.jobs import JobRegistry
 from engine.catalog import CatalogEntry
 from engine.history import ConversationStore
 from engine.quantize import DEFAULT_QUANT
-from retrieval.documents import DocumentLibrary
 from retrieval.web.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -81,6 +78,20 @@ log = logging.getLogger(__name__)
 WINDOW_TITLE = "Footnote"
 DEFAULT_SIZE = (1180, 780)
 SOURCE_NOTE_MS = 8000  # how long "Opened report.pdf at page 4 …" stays in the status line
+
+
+@dataclass(frozen=True)
+class WindowControllers:
+    """The work behind the window, one controller per concern."""
+
+    models: ModelsController
+    chat: ChatController
+    conversations: ConversationsController
+    files: ConversationFiles
+    documents: DocumentsController
+    grounding: GroundingController
+    warm_up: WarmUp
+    read_ahead: ReadAhead
 
 
 class MainWindow(QMainWindow):
@@ -91,8 +102,6 @@ class MainWindow(QMainWindow):
         store: ConversationStore,
         engine: EngineController,
         catalog: list[CatalogEntry],
-        *,
-        open_documents: Callable[[], DocumentLibrary] | None = None,
     ) -> None:
         super().__init__()
         self.catalog = catalog
@@ -104,11 +113,6 @@ class MainWindow(QMainWindow):
         self.jobs = JobRegistry(self)
         self._shut_down = False
         self._chat_tab_stops: list[QWidget] = []  # app.widgets.focus_order
-        # What each model file's loads start from; the engine updates it in
-        # place (it is the settings' own dict) and says so, and it is saved.
-        engine.saved_prompt_speeds = settings.prompt_speeds
-        engine.prompt_speed_changed.connect(lambda *_: self._save_settings())
-
         self.setWindowTitle(WINDOW_TITLE)
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
@@ -116,113 +120,29 @@ class MainWindow(QMainWindow):
         self._build()
         self._build_menus()
 
-        self.models_controller = ModelsController(
-            paths=paths,
-            settings=settings,
-            engine=engine,
-            catalog=catalog,
-            jobs=self.jobs,
-            page=self.models_page,
-            welcome=self.welcome,
-            banner=self.banner,
-            status=self.statusBar(),
-            model_label=self.model_label,
-            backend_label=self.backend_label,
-            is_busy=lambda: self.composer.generating,
-            # Looked up at each call: tests answer the question by replacing it.
-            confirm=lambda title, text: self.confirm(title, text),  # noqa: PLW0108
-            save_settings=self._save_settings,
-            parent=self,
-        )
-        self.chat_controller = ChatController(
-            settings=settings,
-            store=store,
-            engine=engine,
-            models=self.models_controller,
-            chat=self.chat,
-            composer=self.composer,
-            activity=self.activity,
-            speed_label=self.speed_label,
-            banner=self.banner,
-            parent=self,
-        )
-        self.conversations_controller = ConversationsController(
-            settings=settings,
-            store=store,
-            chat=self.chat_controller,
-            sidebar=self.conversations,
-            composer=self.composer,
-            banner=self.banner,
-            # Looked up at each call: tests answer the question by replacing it.
-            confirm=lambda title, text: self.confirm(title, text),  # noqa: PLW0108
-            parent=self,
-        )
-        self.conversation_files = ConversationFiles(
-            parent=self,
-            store=store,
-            conversations=self.conversations_controller,
-            banner=self.banner,
-            start_folder=Path.home,
-        )
-        # One embedding model for documents and web pages, loaded on first use;
-        # a library made elsewhere (tests) lends its own to the web search.
-        embedder = SharedEmbedder(
-            new_embedder if open_documents is None else lambda: documents.library.embedder
-        )
-        self.documents_controller = DocumentsController(
-            # The library opens on a worker thread, on first use.
-            open_library=open_documents or (lambda: open_library(paths, embedder.get)),
-            jobs=self.jobs,
-            page=self.documents_page,
-            banner=self.banner,
-            status_label=self.indexing_label,
-            confirm=lambda title, text: self.confirm(title, text),  # noqa: PLW0108
-            parent=self,
-        )
+        self._restore_geometry()
+        self.welcome.set_recent(settings.recent_models)
+
+    def attach(self, controllers: WindowControllers) -> None:
+        """Take the controllers the composition root built for this window
+        (``app.application``) and follow the ones the window's pages track."""
+        self.models_controller = controllers.models
+        self.chat_controller = controllers.chat
+        self.conversations_controller = controllers.conversations
+        self.conversation_files = controllers.files
+        self.documents_controller = controllers.documents
+        self.grounding_controller = controllers.grounding
+        self.warm_up = controllers.warm_up
+        self.read_ahead = controllers.read_ahead
+        # (The order of these connections is the order their slots run in:
+        # the banner looks at the conversation after the controller switched it.)
         self.documents_page.back_requested.connect(self._show_home_page)
         self.documents_page.add_folder_requested.connect(self.choose_documents_folder)
-        documents = self.documents_controller
-        self.grounding_controller = GroundingController(
-            settings=settings,
-            store=store,
-            composer=self.composer,
-            banner=self.banner,
-            # The engine thread opens the library on a turn's first use.
-            service=GroundingService(
-                lambda: documents.library,
-                embedder,
-                data_dir=paths.data,
-                cache_dir=paths.cache,
-            ),
-            collection_names=documents.collection_names,
-            save_settings=self._save_settings,
-            parent=self,
-        )
-        documents.collections_changed.connect(self.grounding_controller.collections_changed)
-        # The document backends (torch…) are imported in the background once the
-        # window shows, for a user who will need them (app.controllers.warmup).
-        self.warm_up = WarmUp(self.jobs, self)
-        self.warm_up.follow(settings, documents, self.composer.web_toggle)
-        self.chat_controller.attach_grounding(
-            self.grounding_controller, self.edit_query_button, self.use_documents_button
-        )
-        # Ready before Enter: the question's sources are read while it is typed.
-        self.read_ahead = ReadAhead(
-            composer=self.composer,
-            engine=self.engine,
-            chat=self.chat_controller,
-            grounding=self.grounding_controller,
-            models=self.models_controller,
-            store=store,
-            settings=settings,
-            parent=self,
-        )
-        self.use_documents_button.clicked.connect(self.chat_controller.use_documents)
         self.chat_controller.web_turn_finished.connect(self.ledger_page.refresh)
         self.edit_query_button.clicked.connect(self.edit_web_query)
         self.ledger_page.back_requested.connect(self._show_home_page)
-        models = self.models_controller
-        models.model_state_changed.connect(self._update_pages)
+        models = controllers.models
+        models.model_state_changed.connect(self.show_home_page_unless_elsewhere)
         models.models_page_requested.connect(self.show_models)
         models.chat_page_requested.connect(lambda: self.pages.setCurrentWidget(self.chat_page))
         models.focus_requested.connect(self.composer.edit.setFocus)
@@ -231,21 +151,12 @@ class MainWindow(QMainWindow):
         self.welcome.browse_requested.connect(self.show_models)
         self.models_page.back_requested.connect(self._show_home_page)
         self.models_page.convert_requested.connect(self.choose_folder_to_convert)
-
         theme_changed().connect(self._restyle_content)
         source_notes().said.connect(self._say_source_opened)
         # A banner stays with the page (and conversation) it was raised on.
         self.banner.set_context(self._where)
         self.pages.currentChanged.connect(self.banner.context_changed)
         self.conversations.conversation_selected.connect(lambda _id: self.banner.context_changed())
-        self._restore_geometry()
-        self.conversations_controller.refresh(select=settings.last_conversation_id or None)
-        self.welcome.set_recent(settings.recent_models)
-        models.offer_download()
-        if settings.model_path:
-            models.load(settings.model_path)
-        self._update_pages()
-        models.recover_interrupted_work()
 
     # ------------------------------------------------------------------ layout
 
@@ -294,43 +205,14 @@ class MainWindow(QMainWindow):
         )
         self.pages.addWidget(self.ledger_page)
 
-        chat_page = QWidget()
-        chat_layout = QVBoxLayout(chat_page)
-        chat_layout.setContentsMargins(0, 0, 0, 0)
-        chat_layout.setSpacing(0)
-        self.chat = ChatView()
-        self.chat.setAccessibleName("Conversation")
-        chat_layout.addWidget(self.chat, 1)
-        composer_area = QWidget()
-        composer_area.setObjectName("composerArea")
-        area_layout = QVBoxLayout(composer_area)
-        area_layout.setContentsMargins(24, 8, 24, 14)
-        self.composer = Composer()
-        area_layout.addWidget(self.composer)
-        status_row = QHBoxLayout()
-        status_row.setContentsMargins(0, 0, 0, 0)
-        self.activity = QLabel()
-        self.activity.setObjectName("welcomeHint")
-        status_row.addWidget(self.activity)
-        # Shown while and after a turn searched the web: search for other words.
-        self.edit_query_button = QPushButton("Edit query")
-        self.edit_query_button.setObjectName("linkButton")
-        self.edit_query_button.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.edit_query_button.setToolTip("Search the web for other words and ask again")
-        status_row.addWidget(self.edit_query_button)
-        # Shown after Auto held the documents back: ask again with them.
-        self.use_documents_button = QPushButton("Use my documents")
-        self.use_documents_button.setObjectName("linkButton")
-        self.use_documents_button.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.use_documents_button.setToolTip(
-            "Ask this question again with passages from your documents"
-        )
-        status_row.addWidget(self.use_documents_button)
-        status_row.addStretch(1)
-        area_layout.addLayout(status_row)
-        chat_layout.addWidget(composer_area)
-        self.pages.addWidget(chat_page)
-        self.chat_page = chat_page
+        self.chat_page = ChatPage()
+        # The chat page's parts, by name: controllers and tests reach them here.
+        self.chat = self.chat_page.chat
+        self.composer = self.chat_page.composer
+        self.activity = self.chat_page.activity
+        self.edit_query_button = self.chat_page.edit_query_button
+        self.use_documents_button = self.chat_page.use_documents_button
+        self.pages.addWidget(self.chat_page)
         right_layout.addWidget(self.pages, 1)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 0)
@@ -583,7 +465,7 @@ class MainWindow(QMainWindow):
 
         before = load_inputs()
         dialog.apply_to(self.settings)
-        self._save_settings()
+        self.save_settings()
         self.set_theme(ThemeChoice(self.settings.theme))
         after = load_inputs()
         if after != before and self.settings.model_path:
@@ -593,7 +475,7 @@ class MainWindow(QMainWindow):
         """Light, dark or the system's, for the whole app, now and next time."""
         if self.settings.theme != choice.value:
             self.settings.theme = choice.value
-            self._save_settings()
+            self.save_settings()
         app = QApplication.instance()
         if isinstance(app, QApplication):
             apply_theme(app, choice)
@@ -611,9 +493,9 @@ class MainWindow(QMainWindow):
             if bubble.role != "user" and bubble.text:
                 bubble.set_text(bubble.text)
 
-    def _save_settings(self) -> None:
+    def save_settings(self) -> None:
         try:
-            save_settings(self.paths.settings_file, self.settings)
+            write_settings(self.paths.settings_file, self.settings)
         except OSError as exc:
             self.banner.show_message(
                 f"Your settings could not be saved: {exc.strerror or exc}. "
@@ -638,7 +520,9 @@ class MainWindow(QMainWindow):
         self.ledger_page.refresh()
         self.pages.setCurrentWidget(self.ledger_page)
 
-    def _update_pages(self) -> None:
+    def show_home_page_unless_elsewhere(self) -> None:
+        """The chat (or Welcome) page, unless a full page (Models, Documents,
+        Privacy Ledger) is open."""
         if self.pages.currentWidget() not in (
             self.models_page,
             self.documents_page,
@@ -712,7 +596,7 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self.settings.window_geometry = _b64(self.saveGeometry())
         self.settings.window_state = _b64(self.splitter.saveState())
-        self._save_settings()
+        self.save_settings()
         self.documents_controller.shutdown()
         self.jobs.shutdown(self._say_waiting)
         self.engine.shutdown(self._say_waiting)
