@@ -1,2 +1,1 @@
-"""The look: colour schemes as plain data and the Qt theme built from them.
-"""
+"""The look: colour schemes as plain data and the Qt theme built from them."""
