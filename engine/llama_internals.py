@@ -135,3 +135,16 @@ def remove_span(llama: Llama, start: int, end: int) -> bool:
     llama.input_ids[start : start + moved] = llama.input_ids[end:n].copy()
     llama.n_tokens = start + moved
     return True
+
+
+def failed_making_context(error: BaseException) -> bool:
+    """Whether a failed ``Llama(...)`` got as far as loading the weights and
+    then failed to make its context (too large a context or KV cache for the
+    memory), told by *where* it was raised (``LlamaContext.__init__``), not
+    by its words."""
+    traceback = error.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_qualname == "LlamaContext.__init__":
+            return True
+        traceback = traceback.tb_next
+    return False

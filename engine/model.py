@@ -21,6 +21,7 @@ from engine.llama_internals import (
     LlamaInternalsChanged,
     check_llama_internals,
     context_handle,
+    failed_making_context,
     model_handle,
 )
 from engine.prompt_tokens import PromptTokenizer
@@ -348,7 +349,7 @@ def _load_llama(
         if info.chat_token_warning and any("vocabulary" in line for line in errors):
             # llama.cpp's Phi-3 rules look the chat tokens up by name and fail.
             raise InvalidModelFile(info.chat_token_warning, detail=detail) from exc
-        if "llama_context" in str(exc):
+        if failed_making_context(exc):
             raise ModelLoadFailed(
                 f"llama.cpp loaded {info.path.name} but could not set up its context with these "
                 "settings. Lower the context size, or turn off the 8-bit KV cache, in Settings.",

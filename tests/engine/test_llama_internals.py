@@ -16,6 +16,7 @@ from engine.llama_internals import (
     cached_tokens,
     can_shift,
     check_llama_internals,
+    failed_making_context,
     keep_cached,
     missing_internals,
     remove_span,
@@ -67,3 +68,18 @@ def test_a_missing_field_is_named_with_the_version() -> None:
     assert "llama_cpp.llama_memory_can_shift" in message
     assert f"llama-cpp-python {llama_internals.llama_cpp_version()}" in message
     assert "packaging/constraints.txt" in message
+
+
+def test_a_context_llama_cpp_cannot_make_is_told_by_where_it_failed(tiny_model: Path) -> None:
+    """A quantized V cache without flash attention is refused when llama.cpp
+    makes the context (after the weights loaded): the failure is recognised
+    by where it was raised, whatever its wording."""
+    import llama_cpp
+
+    with pytest.raises(ValueError) as failure:
+        llama_cpp.Llama(str(tiny_model), type_v=8, flash_attn=False, verbose=False)
+    assert failed_making_context(failure.value)
+    try:
+        raise ValueError("Failed to create llama_context")  # the same words, elsewhere
+    except ValueError as elsewhere:
+        assert not failed_making_context(elsewhere)
