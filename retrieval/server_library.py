@@ -32,7 +32,7 @@ from retrieval.file_reader import EmbedderLike
 from retrieval.ingest_events import IngestEvent
 from retrieval.server_collections import PathMap, ServerCollectionRef
 from retrieval.server_index import check_binding, index_into_server
-from retrieval.server_search import ServerCandidates, search_candidates
+from retrieval.server_search import ServerCandidates, TermMatches, search_candidates
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,6 +73,7 @@ class ServerLibrary:
         self._servers: dict[str, ChromaServer] = {}
         self._lock = threading.Lock()
         self._problems: dict[str, tuple[ChromaServerError, float]] = {}  # name -> (error, when)
+        self._terms = TermMatches()
 
     def close(self) -> None:
         with self._lock:
@@ -182,7 +183,7 @@ class ServerLibrary:
                     self.before_query(ref.url, query)
                 collection = self.server(ref.url).collection(ref.remote_name)
                 check_binding(collection, model_id)
-                hits = search_candidates(collection, query, vector, candidates)
+                hits = search_candidates(collection, query, vector, candidates, self._terms)
             except ChromaServerError as exc:
                 log.warning("server collection %s not searched: %s", ref.name, exc.message)
                 self._note(ref.name, exc)
@@ -223,6 +224,13 @@ class ServerLibrary:
     ) -> Iterator[IngestEvent]:
         """Index ``roots`` into the server's collection ``remote_name``
         (made, recording this machine's embedding model, if it is new)."""
-        yield from index_into_server(
-            self.server(url), remote_name, roots, self._embedder(), cancel, excludes=excludes
-        )
+        try:
+            yield from index_into_server(
+                self.server(url), remote_name, roots, self._embedder(), cancel, excludes=excludes
+            )
+        finally:
+            self.forget_terms()  # this run changed which chunks hold which words
+
+    def forget_terms(self) -> None:
+        """Ask the servers again for every term (see ``server_search.TermMatches``)."""
+        self._terms.clear()

@@ -6,7 +6,9 @@ One search sends, at the same time (the server works on them in parallel):
 
 * the dense query: the ``candidates`` nearest chunks, with their text;
 * one ``$regex`` count per term of the question (``server_lexical``): which
-  chunks hold it, up to ``DF_CAP``;
+  chunks hold it, up to ``DF_CAP`` (remembered for ``TERM_CACHE_S``: the
+  questions of one conversation, and the searches while the user types,
+  share most of their words, and each count is a scan of the collection);
 * one filter for the chunks that hold *every* word of the question (up to
   ``LEXICAL_POOL``): BM25's best when all its words are common.
 
@@ -24,8 +26,11 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -45,6 +50,40 @@ LEXICAL_POOL = 200
 # Requests in flight at once for one search.
 MAX_PARALLEL_REQUESTS = 8
 LOCATOR_KEY = "locator"  # the chunk's Locator as JSON, in its metadata
+# How long a term's matches are reused, and how many terms are remembered.
+# An index run while they are remembered shows in the counts after this.
+TERM_CACHE_S = 120.0
+TERM_CACHE_ENTRIES = 512
+
+
+class TermMatches:
+    """Which chunks hold each term, per collection, for ``TERM_CACHE_S``
+    (thread-safe: the engine thread and the read-ahead both search)."""
+
+    def __init__(self) -> None:
+        self._found: OrderedDict[tuple[str, str, str], tuple[list[str], float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, collection: ServerCollection, term: Term) -> list[str] | None:
+        key = (collection.server.url, collection.name, term.pattern)
+        with self._lock:
+            found = self._found.get(key)
+            if found is None or time.monotonic() - found[1] > TERM_CACHE_S:
+                return None
+            self._found.move_to_end(key)
+            return found[0]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._found.clear()
+
+    def put(self, collection: ServerCollection, term: Term, ids: list[str]) -> None:
+        key = (collection.server.url, collection.name, term.pattern)
+        with self._lock:
+            self._found[key] = (ids, time.monotonic())
+            self._found.move_to_end(key)
+            while len(self._found) > TERM_CACHE_ENTRIES:
+                self._found.popitem(last=False)
 
 
 @dataclass
@@ -64,9 +103,12 @@ def search_candidates(
     query: str,
     vector: npt.NDArray[np.float32],
     candidates: int,
+    remembered: TermMatches | None = None,
 ) -> ServerCandidates:
     """Both retrievers' candidates in ``collection`` for ``query`` (whose
-    embedding is ``vector``). Raises ``ChromaServerError`` subclasses."""
+    embedding is ``vector``); ``remembered``: term matches to reuse and
+    keep. Raises ``ChromaServerError`` subclasses."""
+    remembered = remembered if remembered is not None else TermMatches()
     terms = query_terms(query)
     words = [t for t in terms if t.kind == "word"]
     with ThreadPoolExecutor(MAX_PARALLEL_REQUESTS, thread_name_prefix="footnote-server") as pool:
@@ -77,9 +119,11 @@ def search_candidates(
             include=("distances", "documents", "metadatas"),
         )
         count_job = pool.submit(collection.count)
-        term_jobs = {
+        known = {t: remembered.get(collection, t) for t in terms}
+        term_jobs: dict[Term, Future[Records]] = {
             t: pool.submit(collection.get, where_document=t.where_document, limit=DF_CAP)
             for t in terms
+            if known[t] is None
         }
         all_words_job = (
             pool.submit(
@@ -92,7 +136,10 @@ def search_candidates(
         )
         dense = dense_job.result()
         total = count_job.result()
-        matches = {t: job.result().ids for t, job in term_jobs.items()}
+        matches = {t: ids for t, ids in known.items() if ids is not None}
+        for t, job in term_jobs.items():
+            matches[t] = job.result().ids
+            remembered.put(collection, t, matches[t])
         together = all_words_job.result().ids if all_words_job is not None else []
     found = ServerCandidates()
     _keep(found, dense)
