@@ -97,3 +97,8 @@ class ServerStreamBroken(ServerError):
 class ServerUnsuitable(ServerError):
     """The server answers, but not in a way Footnote can use (no completions
     endpoint, an unreadable reply)."""
+
+
+class SendNotRecorded(ServerError):
+    """The privacy ledger could not record a prompt about to go to the
+    server, so it was not sent (an unrecorded send is worse than none)."""

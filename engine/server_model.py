@@ -43,7 +43,7 @@ from functools import cached_property
 from typing import Any
 
 from engine.chat_template import PHI3_CHAT_TEMPLATE, ChatFormat
-from engine.errors import ServerUnsuitable
+from engine.errors import SendNotRecorded, ServerUnsuitable
 from engine.events import PromptProgress
 from engine.model_backend import PromptRead, WriteEnd, Written
 from engine.prompt_cache import shared_prefix
@@ -318,8 +318,16 @@ class ServerBackend:
 
     def _send(self, tokens: list[int]) -> None:
         record = self.model.record_send
-        if record is not None:  # before the request, as the web fetcher's ledger
-            record(ServerSend(self.model.address.base_url, self.model.address.model, len(tokens)))
+        if record is None:
+            return
+        address = self.model.address
+        try:  # before the request, as the web fetcher's ledger
+            record(ServerSend(address.base_url, address.model, len(tokens)))
+        except Exception as exc:  # the app's ledger: its error is its sentence
+            raise SendNotRecorded(
+                str(exc) or "The privacy ledger could not record this send, so nothing was sent.",
+                detail=f"{type(exc).__name__}: {exc}",
+            ) from exc
 
 
 def _template_markers(chat_format: ChatFormat) -> set[str]:

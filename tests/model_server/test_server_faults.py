@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import (
+    SendNotRecorded,
     ServerBusy,
     ServerModelUnknown,
     ServerRefusedKey,
@@ -22,7 +23,7 @@ from engine.errors import (
 )
 from engine.events import Failed, Finished, Token, TurnEvent
 from engine.server_client import ServerAddress
-from engine.server_model import ServerModel
+from engine.server_model import ServerModel, ServerSend
 from engine.turn import ChatSession, SamplingParams, TurnRequest
 from tests.llama_server import (
     ProxyFaults,
@@ -150,3 +151,21 @@ def test_a_server_killed_mid_answer_keeps_the_answer_so_far(
     written = "".join(e.text for e in events if isinstance(e, Token))
     assert end.partial is not None and end.partial.reason == "failed"
     assert end.partial.text == written.rstrip() and len(written) > 0
+
+
+def test_a_send_the_ledger_cannot_record_is_not_made(llama_server: RunningServer) -> None:
+    faults = ProxyFaults()
+    with fault_proxy(llama_server, faults) as url:
+
+        def ledger_full(send: ServerSend) -> None:
+            raise OSError("Footnote cannot write its privacy ledger, so it sent nothing.")
+
+        model = ServerModel.connect(ServerAddress(url, llama_server.alias), record_send=ledger_full)
+        try:
+            events = list(ChatSession(model).run(REQUEST, threading.Event()))
+        finally:
+            model.close()
+    error = failed(events).error
+    assert isinstance(error, SendNotRecorded)
+    assert str(error) == "Footnote cannot write its privacy ledger, so it sent nothing."
+    assert faults.completions == 0
