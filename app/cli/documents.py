@@ -6,6 +6,18 @@
     python -m app index remove reports
     python -m app search "revenue growth 2024" [--collection reports] [-k 5]
 
+A collection on a Chroma server (``chroma run --path DIR --host 0.0.0.0 --port 8000``):
+
+    python -m app index add /srv/share/reports --server http://host:8000 [--collection reports]
+    python -m app index connect http://host:8000 reports [--map /srv/share=/Volumes/share]
+
+``index add --server`` indexes into the server's collection (made if new,
+recording this machine's embedding model; nothing is kept here) and makes it
+searchable here too; ``index connect`` makes a server's collection searchable
+on another machine, its paths mapped to where that machine sees the files.
+``index status`` asks each server how it is; ``index remove`` forgets a
+server collection here (the server keeps it).
+
 Progress goes to stderr, results to stdout; a bad input is one readable line
 on stderr and exit status 1 (130 when interrupted). Ctrl+C stops a run within
 about a second, whatever it is doing; the files finished by then stay indexed,
@@ -32,6 +44,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -40,8 +53,8 @@ from app.cli.progress import ProgressLine, run_with_progress
 from app.paths import AppPaths
 from app.wiring.libraries import new_embedder, new_query_embedder, open_library
 from retrieval.discovery import display_path
-from retrieval.documents import DocumentLibrary
-from retrieval.errors import RetrievalError
+from retrieval.documents import CollectionInfo, DocumentLibrary
+from retrieval.errors import ChromaServerError, RetrievalError
 from retrieval.ingest_events import (
     FileFailed,
     IngestEvent,
@@ -50,6 +63,7 @@ from retrieval.ingest_events import (
     VectorsRebuilding,
 )
 from retrieval.manifest import NOTHING_TO_READ_STATES, FileState, is_failure
+from retrieval.server_collections import ServerCollectionRef, parse_path_map
 
 COMMANDS = frozenset({"index", "search"})
 # What an interrupted run keeps, truthfully: finished files, not a file's half.
@@ -75,6 +89,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="gitignore-style pattern to skip (repeatable), on top of the defaults",
     )
     add.add_argument(
+        "--server",
+        metavar="URL",
+        help="index into a collection on this Chroma server (http://host:8000) instead "
+        "of this computer",
+    )
+    add.add_argument(
         "--follow-links-outside",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -89,6 +109,19 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     status.add_argument("--collection", help="only this collection")
     remove = index_sub.add_parser("remove", help="remove a collection's index (files stay)")
     remove.add_argument("name", help="the collection")
+    connect = index_sub.add_parser(
+        "connect", help="search a collection that lives on a Chroma server"
+    )
+    connect.add_argument("server", metavar="URL", help="the Chroma server (http://host:8000)")
+    connect.add_argument("name", help="the collection's name on the server")
+    connect.add_argument("--as", dest="local_name", help="its name here (default: the same)")
+    connect.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="SERVER_PREFIX=LOCAL_PREFIX",
+        help="where this computer sees the server's files (repeatable), so citations open them",
+    )
 
     search = sub.add_parser("search", help="search the indexed documents")
     search.add_argument("query", help="what to look for (use quotes)")
@@ -106,29 +139,41 @@ def run(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         try:
             if args.command == "search":
                 return _search(library, args.query, args.collection, args.k, out)
-            if args.index_command == "add":
-                return _add(
-                    library,
-                    Path(args.dir),
-                    args.collection,
-                    args.exclude,
-                    out,
-                    follow_links_outside=args.follow_links_outside,
-                )
-            if args.index_command == "update":
-                if args.collection is not None:
-                    library.collection(args.collection)  # CollectionNotFound, with the names
-                return _index(library, args.collection, out)
-            if args.index_command == "remove":
-                library.remove_collection(args.name)
-                out.write(f"removed the collection “{args.name}” (its files are untouched)\n")
-                return 0
-            return _status(library, args.collection, out)
+            return _index_command(library, args, out)
         finally:
             library.close()
     except RetrievalError as exc:
         print(f"footnote: error: {exc.message}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _index_command(library: DocumentLibrary, args: argparse.Namespace, out: TextIO) -> int:
+    if args.index_command == "add" and args.server:
+        return _add_to_server(library, Path(args.dir), args, out)
+    if args.index_command == "connect":
+        return _connect(library, args, out)
+    if args.index_command == "add":
+        return _add(
+            library,
+            Path(args.dir),
+            args.collection,
+            args.exclude,
+            out,
+            follow_links_outside=args.follow_links_outside,
+        )
+    if args.index_command == "update":
+        if args.collection is not None:
+            library.collection(args.collection)  # CollectionNotFound, with the names
+        return _index(library, args.collection, out)
+    if args.index_command == "remove":
+        if library.servers.find(args.name) is not None:
+            library.servers.remove(args.name)
+            out.write(f"forgot the server collection “{args.name}” here (the server keeps it)\n")
+        else:
+            library.remove_collection(args.name)
+            out.write(f"removed the collection “{args.name}” (its files are untouched)\n")
+        return 0
+    return _status(library, args.collection, out)
 
 
 def _add(
@@ -160,10 +205,60 @@ def _add(
     return _index(library, name, out)
 
 
+def _add_to_server(
+    library: DocumentLibrary, target: Path, args: argparse.Namespace, out: TextIO
+) -> int:
+    target = target.expanduser().absolute()
+    if not target.exists():
+        print(f"footnote: error: {display_path(target)} does not exist.", file=sys.stderr)
+        return EXIT_ERROR
+    name = args.collection or target.name or str(target)
+    cancel = threading.Event()
+    code = _print_run(
+        library.servers.index(args.server, name, [target], cancel, excludes=args.exclude),
+        cancel,
+        out,
+    )
+    if code != 0:
+        return code
+    known = library.servers.find(name)
+    if known is None and library.find_collection(name) is None:
+        library.servers.add(name, args.server, name, check=False)
+        out.write(f"“{name}” is searchable here too (it lives on {args.server})\n")
+    elif known is None:
+        out.write(
+            f"a collection here is already called “{name}”; to search the server's, run: "
+            f"python -m app index connect {args.server} {name} --as NEW_NAME\n"
+        )
+    return 0
+
+
+def _connect(library: DocumentLibrary, args: argparse.Namespace, out: TextIO) -> int:
+    ref = library.servers.add(
+        args.local_name or args.name,
+        args.server,
+        args.name,
+        parse_path_map(args.map),
+    )
+    status = library.servers.check(ref.name)
+    out.write(
+        f"“{ref.name}” is searchable here: {status.chunks} chunks on {ref.url} "
+        f"(collection “{ref.remote_name}”)\n"
+    )
+    for server_prefix, local_prefix in ref.path_map:
+        out.write(f"  files under {server_prefix} open from {local_prefix}\n")
+    return 0
+
+
 def _index(library: DocumentLibrary, name: str | None, out: TextIO) -> int:
     """Run an index of ``name`` (all when None), printing progress; Ctrl+C
     stops it within about a second (the run's own stop, then exit 130)."""
     cancel = threading.Event()
+    return _print_run(library.index(name, cancel), cancel, out)
+
+
+def _print_run(events: Iterator[IngestEvent], cancel: threading.Event, out: TextIO) -> int:
+    """Print an index run's progress and summary; Ctrl+C sets ``cancel``."""
 
     def handle(event: IngestEvent, line: ProgressLine) -> None:
         if isinstance(event, IngestProgress | VectorsRebuilding):
@@ -178,7 +273,7 @@ def _index(library: DocumentLibrary, name: str | None, out: TextIO) -> int:
             out.write(_summary_line(event))
 
     return run_with_progress(
-        library.index(name, cancel),
+        events,
         cancel,
         handle,
         stopped_text=STOPPED_TEXT,
@@ -223,11 +318,21 @@ def _duration(seconds: float) -> str:
 
 def _status(library: DocumentLibrary, name: str | None, out: TextIO) -> int:
     infos = [i for i in library.collections() if name is None or i.name == name]
-    if name is not None and not infos:
+    servers = [r for r in library.servers.refs() if name is None or r.name == name]
+    if name is not None and not infos and not servers:
         library.collection(name)  # raises CollectionNotFound with the known names
-    if not infos:
+    if not infos and not servers:
         out.write("no collections yet: python -m app index add FOLDER\n")
         return 0
+    code = _server_status(library, servers, out)
+    if infos:
+        _local_status(library, infos, name, out)
+    return code
+
+
+def _local_status(
+    library: DocumentLibrary, infos: list[CollectionInfo], name: str | None, out: TextIO
+) -> None:
     stores = library.check_stores(name)
     for info in infos:
         states = ", ".join(f"{count} {state}" for state, count in sorted(info.states.items()))
@@ -254,7 +359,23 @@ def _status(library: DocumentLibrary, name: str | None, out: TextIO) -> int:
                 "  (to read links like these, run index add FOLDER --collection "
                 f"{info.name!r} --follow-links-outside)\n"
             )
-    return 0
+
+
+def _server_status(library: DocumentLibrary, refs: list[ServerCollectionRef], out: TextIO) -> int:
+    """Each server collection, as its server says now; 1 if one cannot be reached."""
+    code = 0
+    for ref in refs:
+        out.write(f"{ref.name}: on the Chroma server {ref.url} (collection “{ref.remote_name}”)\n")
+        try:
+            status = library.servers.check(ref.name)
+        except ChromaServerError as exc:
+            out.write(f"  unavailable: {exc.message}\n")
+            code = EXIT_ERROR
+            continue
+        out.write(f"  {status.chunks} chunks, embedded by {status.model_id}\n")
+        for server_prefix, local_prefix in ref.path_map:
+            out.write(f"  files under {server_prefix} open from {local_prefix}\n")
+    return code
 
 
 def _search(
@@ -267,7 +388,15 @@ def _search(
         print("footnote: error: the query is empty.", file=sys.stderr)
         return EXIT_ERROR
     passages = library.search(query, collections, k)
-    for name in collections or [c.name for c in library.collections()]:
+    servers = {r.name for r in library.servers.refs()}
+    for name in collections or [c.name for c in library.collections()] + sorted(servers):
+        if name in servers:
+            problem = library.servers.problem(name)
+            if problem is not None:
+                print(
+                    f"footnote: note: {name} was not searched: {problem.message}", file=sys.stderr
+                )
+            continue
         health = library.vector_health(name)
         if not health.ok:
             print(f"footnote: note: {name}: {health.describe()}", file=sys.stderr)

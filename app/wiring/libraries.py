@@ -4,19 +4,27 @@ window and the command line (no Qt).
 The embedding model is all-MiniLM-L6-v2 from the installed package; set
 ``FOOTNOTE_EMBEDDING_MODEL`` to a sentence-transformers folder to use another
 (collections built by the previous model are rebuilt on their next index).
+
+Collections on a Chroma server: ``FOOTNOTE_CHROMA_TOKEN`` is the access
+token sent to servers that want one (a local ``chroma run`` does not); every
+question searched there is written to the privacy ledger first, and not
+sent when the ledger cannot be written.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from app.paths import AppPaths
 from retrieval.documents import DocumentLibrary
 from retrieval.embedding import Embedder, QueryEmbedder
+from retrieval.errors import ChromaServerError
 from retrieval.file_reader import EmbedderLike
 
 EMBEDDING_MODEL_ENV = "FOOTNOTE_EMBEDDING_MODEL"
+CHROMA_TOKEN_ENV = "FOOTNOTE_CHROMA_TOKEN"
 
 
 def new_embedder() -> Embedder:
@@ -36,4 +44,46 @@ def open_library(
 ) -> DocumentLibrary:
     """``embedder``: made on first use (pass ``SharedEmbedder.get`` to share
     one model with the web search)."""
-    return DocumentLibrary(paths.documents, embedder)
+    return DocumentLibrary(
+        paths.documents,
+        embedder,
+        server_token=chroma_token,
+        before_server_query=ServerQueryLedger(paths.data),
+    )
+
+
+def chroma_token(url: str) -> str | None:
+    """The access token for the Chroma server at ``url``, if one is set."""
+    del url  # one token for every server; per-server tokens when someone needs them
+    return os.environ.get(CHROMA_TOKEN_ENV, "").strip() or None
+
+
+class ServerQueryLedger:
+    """Writes "this question went to that Chroma server" before it goes (its
+    embedding and its words, for the server's full-text filters). The ledger's
+    modules are imported on the first such question: a search of local
+    collections (``python -m app search``, started lean) never loads them."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._data_dir = data_dir
+
+    def __call__(self, url: str, question: str) -> None:
+        from app.wiring.grounding import ledger_path
+        from retrieval.web.errors import LedgerUnavailable
+        from retrieval.web.ledger import Ledger
+
+        ledger = Ledger(ledger_path(self._data_dir))
+        try:
+            ledger.record("query", server_provider(url), question)
+        except LedgerUnavailable as exc:
+            raise ChromaServerError(
+                f"Footnote cannot write its privacy ledger ({ledger.path}), so it sent "
+                f"nothing to the Chroma server at {url}; check that the data folder is "
+                "writable and the disk has space.",
+                detail=exc.detail,
+            ) from exc
+
+
+def server_provider(url: str) -> str:
+    """How the ledger names a Chroma server."""
+    return f"Chroma server {url}"
