@@ -58,6 +58,12 @@ class Settings:
     web_allow_local_fetch: bool = False  # loopback/intranet pages; off by default
     # Look: app.style.colors.ThemeChoice's value (system | light | dark).
     theme: str = "system"
+    # A model server (app.wiring.model_server): with use_model_server on,
+    # answers are computed there instead of here. Its API key is kept in the
+    # system keyring (engine.server_key), never in this file.
+    use_model_server: bool = False
+    model_server_url: str = ""
+    model_server_model: str = ""
 
     def remember_model(self, path: str) -> None:
         self.model_path = path

@@ -32,17 +32,25 @@ from app.wiring.grounding import (
     build_web_search,
     ledger_path,
 )
+from app.wiring.model_server import (
+    ServerChoice,
+    ServerLedger,
+    api_key_from_env,
+    server_choice,
+)
+from app.wiring.model_server import connect as connect_server
 from engine.budget import FirstWordTarget
 from engine.catalog import find, load_catalog, recommend
 from engine.context import Passage
 from engine.convert import OUTPUT_TYPES, ConvertDone, ConvertEvent, ConvertProgress, convert
 from engine.download import DownloadDone, DownloadEvent, DownloadProgress, download
-from engine.errors import EngineError
-from engine.events import Failed, Finished, Notice, Progress, SourcesDeclined, Token
+from engine.errors import EngineError, ServerUnreachable
+from engine.events import Failed, Finished, Notice, Progress, Sources, SourcesDeclined, Token
 from engine.gguf_info import inspect_gguf
 from engine.hardware import detect_build, memory_budget
 from engine.library import installed_models
 from engine.model import LoadOptions, LocalModel, load_model
+from engine.server_model import ServerModel
 from engine.turn import ChatSession, SamplingParams, TurnBudget, TurnRequest
 from retrieval.errors import RetrievalError
 from retrieval.source_decision import SourceMode
@@ -61,7 +69,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     ask = sub.add_parser("ask", help="ask one question and stream the answer to stdout")
     ask.add_argument("question", help="the question (use quotes)")
-    ask.add_argument("--model", help="GGUF file (default: the model chosen in the app)")
+    ask.add_argument(
+        "--model",
+        help="GGUF file (default: the model chosen in the app); with --server, the model's "
+        "name on the server",
+    )
+    ask.add_argument(
+        "--server",
+        metavar="URL",
+        help="compute the answer on this model server (an OpenAI-compatible API: llama.cpp's "
+        "llama-server, vLLM, Ollama); 'local' for this computer (default: the app's choice)",
+    )
+    ask.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="the environment variable holding the server's API key (default: the keyring's)",
+    )
     ask.add_argument("--system", help="system prompt (default: the app's)")
     ask.add_argument("--context", type=int, help="context size in tokens (default: the app's)")
     ask.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
@@ -318,22 +341,10 @@ def _size(n_bytes: int) -> str:
 
 def _ask(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     settings = _settings(paths)
-    model_path = args.model or settings.model_path
-    if not model_path:
-        print(
-            "footnote: error: no model chosen. Pass --model FILE.gguf, or open one in the app.",
-            file=sys.stderr,
-        )
+    opened = _open_model(args, settings, paths)
+    if opened is None:
         return EXIT_ERROR
-    model = load_model(
-        model_path,
-        LoadOptions(
-            context_tokens=args.context or settings.context_tokens,
-            threads=args.threads or settings.threads or None,
-            seed=args.seed,
-            kv_cache_8bit=args.kv_cache_8bit or settings.kv_cache_8bit,
-        ),
-    )
+    model, recorder = opened
     for note in model.notes:
         print(f"footnote: note: {note}", file=sys.stderr)
     request = TurnRequest(
@@ -358,10 +369,10 @@ def _ask(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                 out.flush()
             elif isinstance(event, (Notice, SourcesDeclined)):
                 print(f"footnote: note: {_note(event)}", file=sys.stderr)
-            elif isinstance(event, Finished):
-                _finish(event, model, out, show_control_tokens=args.show_control_tokens)
-            elif isinstance(event, Failed):
-                raise event.error
+            elif isinstance(event, Sources) and recorder is not None:
+                recorder.sources = tuple(event.passages)  # named in the ledger entry
+            elif isinstance(event, (Finished, Failed)):
+                _end(event, model, out, show_control_tokens=args.show_control_tokens)
     except KeyboardInterrupt:
         cancel.set()
         out.write("\n")
@@ -379,13 +390,75 @@ def _settings(paths: AppPaths) -> Settings:
     return loaded.settings
 
 
+def _open_model(
+    args: argparse.Namespace, settings: Settings, paths: AppPaths
+) -> tuple[LocalModel | ServerModel, ServerLedger | None] | None:
+    """The model that answers: on the server chosen (with its ledger
+    recorder), or loaded here; None (said on stderr) when none is chosen."""
+    server = _server(args, settings)
+    if server is not None:
+        key = api_key_from_env(args.api_key_env)
+        served, recorder = connect_server(server, paths.ensure().data, api_key=key)
+        print(f"footnote: answers computed on {served.label}", file=sys.stderr)
+        return served, recorder
+    model_path = args.model or settings.model_path
+    if not model_path:
+        print(
+            "footnote: error: no model chosen. Pass --model FILE.gguf, or open one in the app.",
+            file=sys.stderr,
+        )
+        return None
+    options = LoadOptions(
+        context_tokens=args.context or settings.context_tokens,
+        threads=args.threads or settings.threads or None,
+        seed=args.seed,
+        kv_cache_8bit=args.kv_cache_8bit or settings.kv_cache_8bit,
+    )
+    return load_model(model_path, options), None
+
+
+def _server(args: argparse.Namespace, settings: Settings) -> ServerChoice | None:
+    """``--server URL --model NAME``, else the app's choice; ``--server local``
+    (or none chosen): this computer."""
+    if args.server == "local":
+        return None
+    if args.server:
+        if not args.model:
+            raise ServerUnreachable(
+                "--server needs --model NAME: the model's name on that server (its /v1/models)."
+            )
+        return ServerChoice(args.server, args.model)
+    if args.model:  # a GGUF file given: this computer, whatever the app's choice
+        return None
+    return server_choice(settings)
+
+
 def _note(event: Notice | SourcesDeclined) -> str:
     if isinstance(event, Notice):
         return event.text
     return f"not using your documents: {event.reason} (--docs-mode always uses them)"
 
 
-def _finish(event: Finished, model: LocalModel, out: TextIO, *, show_control_tokens: bool) -> None:
+def _end(
+    event: Finished | Failed,
+    model: LocalModel | ServerModel,
+    out: TextIO,
+    *,
+    show_control_tokens: bool,
+) -> None:
+    """The answer's end; a failure keeps what was written before it (a server
+    that dropped mid-answer), then raises its one sentence."""
+    if isinstance(event, Finished):
+        _finish(event, model, out, show_control_tokens=show_control_tokens)
+        return
+    if event.partial is not None:
+        _finish(event.partial, model, out, show_control_tokens=False)
+    raise event.error
+
+
+def _finish(
+    event: Finished, model: LocalModel | ServerModel, out: TextIO, *, show_control_tokens: bool
+) -> None:
     out.write("\n")
     _write_sources(event.sources, out)
     out.flush()
@@ -464,7 +537,10 @@ def _ledger(paths: AppPaths, clear: bool, limit: int, out: TextIO) -> int:
         return 0
     read = ledger.read(limit)
     if not read.entries and not read.unreadable:
-        out.write("Nothing has left this computer: no web search has been made.\n")
+        out.write(
+            "Nothing has left this computer: no web search has been made and no model "
+            "server asked.\n"
+        )
         return 0
     for entry in read.entries:
         out.write(
