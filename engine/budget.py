@@ -24,12 +24,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
 from engine.context import Passage, SourcePassage
-from engine.evidence import best_window, without_shared_indent
+from engine.evidence import (
+    best_window,
+    sent_units,
+    without_cited_heading,
+    without_shared_indent,
+)
 
 # Sources keep at least this share of the context when there are any.
 MIN_SOURCE_SHARE = 0.4
@@ -201,7 +206,7 @@ def select_passages(
     the other out. ``count_tokens`` gives a passage's tokens as rendered in
     the prompt (its numbered block).
     """
-    ordered = [without_shared_indent(p) for p in _unique(passages)]
+    ordered = [without_shared_indent(without_cited_heading(p)) for p in _unique(passages)]
     if budget_tokens <= 0 or not ordered:
         return []
     sizes = {id(p): count_tokens(p) for p in ordered}
@@ -254,29 +259,50 @@ def _shared(
     """The first few passages (each kind's best among them), the budget
     shared out: a passage smaller than its share stays whole and leaves the
     rest to the others, a larger one is cut to its share. As many as
-    :data:`MIN_EVIDENCE_PASSAGES`, fewer when a share would be too small."""
+    :data:`MIN_EVIDENCE_PASSAGES`, fewer when a share would be too small.
+
+    The shares are settled smallest passage first (what a small one leaves
+    goes to the larger ones); the windows are then cut best-ranked first, so
+    that a sentence two passages share (overlapping chunks, a paragraph
+    repeated under two headings) is sent once, with the better-ranked one,
+    and the other's window goes to its next best lines."""
     count = min(MIN_EVIDENCE_PASSAGES, len(ordered), budget_tokens // MIN_CUT_PASSAGE_TOKENS)
     while count > 0:
         group = list(ordered[:count])
         for p in ordered:  # a kind absent from the group takes the place of its last one
             if p.kind not in {q.kind for q in group} and count > 1:
                 group[-1] = p
-        chosen: dict[int, Passage] = {}
+        shares: dict[int, int | None] = {}  # None: whole
         left, waiting = budget_tokens, sorted(group, key=lambda q: sizes[id(q)])
         while waiting:
             share = left // len(waiting)
             p = waiting.pop(0)
             if sizes[id(p)] <= share:
-                chosen[id(p)] = p
+                shares[id(p)] = None
                 left -= sizes[id(p)]
                 continue
             cut = cut_passage(p, share, count_tokens, question)
             if cut is None:
                 break
-            chosen[id(p)] = cut
+            shares[id(p)] = share
             left -= count_tokens(cut)
         else:
-            return [chosen[id(p)] for p in ordered if id(p) in chosen]
+            chosen: list[Passage] = []
+            sent: set[str] = set()
+            for p in ordered:
+                if id(p) not in shares:
+                    continue
+                allotted = shares[id(p)]
+                kept = (
+                    p
+                    if allotted is None
+                    else cut_passage(p, allotted, count_tokens, question, sent)
+                )
+                if kept is None:  # cannot happen: the same cut fitted above
+                    continue
+                chosen.append(kept)
+                sent |= sent_units(kept.text)
+            return chosen
         count -= 1
     return []
 
@@ -286,15 +312,17 @@ def cut_passage(
     budget_tokens: int,
     count_tokens: Callable[[Passage], int],
     question: str = "",
+    sent: Collection[str] = (),
 ) -> Passage | None:
     """``passage`` shortened to fit ``budget_tokens``: its best run of whole
-    sentences or lines for ``question`` (``engine.evidence``); else (or with
-    no question) its first whole sentences; else its first words with "…".
-    None if too little would stay."""
+    sentences or lines for ``question`` (``engine.evidence``; ``sent``: the
+    sentences other passages already carry, which count for nothing here);
+    else (or with no question) its first whole sentences; else its first
+    words with "…". None if too little would stay."""
     if budget_tokens < MIN_CUT_PASSAGE_TOKENS:
         return None
     if question:
-        window = best_window(passage, question, budget_tokens, count_tokens)
+        window = best_window(passage, question, budget_tokens, count_tokens, sent)
         if window is not None:
             return window
     sentences = _SENTENCE_END.split(passage.text.strip())

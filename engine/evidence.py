@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from engine.context import Passage, SourcePassage
@@ -100,21 +100,50 @@ def without_shared_indent(passage: Passage) -> Passage:
     return passage if text == passage.text else SourcePassage.of(passage, text=text)
 
 
+def without_cited_heading(passage: Passage) -> Passage:
+    """``passage`` without the leading lines its citation already says: a
+    chunk of a Markdown or Word file starts with its heading path ("Working
+    with json › json.dumps"), which the numbered source's citation line
+    repeats word for word. Sent twice it costs tokens and tells nothing, and
+    a window chosen for the question's names picks the heading first (the
+    names are in it) and the words after it not at all."""
+    citation = _folded(passage.citation)
+    lines = passage.text.split("\n")
+    kept = 0
+    while kept < len(lines) - 1 and (not lines[kept].strip() or _folded(lines[kept]) in citation):
+        kept += 1
+    if kept == 0 or not "".join(lines[kept:]).strip():
+        return passage
+    return SourcePassage.of(passage, text="\n".join(lines[kept:]))
+
+
+def sent_units(text: str) -> set[str]:
+    """The sentences and lines of ``text`` as ``best_window``'s ``sent`` takes them."""
+    text = text.strip().removeprefix(ELLIPSIS).removesuffix(ELLIPSIS)  # a window's marks
+    return {_folded(p) for p in units(text.strip())} - {""}
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
 def best_window(
     passage: Passage,
     question: str,
     budget_tokens: int,
     count_tokens: Callable[[Passage], int],
+    sent: Collection[str] = (),
 ) -> Passage | None:
     """``passage`` shortened to its best run of whole sentences or lines
     within ``budget_tokens`` (its numbered block as counted by
     ``count_tokens``), marked with "…" where text was left out. None when no
-    whole unit fits."""
+    whole unit fits. ``sent``: sentences already sent in other passages
+    (``sent_units``), worth nothing a second time."""
     pieces = units(passage.text.strip())
     if not pieces:
         return None
     terms = QuestionTerms.of(question)
-    raw = [terms.score(p) for p in pieces]
+    raw = [0.0 if _folded(p) in sent else terms.score(p) for p in pieces]
     # What answers a question usually follows the words that name its
     # subject (a definition after its term, "Returns: …" after the function's
     # name, a sentence that goes on over the next line): a unit also earns a

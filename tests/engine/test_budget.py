@@ -227,3 +227,20 @@ def test_first_word_targets_are_stored_by_name() -> None:
     """Settings and the command line keep the name; the seconds may be retuned."""
     assert FirstWordTarget("balanced") is FirstWordTarget.BALANCED
     assert [t.seconds for t in FirstWordTarget] == [10.0, 25.0, 60.0]
+
+
+def test_passages_sharing_the_room_do_not_send_the_same_sentence_twice() -> None:
+    """Adjacent chunks overlap: the better-ranked passage sends the shared
+    sentence, the other its own next best lines."""
+    filler = " ".join(f"Filler sentence number {i} says nothing." for i in range(30))
+    shared = "The --cid option continues conversation ID."
+    first = SourcePassage(f"{filler} {shared} Its own tail.", "a.md", "document", {}, "a", 0.9)
+    second = SourcePassage(
+        f"{shared} The --cid value is a number. {filler}", "b.md", "document", {}, "b", 0.8
+    )
+    third = SourcePassage(filler, "c.md", "document", {}, "c", 0.7)
+    chosen = select_passages([first, second, third], 120, count, "What does --cid do?")
+    assert [p.id for p in chosen] == ["a", "b", "c"]
+    assert shared in chosen[0].text
+    assert shared not in chosen[1].text
+    assert "The --cid value is a number." in chosen[1].text

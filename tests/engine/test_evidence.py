@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from engine.context import Passage, SourcePassage
-from engine.evidence import QuestionTerms, best_window, dedented, units
+from engine.evidence import (
+    QuestionTerms,
+    best_window,
+    dedented,
+    sent_units,
+    units,
+    without_cited_heading,
+)
 
 CODE = """def split(s, comments=False, posix=True):
     lex = shlex(s, posix=posix)
@@ -55,3 +62,30 @@ def test_indentation_all_lines_share_is_not_sent() -> None:
         "Install › Linux\nrun it\n  twice"
     )
     assert dedented("plain\ntext") == "plain\ntext"
+
+
+def test_heading_lines_the_citation_already_says_are_not_sent_twice() -> None:
+    section = "Working with json › json.dumps"
+    passage = SourcePassage(
+        f"{section}\n\nSerialize obj to a JSON formatted str.",
+        f"json-guide.docx › {section}",
+        "document",
+    )
+    assert without_cited_heading(passage).text == "Serialize obj to a JSON formatted str."
+    # A first line the citation does not hold stays, and so does a heading alone.
+    kept = SourcePassage("Install › Linux\nrun it", "guide.md › Setup", "document")
+    assert without_cited_heading(kept) is kept
+    alone = SourcePassage(section, f"json-guide.docx › {section}", "document")
+    assert without_cited_heading(alone) is alone
+
+
+def test_a_sentence_another_window_carries_counts_for_nothing() -> None:
+    """Overlapping chunks (or a paragraph under two headings) hold the same
+    sentence: the second window goes to the passage's next best lines."""
+    text = "Budgets are approved in March. Filler one. Budgets go to the board in May."
+    passage = SourcePassage(text, "b.md", "document")
+    first = best_window(passage, "When are budgets approved?", 10, words)
+    assert first is not None and "approved in March" in first.text
+    sent = sent_units(first.text)
+    again = best_window(passage, "When are budgets approved?", 11, words, sent)
+    assert again is not None and "the board in May" in again.text
