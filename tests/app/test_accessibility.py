@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAccessible, QDesktopServices
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QLabel, QWidget
 
 from app.main_window import MainWindow
@@ -119,6 +120,26 @@ def test_every_control_on_each_page_has_a_name(active: MainWindow, page_name: st
     stops = focus_chain(page)
     assert stops, f"nothing on the {page_name} can be reached by Tab"
     assert not unnamed(stops), unnamed(stops)
+
+
+def test_the_search_box_reads_in_order_names_its_parts_and_escape_closes_it(
+    qtbot, active: MainWindow
+) -> None:
+    window = active
+    conversation = window.store.create_conversation("Reading list in Markdown")
+    window.store.add_message(conversation.id, "user", "How do I keep a reading list?")
+    window.search_conversations()
+    popup = window.search_popup
+    assert popup is not None
+    qtbot.waitUntil(lambda: popup.query.hasFocus())
+    popup.query.setText("reading list")
+    popup.search_now()
+    assert popup.hits
+    stops = focus_chain(popup)
+    assert stops[:2] == [popup.query, popup.results], stops
+    assert not unnamed(stops), unnamed(stops)
+    QTest.keyClick(popup.query, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not popup.isVisible())
 
 
 def test_every_settings_control_has_a_name(qtbot, active: MainWindow) -> None:

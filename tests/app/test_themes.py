@@ -282,6 +282,15 @@ def test_every_text_meets_wcag_aa_in_each_theme(
     box.show()
     problems += check_widgets(box, f"{choice} message box")
     box.close()
+    # The conversation search over the window, a match marked in its row.
+    window.search_conversations()
+    popup = window.search_popup
+    assert popup is not None
+    popup.query.setText("Footnote")
+    popup.search_now()
+    assert popup.hits
+    problems += check_widgets(popup, f"{choice} search")
+    popup.close()
     for action in window.menuBar().actions():
         problems += check_menu(action.menu(), f"{choice} {action.text()} menu")
     assert not problems, "\n".join(problems)
