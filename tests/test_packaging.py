@@ -225,3 +225,15 @@ def test_workflow_agrees_with_pyproject_and_build_script(workflow: dict[str, Any
 def test_workflow_installs_a_cpu_only_torch(workflow: dict[str, Any]) -> None:
     """PyPI's Linux and Windows torch wheels pull GBs of CUDA wheels."""
     assert workflow["env"]["PIP_EXTRA_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
+
+
+def test_the_deb_depends_on_every_library_the_window_needs() -> None:
+    """The .deb's Depends cover each system library Qt's X11 window loads,
+    the list ``./dev run`` checks (app/system_libraries.py), so an installed
+    Footnote never stops at "could not load the Qt platform plugin xcb"."""
+    from app.system_libraries import DEBIAN_PACKAGES
+
+    debian = PYPROJECT["tool"]["briefcase"]["app"]["footnote"]["linux"]["system"]["debian"]
+    missing = set(DEBIAN_PACKAGES.values()) - set(debian["system_runtime_requires"])
+    assert not missing, f"add to system_runtime_requires: {sorted(missing)}"
+
