@@ -13,6 +13,11 @@ re-index of what changed; a few seconds after start, the collections that
 existed before are rescanned (incremental: it catches what changed while
 Footnote was closed, and costs a stat per file when nothing did).
 
+Collections on a Chroma server are listed with the others (their server
+asked again at most every ``SERVER_CHECK_INTERVAL_S``, on the reader
+thread); adding one asks the server first (on the writer thread), and
+removing one forgets it here only.
+
 The chat side reads ``library`` (on its engine thread), ``collection_names()``
 and ``collections_changed``.
 """
@@ -30,12 +35,14 @@ from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QLabel
 
-from app.pages.documents import CollectionActivity, DocumentsPage, progress_text
+from app.pages.documents import CollectionActivity, DocumentsPage, ServerRow, progress_text
 from app.widgets.banner import Banner
+from app.widgets.server_collection_dialog import ServerCollectionForm
 from app.workers.documents import SerialWorker, Task, TaskEvent, TaskFailed
 from app.workers.jobs import JobRegistry
 from retrieval.discovery import ExcludeRules
 from retrieval.documents import CollectionInfo, DocumentLibrary, FileHealth
+from retrieval.errors import ChromaServerError
 from retrieval.ingest_events import (
     FileFailed,
     FileIndexed,
@@ -55,6 +62,12 @@ READ_WORKER = "documents-read"
 # most this often (each file the indexer finishes is committed first), so
 # every file does not stay "Waiting" and the counts 0 until the end.
 LIVE_REFRESH_INTERVAL_S = 1.0
+# The writer's tasks that read files (not "remove", nor "add-server": one
+# question to a server).
+INDEXING_TASKS = frozenset({"add", "index", "retry", "excludes"})
+# A server collection's row (its passages, whether the server answers) is
+# asked of the server at most this often; a failed search shows at once.
+SERVER_CHECK_INTERVAL_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,7 @@ class Snapshot:
     collections: list[CollectionInfo]
     selected: str | None
     health: list[FileHealth]
+    servers: list[ServerRow]
 
 
 class LazyLibrary:
@@ -134,6 +148,9 @@ class DocumentsController(QObject):
             jobs, READ_WORKER, what="reading of the document index", finishing="Closing…"
         )
         self._infos: list[CollectionInfo] = []
+        self._servers: list[ServerRow] = []
+        # name -> (row, time.monotonic() of the check); touched on the reader thread only
+        self._server_checks: dict[str, tuple[ServerRow, float]] = {}
         self._health: list[FileHealth] = []
         # the running task's latest progress: files, or a rebuild of the search index
         self._progress: dict[str, IngestProgress | VectorsRebuilding] = {}
@@ -157,6 +174,7 @@ class DocumentsController(QObject):
         self._files_changed.connect(self._on_files_changed)
 
         page.remove_requested.connect(self.remove)
+        page.add_server_requested.connect(self.add_server_collection)
         page.retry_requested.connect(self.retry_failed)
         page.excludes_changed.connect(self.set_excludes)
         page.cancel_requested.connect(self.cancel_indexing)
@@ -174,8 +192,13 @@ class DocumentsController(QObject):
         return self._library.get()
 
     def collection_names(self) -> list[str]:
-        """The collections as of the last read (GUI thread; no I/O)."""
-        return [info.name for info in self._infos]
+        """The collections as of the last read, this computer's then the
+        servers' (GUI thread; no I/O)."""
+        return [info.name for info in self._infos] + [row.name for row in self._servers]
+
+    @property
+    def server_collections(self) -> list[ServerRow]:
+        return list(self._servers)
 
     @property
     def collections(self) -> list[CollectionInfo]:
@@ -190,7 +213,7 @@ class DocumentsController(QObject):
     def indexing(self) -> str | None:
         """The collection being indexed now, if any."""
         task = self._writer.current
-        return task.collection if task is not None and task.kind != "remove" else None
+        return task.collection if task is not None and task.kind in INDEXING_TASKS else None
 
     @property
     def busy(self) -> bool:
@@ -259,9 +282,30 @@ class DocumentsController(QObject):
 
         self._write(Task("excludes", name, run))
 
+    @Slot(object)
+    def add_server_collection(self, form: ServerCollectionForm) -> None:
+        """Register a collection that lives on a Chroma server, after the
+        server said it has it, built by this embedding model (a failure is
+        one sentence in the banner, and nothing is added)."""
+
+        def run(_cancel: threading.Event) -> Iterator[object]:
+            self.library.servers.add(form.name, form.url, form.remote_name, form.path_map)
+            yield from ()
+
+        self._write(Task("add-server", form.name, run))
+        self.selected = form.name
+
     @Slot(str)
     def remove(self, name: str) -> None:
         """Remove the collection's index (after asking); its files stay."""
+        if name in {row.name for row in self._servers}:
+            if self._confirm(
+                "Remove server collection",
+                f"Stop searching “{name}”? It stays on its server for everyone else; "
+                "nothing on this computer is deleted.",
+            ):
+                self._write(Task("remove", name, self._forget_server(name)))
+            return
         if not self._confirm(
             "Remove collection",
             f"Remove “{name}” from Footnote? Its index is deleted; your files are not touched.",
@@ -278,6 +322,13 @@ class DocumentsController(QObject):
             yield from ()
 
         self._write(Task("remove", name, run))
+
+    def _forget_server(self, name: str) -> Callable[[threading.Event], Iterator[object]]:
+        def run(_cancel: threading.Event) -> Iterator[object]:
+            self.library.servers.remove(name)
+            yield from ()
+
+        return run
 
     @Slot()
     def cancel_indexing(self) -> None:
@@ -313,12 +364,39 @@ class DocumentsController(QObject):
         def run(_cancel: threading.Event) -> Iterator[object]:
             library = self.library
             infos = library.collections()
-            names = [i.name for i in infos]
+            servers = self._server_rows(library)
+            names = [i.name for i in infos] + [r.name for r in servers]
             selected = self.selected if self.selected in names else (names[0] if names else None)
-            health = library.file_health(selected) if selected is not None else []
-            yield Snapshot(infos, selected, health)
+            local = selected is not None and selected in {i.name for i in infos}
+            health = library.file_health(selected) if local and selected is not None else []
+            yield Snapshot(infos, selected, health, servers)
 
         self._reader.submit(Task("snapshot", None, run))
+
+    def _server_rows(self, library: DocumentLibrary) -> list[ServerRow]:
+        """Each server collection's row (reader thread): asked of its server
+        when the last answer is older than ``SERVER_CHECK_INTERVAL_S``; a
+        search that failed since shows its failure without asking."""
+        rows = []
+        now = time.monotonic()
+        for ref in library.servers.refs():
+            known = self._server_checks.get(ref.name)
+            if known is None or now - known[1] > SERVER_CHECK_INTERVAL_S:
+                try:
+                    status = library.servers.check(ref.name)
+                    row = ServerRow(ref.name, ref.url, ref.remote_name, status.chunks)
+                except ChromaServerError as exc:
+                    row = ServerRow(ref.name, ref.url, ref.remote_name, None, exc.message)
+                known = (row, now)
+                self._server_checks[ref.name] = known
+            row = known[0]
+            problem = library.servers.problem(ref.name)
+            if problem is not None and row.problem is None:
+                row = ServerRow(ref.name, ref.url, ref.remote_name, None, problem.message)
+            rows.append(row)
+        for name in set(self._server_checks) - {r.name for r in rows}:
+            del self._server_checks[name]
+        return rows
 
     @Slot(object)
     def _on_read_event(self, item: TaskEvent) -> None:
@@ -326,13 +404,15 @@ class DocumentsController(QObject):
         if not isinstance(snapshot, Snapshot):
             return
         before = [(i.name, i.files, i.chunks, tuple(i.states.items())) for i in self._infos]
+        servers_before = [r.name for r in self._servers]
         self._infos = snapshot.collections
+        self._servers = snapshot.servers
         self._health = snapshot.health
         self.selected = snapshot.selected
         self._sync_watchers()
         self._show()
         after = [(i.name, i.files, i.chunks, tuple(i.states.items())) for i in self._infos]
-        if before != after:
+        if before != after or servers_before != [r.name for r in self._servers]:
             self.collections_changed.emit()
         if self._first_snapshot:
             self._first_snapshot = False
@@ -447,14 +527,16 @@ class DocumentsController(QObject):
     def _show(self) -> None:
         activity: dict[str, CollectionActivity] = {}
         for task in self._writer.pending:
-            if task.collection and not task.cancel.is_set() and task.kind != "remove":
+            if task.collection and not task.cancel.is_set() and task.kind in INDEXING_TASKS:
                 activity[task.collection] = CollectionActivity("queued")
         current = self._writer.current
-        if current is not None and current.collection:
+        if current is not None and current.collection and current.kind != "add-server":
             kind = "removing" if current.kind == "remove" else "indexing"
             progress = self._progress.get(current.collection)
             activity[current.collection] = CollectionActivity(kind, progress)
-        self.page.show_collections(self._infos, activity, self.selected, self._health)
+        self.page.show_collections(
+            self._infos, activity, self.selected, self._health, self._servers
+        )
         progress = self._progress.get(self.indexing or "")
         if self.indexing is not None:
             text = "Indexing…"

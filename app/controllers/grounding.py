@@ -160,7 +160,10 @@ class GroundingController(QObject):
         if choice is None or choice.collections == ():
             return None
         local = GroundingChoice(
-            collections=choice.collections, web=WebMode.OFF, documents=choice.documents
+            collections=choice.collections,
+            web=WebMode.OFF,
+            documents=choice.documents,
+            servers=False,
         )
         return self.service.source(local, web_options(self.settings))
 

@@ -1,7 +1,9 @@
 """The Documents page: the collections Footnote answers from, their indexing
 progress, and every file's health (indexed, changed, excluded, failed with
 its reason, no text layer), with Add Folder…, Remove, Retry failed and
-Excludes…. It only shows and asks; ``DocumentsController`` does the work."""
+Excludes…; and the collections that live on a Chroma server (Add a server
+collection…), with where they live and whether the server answers. It only
+shows and asks; ``DocumentsController`` does the work."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
 from app.style import colors
 from app.widgets.excludes_dialog import ExcludesDialog
 from app.widgets.page_header import add_page_header
+from app.widgets.server_collection_dialog import ServerCollectionDialog
 from retrieval.documents import CollectionInfo, FileHealth
 from retrieval.ingest_events import IngestProgress, VectorsRebuilding
 from retrieval.manifest import NOTHING_TO_READ_STATES, is_failure
@@ -72,6 +75,21 @@ STATE_LABELS = {
     "duplicate": "Duplicate",
     "link_outside": "Link outside",
 }
+
+
+@dataclass(frozen=True)
+class ServerRow:
+    """A collection on a Chroma server, as last checked."""
+
+    name: str
+    url: str
+    remote_name: str
+    chunks: int | None  # None: not checked yet, or the server did not answer
+    problem: str | None = None  # the server's failure, one sentence
+
+
+def server_state(row: ServerRow) -> str:
+    return f"Not reachable: {row.url}" if row.problem else f"On the server {row.url}"
 
 
 @dataclass(frozen=True)
@@ -150,6 +168,7 @@ def indexed_files(info: CollectionInfo) -> int:
 class DocumentsPage(QWidget):
     back_requested = Signal()
     add_folder_requested = Signal()
+    add_server_requested = Signal(object)  # a ServerCollectionForm
     remove_requested = Signal(str)
     retry_requested = Signal(str)
     excludes_changed = Signal(str, list)
@@ -161,6 +180,7 @@ class DocumentsPage(QWidget):
         super().__init__(parent)
         self.setObjectName("documentsPage")
         self._infos: dict[str, CollectionInfo] = {}
+        self._servers: dict[str, ServerRow] = {}
         self._names: list[str] = []
         self._health: list[FileHealth] = []
         # what the file table shows now, row by row (see _fill_files)
@@ -173,11 +193,16 @@ class DocumentsPage(QWidget):
         self.add_button = QPushButton("Add Folder…")
         self.add_button.setObjectName("primaryButton")
         self.add_button.clicked.connect(self.add_folder_requested)
+        self.add_server_button = _secondary(
+            "Add a server collection…",
+            "Search a collection your team indexed on a Chroma server",
+        )
+        self.add_server_button.clicked.connect(self._ask_server_collection)
         add_page_header(
             layout,
             "Documents",
             self.back_requested,
-            actions=[self.add_button],
+            actions=[self.add_server_button, self.add_button],
             intro="Footnote answers from these folders and cites the page or heading it used. "
             "Files are only read, never moved or changed; folders are watched for changes.",
         )
@@ -269,11 +294,15 @@ class DocumentsPage(QWidget):
         activity: Mapping[str, CollectionActivity],
         selected: str | None,
         health: Sequence[FileHealth],
+        servers: Sequence[ServerRow] = (),
     ) -> None:
         """Show the collections (and ones being added, not yet read back)
-        with their state, and ``selected``'s files."""
+        with their state, and ``selected``'s files; then the collections
+        on Chroma servers."""
         self._infos = {i.name: i for i in infos}
+        self._servers = {r.name: r for r in servers}
         names = [i.name for i in infos] + [n for n in activity if n not in self._infos]
+        names += [r.name for r in servers if r.name not in names]
         has_any = bool(names)
         self.empty.setVisible(not has_any)
         for widget in self._collection_widgets:
@@ -291,6 +320,12 @@ class DocumentsPage(QWidget):
         for row, name in enumerate(names):
             info = self._infos.get(name)
             _set(table, row, 0, name)
+            server = self._servers.get(name) if info is None else None
+            if server is not None:
+                self._show_server(row, server)
+                if name == selected:
+                    table.selectRow(row)
+                continue
             _set(table, row, 1, f"{indexed_files(info):,}" if info else "")
             _set(table, row, 2, f"{info.chunks:,}" if info else "")
             self._show_state(row, info, activity.get(name))
@@ -299,12 +334,33 @@ class DocumentsPage(QWidget):
         table.blockSignals(False)
 
         info = self._infos.get(selected or "")
+        server = self._servers.get(selected or "") if info is None else None
         self.retry_button.setEnabled(info is not None and "failed" in collection_state(info))
-        for button in (self.remove_button, self.excludes_button):
-            button.setEnabled(info is not None)
-        self.files_title.setText(f"Files in “{selected}”" if selected else "Files")
+        self.excludes_button.setEnabled(info is not None)
+        self.remove_button.setEnabled(info is not None or server is not None)
+        self.problems_only.setVisible(has_any and server is None)
+        if server is not None:
+            self.files_title.setText(
+                f"“{server.name}” lives on {server.url} (collection “{server.remote_name}”): "
+                "its files are indexed there, not on this computer"
+            )
+        else:
+            self.files_title.setText(f"Files in “{selected}”" if selected else "Files")
         self._health = list(health) if info is not None else []
         self._fill_files()
+
+    def _show_server(self, row: int, server: ServerRow) -> None:
+        table = self.collections
+        if table.cellWidget(row, 3) is not None:
+            table.removeCellWidget(row, 3)
+        _set(table, row, 1, "")
+        _set(table, row, 2, f"{server.chunks:,}" if server.chunks is not None else "")
+        item = _set(table, row, 3, server_state(server))
+        item.setToolTip(
+            server.problem
+            or f"Searched on {server.url}: each question goes there (see the privacy ledger)."
+        )
+        item.setForeground(problem_color() if server.problem else table.palette().text())
 
     def _show_state(
         self, row: int, info: CollectionInfo | None, activity: CollectionActivity | None
@@ -410,6 +466,11 @@ class DocumentsPage(QWidget):
                 signal.emit(self._selected)
 
         return emit
+
+    def _ask_server_collection(self) -> None:
+        dialog = ServerCollectionDialog(self)
+        if dialog.exec() == ServerCollectionDialog.DialogCode.Accepted:
+            self.add_server_requested.emit(dialog.form())
 
     def _edit_excludes(self) -> None:
         info = self._infos.get(self._selected or "")

@@ -90,6 +90,9 @@ class GroundingChoice:
     # The query the user edited in the status line, used instead of the
     # model's for the next turn ("edit and re-run").
     web_query: str | None = None
+    # Whether collections on Chroma servers are searched too (not while
+    # reading ahead: nothing leaves the computer before Enter).
+    servers: bool = True
 
 
 @dataclass
@@ -139,15 +142,24 @@ class GroundingSource:
         library, names = self._library, self.choice.collections
         if library is None or names == () or self.choice.documents is SourceMode.OFF:
             return []
-        if not library.collections():
+        local = [c.name for c in library.collections()]
+        servers = [r.name for r in library.servers.refs()] if self.choice.servers else []
+        if not self.choice.servers:
+            names = tuple(n for n in (local if names is None else names) if n in local)
+        if (not local and not servers) or names == ():
             return []
         yield SearchingDocuments()
-        try:  # milliseconds: nothing to interrupt
-            return library.search(request.question, names, self._k)
+        try:  # milliseconds here; a server's search is bounded by its timeouts
+            found = library.search(request.question, names, self._k)
         except RetrievalError as exc:
             log.warning("document search failed: %s (%s)", exc, exc.detail)
             yield Notice(f"Your documents could not be searched: {exc}")
-        return []
+            return []
+        for name in servers if names is None else [n for n in names if n in servers]:
+            problem = library.servers.problem(name)
+            if problem is not None:  # the others answered; say which did not
+                yield Notice(f"“{name}” was not searched: {problem.message}")
+        return found
 
     def _decide_documents(
         self, question: str, found: list[RetrievedPassage]

@@ -1,0 +1,171 @@
+"""A collection on a real Chroma server (``chroma run`` on 127.0.0.1) in the
+real window: added from the Documents page, shown with where it lives,
+searched by the grounding like any collection (and written to the privacy
+ledger), never while reading ahead, refused when another embedding model
+built it, and forgotten here by Remove."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from app.application import build_main_window, configure_application
+from app.main_window import MainWindow
+from app.paths import AppPaths
+from app.widgets.server_collection_dialog import ServerCollectionDialog, ServerCollectionForm
+from app.wiring.grounding import GroundingChoice, GroundingSource, ledger_path
+from app.wiring.libraries import open_library
+from engine.context import ContextRequest
+from retrieval.chroma_server import ChromaServer
+from retrieval.web.ledger import Ledger
+from tests.app.conftest import close
+from tests.chroma_server import RunningChroma, running_chroma
+
+if TYPE_CHECKING:
+    from retrieval.embedding import Embedder
+
+TIMEOUT_MS = 60_000
+POLICY = "Train tickets over 200 euros need the heron form, signed by a team lead.\n"
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    from retrieval.embedding import Embedder
+
+    model = Embedder()
+    model.load()
+    return model
+
+
+@pytest.fixture(scope="module")
+def chroma(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[RunningChroma]:
+    """A server holding "team-docs" (one policy file, indexed from /srv-like
+    folder) and "other-model" (built, it says, by another embedder)."""
+    from retrieval.documents import DocumentLibrary
+
+    work = tmp_path_factory.mktemp("chroma")
+    share = work / "share"
+    share.mkdir()
+    (share / "travel.md").write_text(f"# Travel\n\n## Expenses\n\n{POLICY}")
+    with running_chroma(work / "server") as server:
+        library = DocumentLibrary(work / "indexer", lambda: embedder)
+        try:
+            list(library.servers.index(server.url, "team-docs", [share], threading.Event()))
+        finally:
+            library.close()
+        with ChromaServer(server.url) as client:
+            client.create_collection(
+                "other-model", {"hnsw:space": "cosine", "footnote:embedder": "e5@1"}
+            )
+        yield server
+
+
+@pytest.fixture
+def window(qtbot, qapp: QApplication, paths: AppPaths, embedder: Embedder) -> Iterator[MainWindow]:
+    """The app's window; its library opened as the app opens it (ledger,
+    token), sharing the module's embedder."""
+    configure_application(qapp)
+    shown = build_main_window(paths, open_documents=lambda: open_library(paths, lambda: embedder))
+    qtbot.addWidget(shown)
+    shown.show()
+    yield shown
+    close(shown)
+
+
+def _rows(window: MainWindow) -> dict[str, tuple[str, str, str]]:
+    return {n: (f, p, s) for n, f, p, s in window.documents_page.collection_rows()}
+
+
+def test_the_dialog_checks_what_was_typed(qtbot) -> None:
+    dialog = ServerCollectionDialog()
+    qtbot.addWidget(dialog)
+    dialog.url.setText("team-server:8000")
+    dialog.remote_name.setText("team-docs")
+    dialog.path_map.setPlainText("/srv/share=/Volumes/share\n")
+    assert dialog.form() == ServerCollectionForm(
+        "http://team-server:8000", "team-docs", "team-docs", (("/srv/share", "/Volumes/share"),)
+    )
+    dialog.path_map.setPlainText("/srv/share")
+    dialog.accept()  # not closed: the error says how to write it
+    assert dialog.result() != ServerCollectionDialog.DialogCode.Accepted
+    assert "SERVER_PREFIX=LOCAL_PREFIX" in dialog.error.text()
+
+
+def test_a_server_collection_is_added_shown_searched_and_removed(
+    qtbot, window: MainWindow, chroma: RunningChroma, paths: AppPaths
+) -> None:
+    page, controller = window.documents_page, window.documents_controller
+    window.show_documents()
+    controller.add_server_collection(
+        ServerCollectionForm(chroma.url, "team-docs", "Team", (("/nowhere", "/elsewhere"),))
+    )
+    qtbot.waitUntil(lambda: "Team" in _rows(window), timeout=TIMEOUT_MS)
+    assert _rows(window)["Team"] == ("", "1", f"On the server {chroma.url}")
+    assert "Team" in controller.collection_names()
+    page.collections.selectRow(list(_rows(window)).index("Team"))
+    assert f"lives on {chroma.url}" in page.files_title.text()
+    assert page.remove_button.isEnabled() and not page.excludes_button.isEnabled()
+
+    # The grounding searches it as any collection, and the ledger says so first.
+    library = controller.library
+    source = GroundingSource(library, None, GroundingChoice(collections=("Team",)))
+    found = _run(source, "Which form do I need for an expensive train ticket?")
+    assert found and "heron form" in getattr(found[0], "text", "")
+    entries = Ledger(ledger_path(paths.data)).entries()
+    assert entries[0].provider == f"Chroma server {chroma.url}"
+    assert entries[0].text == "Which form do I need for an expensive train ticket?"
+
+    # Reading ahead (while the user types) never sends anything to a server.
+    ahead = GroundingSource(library, None, GroundingChoice(collections=None, servers=False))
+    assert _run(ahead, "Which form for an expensive train ticket, and who signs") == []
+    assert len(Ledger(ledger_path(paths.data)).entries()) == 1
+
+    # Remove forgets it here; the server keeps it.
+    window.confirm = lambda title, text: True  # type: ignore[method-assign]
+    controller.remove("Team")
+    qtbot.waitUntil(lambda: "Team" not in _rows(window), timeout=TIMEOUT_MS)
+    with ChromaServer(chroma.url) as client:
+        assert client.collection("team-docs").count() == 1
+
+
+def test_a_collection_of_another_embedding_model_is_refused_with_its_reason(
+    qtbot, window: MainWindow, chroma: RunningChroma
+) -> None:
+    window.show_documents()
+    window.documents_controller.add_server_collection(
+        ServerCollectionForm(chroma.url, "other-model", "Other", ())
+    )
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=TIMEOUT_MS)
+    assert "built with the embedding model e5@1" in window.banner.text()
+    assert "Other" not in _rows(window)
+
+
+def _run(source: GroundingSource, question: str) -> list[object]:
+    generator = source(ContextRequest(question), threading.Event())
+    try:
+        while True:
+            next(generator)
+    except StopIteration as stop:
+        return list(stop.value)
+
+
+def test_unreachable_server_is_said_on_its_row(
+    qtbot, window: MainWindow, tmp_path: Path, embedder: Embedder
+) -> None:
+    with running_chroma(tmp_path / "server") as server:
+        (tmp_path / "share").mkdir()
+        (tmp_path / "share" / "a.txt").write_text(POLICY)
+        library = window.documents_controller.library
+        list(library.servers.index(server.url, "brief", [tmp_path / "share"], threading.Event()))
+        library.servers.add("Brief", server.url, "brief")
+    window.documents_controller._server_checks.clear()  # ask again now
+    window.documents_controller.refresh()
+    qtbot.waitUntil(
+        lambda: _rows(window).get("Brief", ("", "", ""))[2].startswith("Not reachable"),
+        timeout=TIMEOUT_MS,
+    )
