@@ -78,10 +78,17 @@ class LocalBackend:
             llama_cpp.llama_set_abort_callback(ctx, llama_cpp.ggml_abort_callback(), None)
 
     def read(
-        self, tokens: list[int], cancel: threading.Event, batch_tokens: int
+        self,
+        tokens: list[int],
+        cancel: threading.Event,
+        batch_tokens: int,
+        *,
+        between: threading.Event | None = None,
     ) -> Generator[PromptProgress, None, PromptRead]:
         """Evaluate the prompt but its last token, in batches, reusing the
-        longest cached prefix.
+        longest cached prefix. ``cancel`` also aborts the batch in progress
+        (llama.cpp keeps the batches before it); ``between`` ends the reading
+        once the batch in progress is done.
 
         We do this ourselves (rather than inside ``Llama.generate``) to check
         ``cancel`` between batches. ``generate`` then finds all but the last
@@ -97,7 +104,7 @@ class LocalBackend:
         started = time.perf_counter()
         try:
             for start in range(0, len(pending), batch_tokens):
-                if cancel.is_set():
+                if cancel.is_set() or (between is not None and between.is_set()):
                     break
                 with self._stoppable(cancel):
                     llama.eval(pending[start : start + batch_tokens])
@@ -114,7 +121,8 @@ class LocalBackend:
                 detail=str(exc),
             ) from exc
         seconds = time.perf_counter() - started
-        return PromptRead(reused, cached_count(llama) - reused, seconds, not cancel.is_set())
+        read = cached_count(llama) - reused
+        return PromptRead(reused, read, seconds, complete=reused + read >= len(tokens) - 1)
 
     def write(
         self, tokens: list[int], sampling: SamplingParams, cancel: threading.Event

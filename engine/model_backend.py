@@ -84,9 +84,16 @@ class ModelBackend(Protocol):
         """Whether left-out history can be shifted out of the cache."""
 
     def read(
-        self, tokens: list[int], cancel: threading.Event, batch_tokens: int
+        self,
+        tokens: list[int],
+        cancel: threading.Event,
+        batch_tokens: int,
+        *,
+        between: threading.Event | None = None,
     ) -> Generator[PromptProgress, None, PromptRead]:
-        """Read ``tokens`` but the last into the cache, reusing what it holds."""
+        """Read ``tokens`` but the last into the cache, reusing what it holds.
+        ``cancel`` stops it at once (in the middle of a batch if need be);
+        ``between`` at the end of the batch in progress, which stays cached."""
 
     def write(
         self,

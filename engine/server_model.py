@@ -248,6 +248,8 @@ class ServerBackend:
         tokens: list[int],
         cancel: threading.Event,
         batch_tokens: int,  # noqa: ARG002 (the server reads in its own batches)
+        *,
+        between: threading.Event | None = None,  # noqa: ARG002 (only reading ahead, never here)
     ) -> Generator[PromptProgress, None, PromptRead]:
         """Have the server read the prompt (one token written, thrown away),
         so the answer request that follows finds it cached: the turn's

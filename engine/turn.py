@@ -68,10 +68,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Reading ahead is stopped by Enter at any moment; llama.cpp keeps only whole
-# batches, so it reads in small ones: on a 2-core laptop 512 tokens are ~25 s
-# of work, 32 under 2 s (on a busy one 64 were not done within a 12 s question).
-READ_AHEAD_BATCH_TOKENS = 32
+# Reading ahead is stopped by Enter at any moment and by newer text at the end
+# of a batch; llama.cpp keeps only whole batches, so it reads in small ones,
+# about this long each at the measured prompt speed: on a 2-core laptop 512
+# tokens are ~25 s of work, and on a busy one a fixed 32-token batch took
+# 10 s (bench.ui_typing), longer than a short question takes to type.
+READ_AHEAD_BATCH_S = 1.0
+READ_AHEAD_MIN_BATCH_TOKENS = 8
+READ_AHEAD_MAX_BATCH_TOKENS = 64
 # Earlier user questions a context source sees (oldest first).
 RECENT_QUESTIONS = 3
 
@@ -184,6 +188,7 @@ class ChatSession:
         context_source: ContextSource,
         *,
         budget: TurnBudget | None = None,
+        superseded: threading.Event | None = None,
     ) -> int:
         """While the user is still typing ``request.user_message``: find its
         sources and read the prompt, up to the text typed so far, into
@@ -198,13 +203,20 @@ class ChatSession:
         others. ``context_source`` must not send anything off the machine
         (the app passes one with web search off). Returns the tokens now
         cached for that prompt (0: nothing to read ahead); stops at once
-        when ``cancel`` is set, e.g. by the next keystroke or by Enter.
+        when ``cancel`` is set (Enter: the turn is next). ``superseded``
+        set (newer text waits for its read-ahead) stops it at the end of
+        the batch in progress: what it read stays cached for the newer one,
+        which searches again and reads on if it finds the same passages.
+        Without that, a read-ahead begun on a question's first three words
+        read their passages, often the wrong ones, for the whole question.
         Never with a model server: a question not yet sent stays here."""
         if not self.backend.on_this_computer:
             return 0
         self.backend.prepare_turn()
         try:
-            for _event in self._run(request, cancel, context_source, budget, read_ahead=True):
+            for _event in self._run(
+                request, cancel, context_source, budget, read_ahead=True, superseded=superseded
+            ):
                 pass
         except EngineError as exc:
             log.info("reading ahead failed: %s", exc)
@@ -234,6 +246,7 @@ class ChatSession:
         budget: TurnBudget | None,
         *,
         read_ahead: bool = False,
+        superseded: threading.Event | None = None,
     ) -> Iterator[TurnEvent]:
         # A turn that may carry sources says how to read them once, in the
         # system prompt (cached), rather than in its own user turn.
@@ -269,7 +282,10 @@ class ChatSession:
         )
         if read_ahead:
             self._read_ahead_tokens = 0
-            if prompt.sources and not cancel.is_set():
+            # Superseded already: the newer text reads; reading now would
+            # first drop what the cache holds beyond this prompt's prefix.
+            waiting = superseded is not None and superseded.is_set()
+            if prompt.sources and not cancel.is_set() and not waiting:
                 start = self._prompts.question_start(
                     system, units, dropped_units, request.user_message, prompt
                 )
@@ -278,15 +294,20 @@ class ChatSession:
                 self._read_ahead_sources = prompt.sources
                 # _evaluate_prompt reads all but the last token it is given,
                 # in small batches: Enter stops it mid-batch, losing only that one.
+                batch = read_ahead_batch_tokens(self.prompt_speed.tokens_per_s)
+                started = time.perf_counter()
                 done = yield from self._evaluate_prompt(
-                    prompt.tokens[: start + 1], cancel, READ_AHEAD_BATCH_TOKENS
+                    prompt.tokens[: start + 1], cancel, batch, between=superseded
                 )
                 self._read_ahead_tokens = done.reused_tokens + done.evaluated_tokens
                 log.info(
-                    "read ahead %s: %d of %d tokens cached%s",
+                    "read ahead %s: %d of %d tokens cached, %d read in %.1f s (%d-token batches)%s",
                     [p.id[:8] for p in prompt.sources],
                     self._read_ahead_tokens,
                     start,
+                    done.evaluated_tokens,
+                    time.perf_counter() - started,
+                    batch,
                     "" if done.complete else " (stopped)",
                 )
             return
@@ -397,11 +418,16 @@ class ChatSession:
         return cached
 
     def _evaluate_prompt(
-        self, tokens: list[int], cancel: threading.Event, batch_tokens: int = PROMPT_BATCH_TOKENS
+        self,
+        tokens: list[int],
+        cancel: threading.Event,
+        batch_tokens: int = PROMPT_BATCH_TOKENS,
+        *,
+        between: threading.Event | None = None,
     ) -> Generator[PromptProgress, None, PromptRead]:
         """Read the prompt but its last token into the backend's cache, and
         learn the prompt speed from it."""
-        done = yield from self.backend.read(tokens, cancel, batch_tokens)
+        done = yield from self.backend.read(tokens, cancel, batch_tokens, between=between)
         if done.complete:
             self.prompt_speed.record(done.evaluated_tokens, done.seconds)
         return done
@@ -572,6 +598,15 @@ class ChatSession:
     def _forget_cache(self) -> None:
         self._cache.clear()
         self.backend.forget()
+
+
+def read_ahead_batch_tokens(prompt_tokens_per_s: float) -> int:
+    """Tokens per read-ahead batch: about :data:`READ_AHEAD_BATCH_S` of
+    reading at this speed, so Enter or newer text waits or loses at most
+    that, within the bounds below which llama.cpp reads much slower per
+    token and above which a batch outlasts a short question."""
+    tokens = round(prompt_tokens_per_s * READ_AHEAD_BATCH_S)
+    return max(READ_AHEAD_MIN_BATCH_TOKENS, min(READ_AHEAD_MAX_BATCH_TOKENS, tokens))
 
 
 def _earlier(message: ChatMessage | EarlierMessage) -> EarlierMessage:

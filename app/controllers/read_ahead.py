@@ -6,10 +6,11 @@ tokens of sources on a 2-core laptop; ``ChatSession.read_ahead``).
 A read-ahead starts when typing pauses (``PAUSE_MS``), and while it goes on
 at most every ``EVERY_MS`` at the end of a word: people rarely pause long
 while writing a question, and the passages found for most of it are usually
-those of all of it. A read-ahead already running is not interrupted by more
-typing (it would lose the prompt batch in progress: ~25 s of work on a
-2-core laptop); the engine runs only the newest one waiting behind it, and
-Enter stops it (what it read so far stays cached). Only the user's
+those of all of it. A newer read-ahead stops the one running at the end of
+its prompt batch (about a second of reading), never in the middle: what was
+read stays cached, and the newer one searches again and reads on where the
+passages are the same. The engine runs only the newest one waiting, and
+Enter stops it at once (what it read so far stays cached). Only the user's
 documents are searched: web search waits for Enter, so nothing leaves the
 computer while a question is being written. Nothing here runs on the GUI
 thread but the timers and building the request.

@@ -75,6 +75,8 @@ class ReadAheadJob:
     context_source: ContextSource
     budget: TurnBudget | None = None
     number: int = 0  # later jobs supersede it while it waits
+    # Set when a later job is queued: this one stops after its batch in progress.
+    superseded: threading.Event = field(default_factory=threading.Event)
 
 
 def speed_key(path: str | Path) -> str:
@@ -204,7 +206,11 @@ class EngineWorker(QObject):
             return  # stopped, or a newer one waits behind it
         try:
             tokens = self._session.read_ahead(
-                job.request, job.cancel, job.context_source, budget=job.budget
+                job.request,
+                job.cancel,
+                job.context_source,
+                budget=job.budget,
+                superseded=job.superseded,
             )
         except Exception:
             log.exception("reading ahead failed")  # costs the speed-up, not the turn
@@ -293,6 +299,7 @@ class EngineController(QObject):
         self._ids = itertools.count(1)
         self._pending: dict[int, threading.Event] = {}
         self._read_ahead_cancel = threading.Event()
+        self._read_ahead_job: ReadAheadJob | None = None  # the newest queued
         self.model: ModelSummary | None = None
         # The model that was unloaded for a new one, until a model is loaded
         # again: lets a failure say that the previous one is gone too.
@@ -336,13 +343,17 @@ class EngineController(QObject):
         budget: TurnBudget | None = None,
     ) -> None:
         """Queue a read-ahead of the prompt for ``request`` (the text typed
-        so far). One already running goes on (stopping it would lose the
-        prompt batch in progress); of those waiting, only this newest runs."""
+        so far). One already running stops at the end of its prompt batch
+        (what it read stays cached for this one); of those waiting, only
+        this newest runs."""
         number = next(self._ids)
         self._worker.newest_read_ahead = number
-        self._request_read_ahead.emit(
-            ReadAheadJob(request, self._read_ahead_cancel, context_source, budget, number)
+        if self._read_ahead_job is not None:
+            self._read_ahead_job.superseded.set()
+        self._read_ahead_job = ReadAheadJob(
+            request, self._read_ahead_cancel, context_source, budget, number
         )
+        self._request_read_ahead.emit(self._read_ahead_job)
 
     def cancel_read_ahead(self) -> None:
         """Stop reading ahead (Enter: the turn is next); what was read stays cached."""

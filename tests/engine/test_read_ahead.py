@@ -12,7 +12,15 @@ from engine.budget import FirstWordTarget
 from engine.context import ContextProgress, ContextRequest, SourcePassage
 from engine.events import Finished, TurnEvent
 from engine.model import LocalModel
-from engine.turn import ChatSession, SamplingParams, TurnBudget, TurnRequest
+from engine.turn import (
+    READ_AHEAD_MAX_BATCH_TOKENS,
+    READ_AHEAD_MIN_BATCH_TOKENS,
+    ChatSession,
+    SamplingParams,
+    TurnBudget,
+    TurnRequest,
+    read_ahead_batch_tokens,
+)
 
 SYSTEM = "You are a helpful assistant."
 PASSAGES = [
@@ -122,3 +130,52 @@ def test_passages_read_ahead_are_sent_as_read_when_the_search_still_chooses_them
     # the words that changed is reused.
     assert done.stats.evaluated_prompt_tokens <= 20
     assert done.stats.reused_prompt_tokens >= cached - 10
+
+
+def test_newer_text_stops_a_read_ahead_after_its_batch_and_keeps_what_it_read(
+    model: LocalModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next words arrive while a read-ahead reads: it finishes the batch
+    in progress (never aborts it), stops, and the next read-ahead reuses it."""
+    superseded = threading.Event()
+    batches: list[int] = []
+    real_eval = model.llama.eval
+
+    def eval_then_newer_text(tokens: list[int]) -> None:
+        real_eval(tokens)
+        batches.append(len(tokens))
+        if len(batches) == 2:
+            superseded.set()  # a keystroke during the second batch
+
+    monkeypatch.setattr(model.llama, "eval", eval_then_newer_text)
+    session = ChatSession(model)
+    typing = TurnRequest(SYSTEM, (), "When is the travel budget", SamplingParams())
+    cached = session.read_ahead(typing, threading.Event(), source, superseded=superseded)
+    assert len(batches) == 2  # the batch in progress was finished, then no more
+    assert cached == model.llama.n_tokens == sum(batches)
+
+    batches.clear()
+    more = TurnRequest(SYSTEM, (), "When is the travel budget approved", SamplingParams())
+    assert session.read_ahead(more, threading.Event(), source) > cached
+    assert sum(batches) == model.llama.n_tokens - cached  # nothing read twice
+
+
+def test_a_read_ahead_superseded_before_it_reads_leaves_the_cache_alone(
+    model: LocalModel,
+) -> None:
+    session = ChatSession(model)
+    typing = TurnRequest(SYSTEM, (), "When is the travel budget", SamplingParams())
+    cached = session.read_ahead(typing, threading.Event(), source)
+    before = list(model.llama.input_ids[: model.llama.n_tokens])
+    superseded = threading.Event()
+    superseded.set()
+    other = TurnRequest(SYSTEM, (), "Something else entirely now", SamplingParams())
+    assert session.read_ahead(other, threading.Event(), source, superseded=superseded) == 0
+    assert list(model.llama.input_ids[: model.llama.n_tokens]) == before
+    assert len(before) == cached
+
+
+def test_read_ahead_batches_last_about_a_second_at_the_measured_speed() -> None:
+    assert read_ahead_batch_tokens(19.0) == 19
+    assert read_ahead_batch_tokens(2.0) == READ_AHEAD_MIN_BATCH_TOKENS  # smaller is slower
+    assert read_ahead_batch_tokens(500.0) == READ_AHEAD_MAX_BATCH_TOKENS
