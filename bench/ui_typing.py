@@ -1,5 +1,5 @@
 """First word after Enter when a question is typed at a human pace into the
-real window, with and without reading ahead (``app.read_ahead``).
+real window, with and without reading ahead (``app.controllers.read_ahead``).
 
     .venv/bin/python -m bench.ui_typing            # Phi-3-mini-shaped Q4_K_M
     .venv/bin/python -m bench.ui_typing --quick    # tiny model: a smoke run
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import tempfile
@@ -37,6 +38,30 @@ from bench.ui import run_until
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GOAL_FIRST_WORD_S = 2.0
+# Loggers whose records make each question's timeline (what was read ahead,
+# what the turn found cached, the search): the why behind the first word.
+TIMELINE_LOGGERS = (
+    "engine",
+    "app.controllers.read_ahead",
+    "app.workers.engine",
+    "app.wiring.grounding",
+    "app.wiring.turn_grounding",
+)
+
+
+class Timeline(logging.Handler):
+    """Log records and turn events with their time since typing started."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.start = time.perf_counter()
+        self.lines: list[str] = []
+
+    def mark(self, what: str) -> None:
+        self.lines.append(f"{time.perf_counter() - self.start:7.2f} {what}")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.mark(f"{record.name}: {record.getMessage()}")
 
 
 def ask_typed(window: Any, text: str, cps: float, read_ahead: bool) -> dict[str, Any]:
@@ -44,7 +69,7 @@ def ask_typed(window: Any, text: str, cps: float, read_ahead: bool) -> dict[str,
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtTest import QTest
 
-    from engine.events import Finished, Token
+    from engine.events import Finished, PromptProgress, Token
 
     window.chat_controller.show(None)
     window.read_ahead.enabled = read_ahead
@@ -52,8 +77,19 @@ def ask_typed(window: Any, text: str, cps: float, read_ahead: bool) -> dict[str,
     window.engine.read_ahead_done.connect(read.append)
     first: list[float] = []
     done: list[Finished] = []
+    timeline = Timeline()
+    loggers = [logging.getLogger(name) for name in TIMELINE_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(timeline)
+    window.engine.read_ahead_done.connect(
+        lambda tokens: timeline.mark(f"read-ahead done: {tokens} tokens cached")
+    )
 
     def on_event(_turn: int, event: object) -> None:
+        if not first and not isinstance(event, PromptProgress):
+            timeline.mark(f"event {type(event).__name__}")
         if isinstance(event, Token) and not first:
             first.append(time.perf_counter())
         elif isinstance(event, Finished):
@@ -78,6 +114,7 @@ def ask_typed(window: Any, text: str, cps: float, read_ahead: bool) -> dict[str,
         run_until(lambda: typed[0] >= len(text), len(text) / cps + 60)
         typed_s = time.perf_counter() - typing_started
         entered = time.perf_counter()
+        timeline.mark("Enter")
         QTest.keyClick(window.composer.edit, Qt.Key.Key_Return)
         run_until(lambda: bool(first) or not window.composer.generating, 600)
         window.stop()
@@ -85,6 +122,10 @@ def ask_typed(window: Any, text: str, cps: float, read_ahead: bool) -> dict[str,
     finally:
         window.engine.turn_event.disconnect(on_event)
         window.engine.read_ahead_done.disconnect(read.append)
+        window.engine.read_ahead_done.disconnect()
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(timeline)
+            logger.setLevel(level)
     stats = done[-1].stats if done else None
     return {
         "question": text,
@@ -95,6 +136,7 @@ def ask_typed(window: Any, text: str, cps: float, read_ahead: bool) -> dict[str,
         "prompt_tokens": stats.prompt_tokens if stats else None,
         "evaluated_prompt_tokens": stats.evaluated_prompt_tokens if stats else None,
         "sources": len(done[-1].sources) if done else None,
+        "timeline": timeline.lines,
     }
 
 
@@ -105,6 +147,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=6, help="half off, half on")
     parser.add_argument("--cps", type=float, default=7.0, help="characters per second typed")
     args = parser.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no display needed
     model = args.model or ensure_model("tiny" if args.quick else "phi3-mini")
     spec = json.loads(QUESTIONS.read_text(encoding="utf-8"))
     questions = [q["question"] for q in spec["questions"]][: args.questions + 1]
@@ -181,7 +224,9 @@ def measure(model: Path, folder: Path, questions: list[str], cps: float) -> dict
         # find its whole prompt cached the second time.
         for i, text in enumerate(questions[1:]):
             turns.append(ask_typed(window, text, cps, read_ahead=i % 2 == 1))
-            print(turns[-1], flush=True)
+            row = turns[-1]
+            print({k: v for k, v in row.items() if k != "timeline"}, flush=True)
+            print("\n".join("    " + line for line in row["timeline"]), flush=True)
     finally:
         window.close()
         window.store.close()
