@@ -198,8 +198,7 @@ def _start(window: MainWindow) -> None:
     settings, models = window.settings, window.models_controller
     window.conversations_controller.refresh(select=settings.last_conversation_id or None)
     models.offer_download()
-    if settings.model_path:
-        models.load(settings.model_path)
+    models.use_settings()  # the model server, when one is on, else the last model file
     window.show_home_page_unless_elsewhere()
     models.recover_interrupted_work()
 

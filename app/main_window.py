@@ -455,21 +455,31 @@ class MainWindow(QMainWindow):
             gpus=self.engine.gpus or (),
             prompt_tokens_per_s=self.engine.prompt_tokens_per_s if self.engine.model else None,
             prompt_speed_measured=self.engine.prompt_speed_measured,
+            has_saved_key=self.settings.use_model_server,
         )
         if dialog.exec() != SettingsDialog.DialogCode.Accepted:
             return
 
         def load_inputs() -> tuple[object, ...]:
             s = self.settings
-            return (s.model_path, s.context_tokens, s.threads, s.kv_cache_8bit, s.gpu_layers)
+            return (
+                s.model_path,
+                s.context_tokens,
+                s.threads,
+                s.kv_cache_8bit,
+                s.gpu_layers,
+                s.use_model_server,
+                s.model_server_url,
+                s.model_server_model,
+            )
 
         before = load_inputs()
         dialog.apply_to(self.settings)
         self.save_settings()
         self.set_theme(ThemeChoice(self.settings.theme))
-        after = load_inputs()
-        if after != before and self.settings.model_path:
-            self.open_model(self.settings.model_path)
+        new_key = self.models_controller.remember_api_key(dialog.api_key)
+        if load_inputs() != before or new_key:
+            self.models_controller.use_settings()
 
     def set_theme(self, choice: ThemeChoice) -> None:
         """Light, dark or the system's, for the whole app, now and next time."""

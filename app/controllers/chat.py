@@ -67,6 +67,7 @@ OPEN_A_MODEL_TEXT = "Open a model first: File → Open Model…"
 STORED_FOOTERS = {
     "cancelled": "Stopped",
     "length": "Cut short",
+    "failed": "Interrupted: the model server failed before the answer was finished",
     INTERRUPTED: "Interrupted: Footnote closed before this answer was finished",
 }
 
@@ -456,7 +457,13 @@ class ChatController(QObject):
         elif isinstance(event, Finished):
             self._finish_turn(turn, event, visible)
         elif isinstance(event, Failed):
-            self._fail_turn(turn, event.error, visible)
+            if event.partial is not None:
+                # A server that failed mid-answer: what it wrote is kept as the
+                # answer (footer "Interrupted"), and the banner says why.
+                self._finish_turn(turn, event.partial, visible)
+                self.banner.show_error(event.error)
+            else:
+                self._fail_turn(turn, event.error, visible)
 
     def _on_progress(
         self, turn: _Turn, event: Progress | PromptProgress | Sources, visible: bool
@@ -681,6 +688,8 @@ def answer_footer(event: Finished) -> str:
         parts.append("Stopped")
     elif event.reason == "length":
         parts.append("Cut short")
+    elif event.reason == "failed":
+        parts.append("Interrupted: the model server failed")
     if event.stats.generated_tokens:
         parts.append(
             f"{event.stats.generated_tokens} tokens · {event.stats.tokens_per_second:.1f} tok/s"

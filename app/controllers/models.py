@@ -21,6 +21,7 @@ from app.pages.welcome import WelcomePage
 from app.paths import AppPaths
 from app.settings import Settings
 from app.widgets.banner import Banner
+from app.wiring.model_server import ServerChoice, key_name, server_choice
 from app.workers.engine import EngineController, ModelSummary
 from app.workers.jobs import JobRegistry
 from engine.catalog import CatalogEntry, recommend
@@ -43,12 +44,20 @@ from engine.hardware import MemoryBudget, memory_budget
 from engine.library import InstalledModel, delete_model, installed_models
 from engine.model import LoadOptions
 from engine.quantize import DEFAULT_QUANT
+from engine.server_key import KeyringUnavailable, save_api_key
 
 log = logging.getLogger(__name__)
 
 NO_MODEL_TEXT = "No model loaded"
 SCAN_JOB = "model-scan"
 CONVERT_JOB = "convert"
+
+
+def model_text(summary: ModelSummary) -> str:
+    """The model in the status bar: its name and quantization, or where it runs."""
+    if summary.server is not None:
+        return f"{summary.name} · on a model server"
+    return f"{summary.name} · {summary.quantization}"
 
 
 def download_job_key(entry_id: str) -> str:
@@ -100,6 +109,8 @@ class ModelsController(QObject):
         # load takes away (if the banner still shows it).
         self._load_failure: str | None = None
         self._rescan = False
+        # A model server's key typed this session where no keyring keeps it.
+        self._session_key: str | None = None
 
         engine.model_loading.connect(self._on_model_loading)
         engine.model_loaded.connect(self._on_model_loaded)
@@ -129,6 +140,40 @@ class ModelsController(QObject):
             return
         self.load(path)
 
+    def use_settings(self) -> None:
+        """The model the settings choose: the model server when it is on,
+        else the model file (at start, and after Settings changed them)."""
+        choice = server_choice(self.settings)
+        if choice is not None:
+            if self._is_busy():
+                self.banner.show_message(
+                    "Stop the current answer before switching models.", level="info"
+                )
+                return
+            self.use_server(choice, self._session_key)
+        elif self.settings.model_path:
+            self.open_model(self.settings.model_path)
+
+    def use_server(self, choice: ServerChoice, api_key: str | None = None) -> None:
+        """Answers computed on a model server from now on (``api_key`` None:
+        the keyring's)."""
+        self.loading_path = choice.label
+        self.engine.use_server(choice, self.paths.ensure().data, api_key)
+
+    def remember_api_key(self, key: str) -> bool:
+        """A key typed in Settings goes to the system keyring. Where there is
+        none it is kept for this session only, never in the settings file,
+        and the banner says so. False: no key was typed."""
+        if not key:
+            return False
+        try:
+            save_api_key(key_name(self.settings.model_server_url), key)
+            self._session_key = None
+        except KeyringUnavailable as exc:
+            self._session_key = key
+            self.banner.show_message(str(exc), level="info", details=exc.detail)
+        return True
+
     def load(self, path: str) -> None:
         self.loading_path = path
         self.engine.load_model(
@@ -143,7 +188,8 @@ class ModelsController(QObject):
 
     @Slot(str)
     def _on_model_loading(self, path: str) -> None:
-        text = f"Loading {Path(path).name}…"
+        served = "://" in path  # a server's label, not a file
+        text = f"Connecting to {path}…" if served else f"Loading {Path(path).name}…"
         self.model_label.setText(text)
         self.welcome.set_status(text)
         self.status.showMessage(text)
@@ -152,11 +198,15 @@ class ModelsController(QObject):
     def _on_model_loaded(self, summary: ModelSummary) -> None:
         self.loading_path = None
         path = str(summary.path)
-        if path != self.settings.model_path or path not in self.settings.recent_models:
+        if summary.server is None and (
+            path != self.settings.model_path or path not in self.settings.recent_models
+        ):
             self.settings.remember_model(path)
         self._save_settings()
-        self.model_label.setText(f"{summary.name} · {summary.quantization}")
-        self.model_label.setToolTip(str(summary.path))
+        self.model_label.setText(model_text(summary))
+        # Always in view for a server: the conversation leaves the computer.
+        where = f"Answers computed on {summary.server}" if summary.server else str(summary.path)
+        self.model_label.setToolTip(where)
         self.backend_label.setText(f"{summary.backend_label} · {summary.context_tokens:,} ctx")
         # The fallback reasons stay a hover away after the banner is dismissed.
         self.backend_label.setToolTip("\n".join(summary.notes))
@@ -181,7 +231,7 @@ class ModelsController(QObject):
         current = self.engine.model
         message = str(error)
         if current is not None:
-            self.model_label.setText(f"{current.name} · {current.quantization}")
+            self.model_label.setText(model_text(current))
             message += f" Still using {current.name}."
         else:
             self.model_label.setText(NO_MODEL_TEXT)

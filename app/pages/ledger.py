@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 SHOWN_ENTRIES = 1000
 EMPTY_TEXT = "Nothing has left this computer."
-KIND_LABELS = {"query": "Search", "fetch": "Page"}
+KIND_LABELS = {"query": "Search", "fetch": "Page", "model": "Model server"}
 
 
 class LedgerPage(QWidget):

@@ -1,5 +1,6 @@
-"""Settings: theme, model, context size, threads, KV cache, GPU layers,
-temperature, system prompt, answer speed (the first-word target) and web search."""
+"""Settings: theme, model (a file here, or a model server), context size,
+threads, KV cache, GPU layers, temperature, system prompt, answer speed (the
+first-word target) and web search."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ class SettingsDialog(QDialog):
         gpus: Sequence[ComputeDevice] = (),
         prompt_tokens_per_s: float | None = None,
         prompt_speed_measured: bool = False,
+        has_saved_key: bool = False,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
@@ -82,6 +84,7 @@ class SettingsDialog(QDialog):
         row.addWidget(self.model_path, 1)
         row.addWidget(browse)
         form.addRow("Model file", row)
+        self._add_server_rows(form, settings, has_saved_key)
 
         self.context = QSpinBox()
         self.context.setRange(512, 131072)
@@ -210,6 +213,54 @@ class SettingsDialog(QDialog):
         settings.web_allow_local_fetch = self.allow_local_fetch.isChecked()
         if self.model_path.text().strip():
             settings.model_path = self.model_path.text().strip()
+        settings.model_server_url = self.server_url.text().strip()
+        settings.model_server_model = self.server_model.text().strip()
+        settings.use_model_server = (
+            self.use_server.isChecked()
+            and bool(settings.model_server_url)
+            and bool(settings.model_server_model)
+        )
+
+    def _add_server_rows(self, form: QFormLayout, settings: Settings, has_saved_key: bool) -> None:
+        """Settings → Model → "Use a model server": its address, the model's
+        name there, and an API key that goes to the system keyring."""
+        self.use_server = QCheckBox("Use a model server (answers are computed there)")
+        self.use_server.setChecked(settings.use_model_server)
+        self.use_server.setToolTip(
+            "For models this computer cannot run (Phi-3-small) or a team's GPU server: an "
+            "OpenAI-compatible API such as vLLM, llama.cpp's llama-server or Ollama. Each "
+            "turn's conversation and sources are sent to it, and the privacy ledger lists "
+            "every send."
+        )
+        form.addRow("", self.use_server)
+        self.server_url = QLineEdit(settings.model_server_url)
+        self.server_url.setPlaceholderText("e.g. http://gpu-box:8000")
+        self.server_url.setAccessibleName("Model server address")
+        form.addRow("Server address", self.server_url)
+        self.server_model = QLineEdit(settings.model_server_model)
+        self.server_model.setPlaceholderText("the model's name on the server, e.g. phi3-small")
+        self.server_model.setAccessibleName("Model name on the server")
+        form.addRow("Model name", self.server_model)
+        self.server_key = QLineEdit()
+        self.server_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.server_key.setAccessibleName("Model server API key")
+        self.server_key.setPlaceholderText(
+            "saved in the system keyring; type to replace"
+            if has_saved_key
+            else "optional; kept in the system keyring, never in the settings file"
+        )
+        form.addRow("API key", self.server_key)
+        self.use_server.toggled.connect(self._enable_server_rows)
+        self._enable_server_rows(self.use_server.isChecked())
+
+    def _enable_server_rows(self, on: bool) -> None:
+        for field in (self.server_url, self.server_model, self.server_key):
+            field.setEnabled(on)
+
+    @property
+    def api_key(self) -> str:
+        """The key typed in this time ("": keep the saved one)."""
+        return self.server_key.text().strip()
 
     def _explain_speed(self) -> None:
         target = FirstWordTarget(self.answer_speed.currentData())

@@ -72,9 +72,16 @@ def connect(
     """Connect to ``choice`` (the key: given, else the keyring's). Raises the
     engine's typed errors (unreachable, key refused, model unknown)."""
     recorder = ServerLedger(Ledger(ledger_path(data_dir)))
-    key = api_key if api_key is not None else load_api_key(choice.url.rstrip("/"))
+    key = api_key if api_key is not None else load_api_key(key_name(choice.url))
     address = ServerAddress(choice.url, choice.model, key or None)
     return ServerModel.connect(address, record_send=recorder), recorder
+
+
+def key_name(url: str) -> str:
+    """Under what name a server's key is kept in the keyring: its base URL
+    as written, without a trailing slash or ``/v1``."""
+    url = url.strip().rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
 class ApiKeyVariableMissing(EngineError):

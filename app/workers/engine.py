@@ -19,15 +19,18 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.wiring.model_server import ServerChoice, ServerLedger
+from app.wiring.model_server import connect as connect_server
 from app.workers.jobs import wait_visibly
 from engine.context import ContextSource
 from engine.devices import ComputeDevice
 from engine.errors import EngineError, GenerationFailed, ModelLoadFailed
-from engine.events import Failed, Finished
+from engine.events import Failed, Finished, Sources
 from engine.gguf_info import inspect_gguf
 from engine.hardware import detect_build
 from engine.model import LoadOptions, LocalModel, load_model
-from engine.prompt_speed import PromptSpeed
+from engine.prompt_speed import GPU_DEFAULT_TOKENS_PER_S, PromptSpeed
+from engine.server_model import ServerModel
 from engine.turn import ChatSession, TurnBudget, TurnRequest
 from retrieval.quiet_import import quiet_imports
 
@@ -45,9 +48,22 @@ class ModelSummary:
     context_tokens: int
     backend_label: str
     notes: tuple[str, ...] = field(default=())
+    # Where answers are computed: None here, else the server ("URL (model)").
+    server: str | None = None
 
     @classmethod
-    def of(cls, model: LocalModel) -> ModelSummary:
+    def of(cls, model: LocalModel | ServerModel) -> ModelSummary:
+        if isinstance(model, ServerModel):
+            return cls(
+                path=Path(),
+                name=model.address.model,
+                architecture=model.info.kind,
+                quantization="",
+                context_tokens=model.context_tokens,
+                backend_label=f"Answers computed on {model.label}",
+                notes=model.notes,
+                server=model.label,
+            )
         return cls(
             path=model.info.path,
             name=model.info.display_name,
@@ -84,6 +100,11 @@ def speed_key(path: str | Path) -> str:
     return str(Path(path))
 
 
+def server_speed_key(label: str) -> str:
+    """How a served model is named in ``Settings.prompt_speeds``."""
+    return f"server: {label}"
+
+
 class EngineWorker(QObject):
     """Lives on the engine thread. Slots run there, one at a time."""
 
@@ -100,8 +121,10 @@ class EngineWorker(QObject):
 
     def __init__(self) -> None:
         super().__init__()
-        self._model: LocalModel | None = None
+        self._model: LocalModel | ServerModel | None = None
         self._session: ChatSession | None = None
+        # With a model server: names the turn's sources in its ledger entries.
+        self._recorder: ServerLedger | None = None
         # Set from the GUI thread (an int: atomic): the newest read-ahead queued.
         self.newest_read_ahead = 0
         # One estimate per model file for this run, so the previous model's
@@ -134,7 +157,7 @@ class EngineWorker(QObject):
         try:
             # Validate first (cheap): a bad file must not unload a good model.
             inspect_gguf(path)
-            previous = self._model.info.path if self._model else None
+            previous = self._model.info.path if isinstance(self._model, LocalModel) else None
             self._unload()
             try:
                 model = load_model(path, options)
@@ -156,6 +179,32 @@ class EngineWorker(QObject):
         self._start_session(model, saved_speed)
         self.model_loaded.emit(ModelSummary.of(model))
 
+    @Slot(object, str, object)
+    def use_server(self, choice: ServerChoice, data_dir: str, api_key: object = None) -> None:
+        """Answers from now on computed on ``choice``; the model here is freed
+        once the server has answered (a server that cannot be reached leaves
+        the current model in use)."""
+        self.model_loading.emit(choice.label)
+        try:
+            key = api_key if isinstance(api_key, str) else None
+            served, recorder = connect_server(choice, Path(data_dir), api_key=key)
+        except EngineError as exc:
+            log.warning("model server %s failed: %s | %s", choice.label, exc, exc.detail)
+            self.model_failed.emit(exc)
+            return
+        except Exception as exc:
+            log.exception("unexpected failure connecting to %s", choice.label)
+            self.model_failed.emit(
+                ModelLoadFailed(
+                    f"Footnote could not use the model server {choice.label}.", detail=repr(exc)
+                )
+            )
+            return
+        self._unload()
+        self._model, self._recorder = served, recorder
+        self._start_session(served, None)
+        self.model_loaded.emit(ModelSummary.of(served))
+
     @Slot(object)
     def run_turn(self, job: TurnJob) -> None:
         if self._session is None:
@@ -174,6 +223,9 @@ class EngineWorker(QObject):
             for event in session.run(
                 job.request, job.cancel, job.context_source, budget=job.budget
             ):
+                if isinstance(event, Sources) and self._recorder is not None:
+                    # Before the prompt goes: its ledger entry names them.
+                    self._recorder.sources = tuple(event.passages)
                 if isinstance(event, Finished) and session.prompt_speed.samples != samples:
                     # Before Finished, so the speed is saved when the answer is.
                     self._say_speed(session)
@@ -217,12 +269,15 @@ class EngineWorker(QObject):
             return
         self.read_ahead_done.emit(tokens)
 
-    def _start_session(self, model: LocalModel, saved_speed: object) -> None:
+    def _start_session(self, model: LocalModel | ServerModel, saved_speed: object) -> None:
         """One ChatSession per loaded model, with this file's prompt speed:
         learnt in this run, else saved in the settings, else a guess from the
         model's size (the guess always follows the current threads/GPU)."""
-        key = speed_key(model.info.path)
-        guess = PromptSpeed.for_model(model).default_tokens_per_s
+        if isinstance(model, ServerModel):
+            key, guess = server_speed_key(model.label), GPU_DEFAULT_TOKENS_PER_S
+        else:
+            key = speed_key(model.info.path)
+            guess = PromptSpeed.for_model(model).default_tokens_per_s
         speed = self._speeds.get(key)
         if speed is not None:
             speed.default_tokens_per_s = guess
@@ -235,9 +290,13 @@ class EngineWorker(QObject):
         self._say_speed(self._session)
 
     def _say_speed(self, session: ChatSession) -> None:
-        self.prompt_speed_changed.emit(
-            speed_key(session.model.info.path), session.prompt_speed.to_dict()
+        model = session.model
+        key = (
+            server_speed_key(model.label)
+            if isinstance(model, ServerModel)
+            else speed_key(model.info.path)
         )
+        self.prompt_speed_changed.emit(key, session.prompt_speed.to_dict())
 
     def close(self) -> None:
         """Free the model. Call only once the engine thread has stopped."""
@@ -251,6 +310,7 @@ class EngineWorker(QObject):
             self.model_unloaded.emit()
         self._model = None
         self._session = None
+        self._recorder = None
 
     def _reload_quietly(self, path: Path, options: LoadOptions) -> None:
         try:
@@ -275,6 +335,7 @@ class EngineController(QObject):
 
     _request_probe = Signal()
     _request_load = Signal(str, object, object)
+    _request_server = Signal(object, str, object)
     _request_turn = Signal(object)
     _request_read_ahead = Signal(object)
 
@@ -286,6 +347,7 @@ class EngineController(QObject):
         self._worker.moveToThread(self._thread)
         self._request_probe.connect(self._worker.probe_devices)
         self._request_load.connect(self._worker.load)
+        self._request_server.connect(self._worker.use_server)
         self._request_turn.connect(self._worker.run_turn)
         self._request_read_ahead.connect(self._worker.run_read_ahead)
         self._worker.read_ahead_done.connect(self.read_ahead_done)
@@ -320,6 +382,10 @@ class EngineController(QObject):
     def load_model(self, path: str | Path, options: LoadOptions) -> None:
         saved = self.saved_prompt_speeds.get(speed_key(path))
         self._request_load.emit(str(path), options, dict(saved) if saved else None)
+
+    def use_server(self, choice: ServerChoice, data_dir: Path, api_key: str | None) -> None:
+        """Compute answers on a model server (``api_key`` None: the keyring's)."""
+        self._request_server.emit(choice, str(data_dir), api_key)
 
     def start_turn(
         self,
