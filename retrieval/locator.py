@@ -26,6 +26,9 @@ class Locator:
     heading_path: tuple[str, ...] = field(default=())
     line_start: int | None = None  # 1-based, inclusive (code and plain text)
     line_end: int | None = None
+    # The Chroma server that holds the passage (a shared collection): its
+    # file may not be reachable from this computer (see server_collections).
+    server: str | None = None
     # Web
     url: str | None = None
     title: str | None = None

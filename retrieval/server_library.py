@@ -191,7 +191,7 @@ class ServerLibrary:
                 continue
             self._note(ref.name, None)
             hits.locators = {
-                i: replace(loc, path=ref.local_path(loc.path)) if loc.path else loc
+                i: replace(loc, path=ref.local_path(loc.path) if loc.path else None, server=ref.url)
                 for i, loc in hits.locators.items()
             }
             found.append(hits)

@@ -9,7 +9,9 @@ viewer, the page in the system's browser. Rows take keyboard focus (Tab) and
 open with Enter or Space. A PDF opens at the cited page where the viewer can
 be told (``app.widgets.pdf_viewer`` on Linux, the ``#page=`` fragment elsewhere), and
 what happened is said (``source_notes()``): a source nothing could open is
-never a silent click.
+never a silent click. A passage from a collection on a Chroma server whose
+file this computer cannot reach (another machine's path, no path mapping)
+is shown whole in its row instead.
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ class OpenOutcome:
 
     ok: bool
     message: str
+    # Nothing opened, but the passage itself can be shown (a server's file
+    # that is not reachable from here).
+    show_passage: bool = False
 
 
 class _SourceNotes(QObject):
@@ -147,6 +152,14 @@ def _open_document(
 ) -> OpenOutcome:
     path = str(source.location.get("path") or "")
     name = Path(path).name or path
+    server = source.location.get("server")
+    if server and not Path(path).exists():
+        return OpenOutcome(
+            False,
+            f"{name} was indexed on {server} and this computer cannot reach it at {path}, so "
+            "its passage is shown in full; a path mapping on the Documents page lets it open.",
+            show_passage=True,
+        )
     if not Path(path).exists():
         return OpenOutcome(
             False,
@@ -174,7 +187,7 @@ def _open_document(
     return OpenOutcome(True, f"Opened {name}.")
 
 
-def row_html(number: int, source: Passage) -> str:
+def row_html(number: int, source: Passage, *, whole: bool = False) -> str:
     location = source.location
     scheme = colors.current()
     accent, muted = scheme["accent_text"], scheme["muted"]
@@ -190,7 +203,7 @@ def row_html(number: int, source: Passage) -> str:
     name = Path(str(location.get("path") or "")).name or source.citation
     where = where_in(location)
     excerpt = " ".join(source.text.split())
-    if len(excerpt) > EXCERPT_CHARS:
+    if len(excerpt) > EXCERPT_CHARS and not whole:
         excerpt = excerpt[:EXCERPT_CHARS].rsplit(" ", 1)[0] + "…"
     detail = f'&nbsp; <span style="color:{muted};">· {html.escape(where)}</span>' if where else ""
     return (
@@ -221,6 +234,7 @@ class SourceRow(QLabel):
         super().__init__(parent)
         self.number = number
         self.source = source
+        self.whole = False  # the whole passage is shown (its file could not be opened)
         self.setObjectName("sourceRow")
         self.setTextFormat(Qt.TextFormat.RichText)
         self.setWordWrap(True)
@@ -269,7 +283,7 @@ class SourcesPanel(QFrame):
     def restyle(self) -> None:
         """The theme changed: the rows' inline colours are rendered again."""
         for row in self.rows:
-            row.setText(row_html(row.number, row.source))
+            row.setText(row_html(row.number, row.source, whole=row.whole))
 
     def open(self, number: int) -> bool:
         """Open source ``number`` (1-based, as cited) and say what happened
@@ -277,5 +291,9 @@ class SourcesPanel(QFrame):
         if not 1 <= number <= len(self.sources):
             return False
         outcome = open_source(self.sources[number - 1])
+        if outcome.show_passage:
+            row = self.rows[number - 1]
+            row.whole = True
+            row.setText(row_html(number, row.source, whole=True))
         source_notes().said.emit(outcome.message, outcome.ok)
         return outcome.ok

@@ -169,3 +169,33 @@ def test_unreachable_server_is_said_on_its_row(
         lambda: _rows(window).get("Brief", ("", "", ""))[2].startswith("Not reachable"),
         timeout=TIMEOUT_MS,
     )
+
+
+def test_a_server_passage_opens_its_mapped_file_or_is_shown_whole(qtbot, tmp_path: Path) -> None:
+    from PySide6.QtCore import QUrl
+
+    from app.widgets.sources_panel import SourcesPanel, open_source
+    from engine.passages import SourcePassage
+
+    long_text = "The heron form is signed by a team lead. " * 10
+    here = tmp_path / "travel.md"
+    here.write_text(long_text)
+    opened: list[QUrl] = []
+
+    def passage(path: str) -> SourcePassage:
+        location = {"path": path, "heading_path": ["Travel"], "server": "http://team:8000"}
+        return SourcePassage(long_text, "travel.md › Travel", "document", location)
+
+    reachable = open_source(passage(str(here)), open_url=lambda url: opened.append(url) or True)
+    assert reachable.ok and opened == [QUrl.fromLocalFile(str(here))]
+
+    away = passage("/srv/share/travel.md")
+    outcome = open_source(away, open_url=lambda url: opened.append(url) or True)
+    assert not outcome.ok and outcome.show_passage and len(opened) == 1
+    assert "indexed on http://team:8000" in outcome.message
+    assert "cannot reach it at /srv/share/travel.md" in outcome.message
+    panel = SourcesPanel([away])
+    qtbot.addWidget(panel)
+    assert panel.rows[0].text().count("heron form") < 10  # an excerpt first
+    assert panel.open(1) is False
+    assert panel.rows[0].text().count("heron form") == 10  # then the whole passage
