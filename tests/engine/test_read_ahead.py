@@ -175,7 +175,7 @@ def test_a_read_ahead_superseded_before_it_reads_leaves_the_cache_alone(
     assert len(before) == cached
 
 
-def test_read_ahead_batches_last_about_a_second_at_the_measured_speed() -> None:
-    assert read_ahead_batch_tokens(19.0) == 19
+def test_read_ahead_batches_last_about_two_seconds_at_the_measured_speed() -> None:
+    assert read_ahead_batch_tokens(19.0) == 38
     assert read_ahead_batch_tokens(2.0) == READ_AHEAD_MIN_BATCH_TOKENS  # smaller is slower
     assert read_ahead_batch_tokens(500.0) == READ_AHEAD_MAX_BATCH_TOKENS
