@@ -44,7 +44,7 @@ SUPPORTED_ARCHITECTURES = ("Phi3ForCausalLM",)
 REFUSED_ARCHITECTURES = {
     "Phi3SmallForCausalLM": (
         "Phi-3-small uses block-sparse attention, which llama.cpp cannot run. Serve it "
-        "with vLLM and use that server in Settings → Model → Use a model server (or "
+        "with vLLM and use that server in Settings → Use a model server (or "
         "`ask --server URL --model NAME`), or use Phi-3-mini or Phi-3-medium here."
     ),
     "Phi3VForCausalLM": "Phi-3-vision is a vision model and is not supported.",

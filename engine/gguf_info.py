@@ -41,7 +41,7 @@ _SUPPORTED_SUMMARY = (
 _KNOWN_UNSUPPORTED = {
     "phi3small": (
         "Phi-3-small uses block-sparse attention, which llama.cpp cannot run. Serve it "
-        "with vLLM and use that server in Settings → Model → Use a model server (or "
+        "with vLLM and use that server in Settings → Use a model server (or "
         "`ask --server URL --model NAME`), or use Phi-3-mini or Phi-3-medium here."
     ),
     "phi3v": (

@@ -28,7 +28,7 @@ def status_error(address: ServerAddress, status: int, text: str) -> ServerError:
     if status in (401, 403):
         wanted = "a different API key" if address.api_key else "an API key"
         return ServerRefusedKey(
-            f"The server at {url} wants {wanted}: set it in Settings → Model "
+            f"The server at {url} wants {wanted}: set it in Settings → Use a model server "
             "(or --api-key-env for the command line).",
             detail=detail,
             status=status,
@@ -63,7 +63,7 @@ def transport_error(address: ServerAddress, exc: Exception, *, streaming: bool) 
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return ServerUnreachable(
             f"Nothing answers at {url}: start the model server, or check the address in "
-            "Settings → Model.",
+            "Settings → Use a model server.",
             detail=detail,
         )
     if isinstance(exc, httpx.TimeoutException):

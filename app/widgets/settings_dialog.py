@@ -222,7 +222,7 @@ class SettingsDialog(QDialog):
         )
 
     def _add_server_rows(self, form: QFormLayout, settings: Settings, has_saved_key: bool) -> None:
-        """Settings → Model → "Use a model server": its address, the model's
+        """Settings → "Use a model server": its address, the model's
         name there, and an API key that goes to the system keyring."""
         self.use_server = QCheckBox("Use a model server (answers are computed there)")
         self.use_server.setChecked(settings.use_model_server)

@@ -75,6 +75,14 @@ def test_known_unsupported_models_are_named(tmp_path: Path, kwargs: dict, reason
         inspect_gguf(path)
 
 
+def test_phi3_small_is_pointed_to_a_model_server(tmp_path: Path) -> None:
+    path = write_phi3_gguf(tmp_path / "small.gguf", name="Phi-3-small-8k-instruct")
+    with pytest.raises(UnsupportedModel) as caught:
+        inspect_gguf(path)
+    assert "Serve it with vLLM" in str(caught.value)
+    assert "Use a model server" in str(caught.value) and "--server URL" in str(caught.value)
+
+
 def test_phi3_file_without_chat_tokens_is_flagged(tiny_model: Path, tmp_path: Path) -> None:
     """A GGUF converted elsewhere without the checkpoint's added tokens."""
     assert inspect_gguf(tiny_model).chat_token_warning is None
