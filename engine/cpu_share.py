@@ -13,13 +13,21 @@ The look is free: psutil's counters since the previous call (the idle time
 between two questions, when Footnote itself computes nothing), not a sample
 taken while the user waits. Only a user who set a thread count in Settings
 is not second-guessed.
+
+A program that starts (or stops) in the middle of an answer changes the
+time each token takes: :class:`PaceWatch` notices the jump and the engine
+looks again between two tokens (llama.cpp takes a new thread count for its
+next decode), instead of writing the rest of a long answer at a fifth of
+the speed it could.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import statistics
 import time
+from collections import deque
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +36,15 @@ log = logging.getLogger(__name__)
 MIN_SAMPLE_S = 0.2
 # A core counts as taken once other programs keep it this busy.
 BUSY_CORE_SHARE = 0.6
+# Token times this many times faster or slower than the turn's usual pace
+# mean the machine changed: look again. Decode times on a quiet 2-core VM
+# vary by ~20 % token to token; one busy process beside two threads makes
+# them ~2.5x as long (bench.engine_load).
+PACE_JUMP = 1.5
+# The usual pace: the median of this many tokens (after a start or a change);
+# a jump: the median of the last this many (most of them slower or faster),
+# so one or two slow tokens (a page fault, a collection) are not one.
+PACE_TOKENS = 5
 
 
 def threads_for(physical_cores: int, logical_cpus: int, others_busy_cpus: float) -> int:
@@ -56,6 +73,10 @@ class CpuShare:
 
         return psutil.cpu_percent(None), self._process.cpu_percent(None)
 
+    def ready(self) -> bool:
+        """Whether the counters have run long enough to tell something now."""
+        return time.monotonic() - self._last >= MIN_SAMPLE_S
+
     def others_busy_cpus(self) -> float:
         """How many CPUs' worth other programs used since the last call."""
         if time.monotonic() - self._last < MIN_SAMPLE_S:
@@ -69,3 +90,31 @@ class CpuShare:
         count = threads_for(self._physical, self._logical, busy)
         log.info("other programs keep %.1f CPUs busy: %d llama.cpp threads", busy, count)
         return count
+
+
+class PaceWatch:
+    """The time each answer token takes, told one token at a time; says when
+    the pace jumped from the turn's usual (up or down) and a new thread count
+    may fit better. Pure arithmetic on the durations it is given."""
+
+    def __init__(self) -> None:
+        self._usual: float | None = None
+        self._recent: deque[float] = deque(maxlen=PACE_TOKENS)
+
+    def token(self, seconds: float) -> bool:
+        """One more token took ``seconds``; True: look at the machine again
+        (the usual pace is then learnt anew, from the tokens that follow)."""
+        self._recent.append(seconds)
+        if len(self._recent) < PACE_TOKENS:
+            return False
+        pace = statistics.median(self._recent)
+        if self._usual is None:
+            self._usual = pace
+            self._recent.clear()
+            return False
+        if self._usual / PACE_JUMP < pace < self._usual * PACE_JUMP:
+            return False
+        log.info("token time went from %.0f to %.0f ms", self._usual * 1000, pace * 1000)
+        self._usual = None
+        self._recent.clear()
+        return True

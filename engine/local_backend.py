@@ -13,8 +13,9 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 
+from engine.cpu_share import PaceWatch
 from engine.errors import GenerationFailed
 from engine.events import PromptProgress
 from engine.llama_internals import cached_count, cached_tokens, context_handle, keep_cached
@@ -30,10 +31,11 @@ log = logging.getLogger(__name__)
 class LocalBackend:
     """One loaded :class:`~engine.model.LocalModel`."""
 
-    def __init__(self, model: LocalModel) -> None:
+    def __init__(self, model: LocalModel, clock: Callable[[], float] = time.perf_counter) -> None:
         import llama_cpp
 
         self.model = model
+        self._clock = clock  # times answer tokens (PaceWatch); tests pass their own
         # What llama.cpp's abort callback polls: the Stop of the call in progress.
         self._cancel = threading.Event()
         self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: self._cancel.is_set())
@@ -139,6 +141,9 @@ class LocalBackend:
             repeat_penalty=sampling.repeat_penalty,
         )
         reason: WriteEnd = "stop"
+        # Another program that starts or stops mid-answer shows in the token
+        # times: then the thread count is looked at again between two tokens.
+        pace, last = PaceWatch(), self._clock()
         try:
             for token in stream:
                 if model.is_end_of_turn(token):
@@ -147,6 +152,9 @@ class LocalBackend:
                 if cached_count(llama) + 1 >= n_ctx:
                     reason = "length"
                     break
+                if pace.token(self._clock() - last):
+                    model.fit_threads_to_load(between_tokens=True)
+                last = self._clock()
         except RuntimeError as exc:
             if not cancel.is_set():
                 self.forget()

@@ -132,12 +132,16 @@ class LocalModel:
             return True
         return bool(self._vocab_is_eog(self._vocab, token))
 
-    def fit_threads_to_load(self) -> None:
+    def fit_threads_to_load(self, *, between_tokens: bool = False) -> None:
         """Before a turn: run on the cores other programs leave free
-        (engine.cpu_share), unless the user chose a thread count."""
+        (engine.cpu_share), unless the user chose a thread count.
+        ``between_tokens``: during an answer, whose pace jumped; the look is
+        skipped rather than waited for when the last one was too recent."""
         on_gpu = self.gpu_layers < 0 or self.gpu_layers >= self.info.layer_count
         if self.cpu_share is None or on_gpu:
             return  # the user's count, or every layer on the GPU
+        if between_tokens and not self.cpu_share.ready():
+            return
         count = self.cpu_share.threads()
         if count != self.threads:
             import llama_cpp

@@ -9,9 +9,11 @@ from pathlib import Path
 import llama_cpp
 import pytest
 
-from engine.cpu_share import CpuShare, threads_for
+from engine.cpu_share import CpuShare, PaceWatch, threads_for
+from engine.local_backend import LocalBackend
 from engine.model import LoadOptions, load_model
-from engine.turn import ChatSession, SamplingParams, TurnRequest
+from engine.sampling import SamplingParams
+from engine.turn import ChatSession, TurnRequest
 
 
 def test_a_busy_core_is_left_to_its_program() -> None:
@@ -67,3 +69,60 @@ def test_a_turn_runs_on_the_threads_the_load_leaves(tiny_model: Path) -> None:
         assert chosen.cpu_share is None
     finally:
         chosen.close()
+
+
+def test_the_pace_watch_speaks_when_token_times_jump_not_at_one_slow_token() -> None:
+    watch = PaceWatch()
+    steady = [0.10, 0.12, 0.09, 0.11] * 5
+    assert not any(watch.token(s) for s in steady)  # learns ~0.1 s, then quiet
+    assert not watch.token(0.5)  # one slow token (a page fault, a GC) is not a change
+    assert not any(watch.token(s) for s in [0.1, 0.11, 0.1, 0.4, 0.1])  # nor two
+    busy = [0.26, 0.25, 0.27, 0.25, 0.26]  # another program took a core
+    said = [watch.token(s) for s in busy]
+    assert said.count(True) == 1 and not said[0]  # once, when most recent tokens are slow
+    # The new pace is learnt again (the new thread count changes it), not
+    # compared with the old one.
+    assert not any(watch.token(s) for s in [0.2, 0.21, 0.2, 0.19] * 3)
+    quiet = [0.08, 0.09, 0.08, 0.08, 0.08]  # the other program ended
+    assert [watch.token(s) for s in quiet].count(True) == 1
+
+
+def test_an_answer_whose_tokens_slow_down_gets_a_new_thread_count_mid_way(
+    tiny_model: Path,
+) -> None:
+    """Between two tokens, not only before the turn (clock and CPU share
+    stand-ins: nothing is timed)."""
+    model = load_model(tiny_model, LoadOptions(seed=1))
+
+    class Share:
+        looks = 0
+
+        def ready(self) -> bool:
+            return True
+
+        def threads(self) -> int:
+            Share.looks += 1
+            return model.threads + 1  # any count other than the current one
+
+    times, now = [0.0], 0.0
+    for n in range(24):  # two clock reads per token: after it, and as the next starts
+        now += 0.1 if n < 12 else 0.3
+        times += [now, now]
+    clock = iter(times)
+    try:
+        model.cpu_share = Share()  # type: ignore[assignment]
+        before = model.threads
+        backend = LocalBackend(model, clock=lambda: next(clock))
+        prompt = model.tokenize("Once upon a time", add_bos=True)
+        written = backend.write(prompt, SamplingParams(temperature=0.0), threading.Event())
+        for n, _piece in enumerate(written):
+            if n == 11:
+                assert Share.looks == 0  # a steady pace: nothing to look at
+            if n == 23:
+                break
+        written.close()
+        assert Share.looks == 1
+        assert model.threads == before + 1
+        assert llama_cpp.llama_n_threads(model.llama.ctx) == before + 1
+    finally:
+        model.close()
