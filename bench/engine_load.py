@@ -12,7 +12,13 @@ answer through ``ChatSession.run`` with 1 thread, every physical core, and
 Rounds alternate between the settings so drifts hit them alike; medians of
 ``--rounds``. Goal (issue #19): under one busy CPU, auto >= 0.8 x the best
 fixed count of the same run and never below the single-thread speed.
-Prints a Markdown table and writes ``bench/results/engine_load.json``.
+
+Then the load that starts mid-answer: one busy process is started once the
+answer's ``--load-after`` th token is out, and the speed is that of the
+tokens after it. "auto, before the turn" looks at the CPUs only before the
+turn (the machine was quiet then); "auto" also looks again when the token
+times jump (``engine.cpu_share.PaceWatch``).
+Prints Markdown tables and writes ``bench/results/engine_load.json``.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import Any
 import psutil
 
 from bench.generation import cpu_name, ensure_model
-from engine.events import Finished
+from engine.events import Finished, Token
 from engine.hardware import physical_cores
 from engine.model import LoadOptions, LocalModel, load_model
 from engine.turn import ChatSession, SamplingParams, TurnRequest
@@ -48,15 +54,16 @@ def _spin(stop: EventType) -> None:
 class Spinners:
     """``count`` processes, each keeping one CPU busy until stopped."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, settle_s: float = 1.0) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._stop = ctx.Event()
         self._procs = [ctx.Process(target=_spin, args=(self._stop,)) for _ in range(count)]
+        self._settle_s = settle_s
 
     def __enter__(self) -> Spinners:
         for proc in self._procs:
             proc.start()
-        time.sleep(1.0 if self._procs else 0.0)  # let them reach full speed
+        time.sleep(self._settle_s if self._procs else 0.0)  # let them reach full speed
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -87,12 +94,63 @@ def decode_tps(model: LocalModel, threads: int | str, tokens: int) -> tuple[floa
         model.cpu_share = share
 
 
+class _NeverJumps:
+    """Stands in for PaceWatch: the thread count is chosen before the turn only."""
+
+    def token(self, seconds: float) -> bool:  # noqa: ARG002 (PaceWatch's)
+        return False
+
+
+def decode_with_load_midway(
+    model: LocalModel, threads: int | str, tokens: int, load_after: int
+) -> tuple[float, int]:
+    """Tokens/s after one busy process starts at the ``load_after``-th token
+    of the answer; ``threads``: a fixed count, "auto" or "auto-before" (the
+    engine's choice before the turn only). Returns the speed and the thread
+    count the answer ended on."""
+    import llama_cpp
+
+    import engine.local_backend
+
+    share, watch = model.cpu_share, engine.local_backend.PaceWatch
+    if isinstance(threads, int):
+        model.cpu_share = None
+        llama_cpp.llama_set_n_threads(model.llama.ctx, threads, threads)
+        model.threads = threads
+    elif threads == "auto-before":
+        engine.local_backend.PaceWatch = _NeverJumps  # type: ignore[assignment,misc]
+    spinners = Spinners(1, settle_s=0.0)
+    times: list[float] = []
+    try:
+        model.llama.reset()
+        if model.cpu_share is not None:
+            model.cpu_share.others_busy_cpus()  # quiet since this look
+            time.sleep(0.5)
+        request = TurnRequest("", (), QUESTION, SamplingParams(max_answer_tokens=tokens))
+        for event in ChatSession(model).run(request, threading.Event()):
+            if isinstance(event, Token):
+                times.append(time.perf_counter())
+                if len(times) == load_after:
+                    spinners.__enter__()
+            elif isinstance(event, Finished):
+                break
+        after = times[load_after:]
+        tps = (len(after) - 1) / (after[-1] - after[0]) if len(after) > 1 else 0.0
+        return tps, model.threads
+    finally:
+        spinners.__exit__()
+        model.cpu_share = share
+        engine.local_backend.PaceWatch = watch  # type: ignore[misc]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--model", type=Path)
     parser.add_argument("--quick", action="store_true", help="the tiny model, few tokens")
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--midway-tokens", type=int, default=48, help="0: skip that part")
+    parser.add_argument("--load-after", type=int, default=8)
     args = parser.parse_args()
     path = args.model or ensure_model("tiny" if args.quick else "phi3-mini")
     tokens = 16 if args.quick else args.tokens
@@ -127,6 +185,11 @@ def main() -> None:
                     "auto_vs_one_thread": medians["auto"] / medians["1"] if medians["1"] else 0.0,
                 }
             )
+        midway = (
+            measure_midway(model, cores, args.midway_tokens, args.load_after, args.rounds)
+            if args.midway_tokens and not args.quick
+            else None
+        )
     finally:
         model.close()
     header = " | ".join(
@@ -140,6 +203,14 @@ def main() -> None:
             f"| {row['busy_cpus']} | {speeds} | {row['auto_threads']} | "
             f"{row['auto_vs_best_fixed']:.2f} | {row['auto_vs_one_thread']:.2f} |"
         )
+    if midway is not None:
+        print(
+            f"\nOne busy process from token {args.load_after} of {args.midway_tokens}: "
+            "tokens/s after it starts (medians)\n"
+        )
+        print("| setting | tokens/s | ran on (threads, at the end) |\n|---|---:|---:|")
+        for name, row in midway["settings"].items():
+            print(f"| {name} | {row['tokens_per_s']:.2f} | {row['threads_at_end']} |")
     result = {
         "machine": {"cpu": cpu_name(), "physical_cores": cores, "logical_cpus": cpus},
         "model": str(path.name),
@@ -147,10 +218,36 @@ def main() -> None:
         "rounds": args.rounds,
         "load_average": {"start": load_start, "end": os.getloadavg()},
         "rows": rows,
+        "load_midway": midway,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "engine_load.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"load average {load_start[0]:.1f} -> {os.getloadavg()[0]:.1f}")
+
+
+def measure_midway(
+    model: LocalModel, cores: int, tokens: int, load_after: int, rounds: int
+) -> dict[str, Any]:
+    settings: list[int | str] = [*sorted({1, cores}), "auto-before", "auto"]
+    samples: dict[str, list[float]] = {str(s): [] for s in settings}
+    ended: dict[str, list[int]] = {str(s): [] for s in settings}
+    for _ in range(rounds):
+        for setting in settings:
+            tps, count = decode_with_load_midway(model, setting, tokens, load_after)
+            samples[str(setting)].append(tps)
+            ended[str(setting)].append(count)
+    return {
+        "tokens": tokens,
+        "load_after_tokens": load_after,
+        "settings": {
+            name: {
+                "tokens_per_s": statistics.median(values),
+                "samples": values,
+                "threads_at_end": statistics.median_low(ended[name]),
+            }
+            for name, values in samples.items()
+        },
+    }
 
 
 if __name__ == "__main__":

@@ -73,10 +73,6 @@ class CpuShare:
 
         return psutil.cpu_percent(None), self._process.cpu_percent(None)
 
-    def ready(self) -> bool:
-        """Whether the counters have run long enough to tell something now."""
-        return time.monotonic() - self._last >= MIN_SAMPLE_S
-
     def others_busy_cpus(self) -> float:
         """How many CPUs' worth other programs used since the last call."""
         if time.monotonic() - self._last < MIN_SAMPLE_S:
@@ -85,7 +81,14 @@ class CpuShare:
         self._last = time.monotonic()
         return max(0.0, system / 100 * self._logical - own / 100)
 
-    def threads(self) -> int:
+    def threads(self, *, now: bool = False) -> int:
+        """The thread count for what other programs use since the last look;
+        ``now``: over the next :data:`MIN_SAMPLE_S` instead (between two
+        answer tokens, when llama.cpp's threads are idle and the last look,
+        at the start of the turn, would mostly count how things were)."""
+        if now:
+            self._look()
+            self._last = time.monotonic()
         busy = self.others_busy_cpus()
         count = threads_for(self._physical, self._logical, busy)
         log.info("other programs keep %.1f CPUs busy: %d llama.cpp threads", busy, count)

@@ -135,14 +135,12 @@ class LocalModel:
     def fit_threads_to_load(self, *, between_tokens: bool = False) -> None:
         """Before a turn: run on the cores other programs leave free
         (engine.cpu_share), unless the user chose a thread count.
-        ``between_tokens``: during an answer, whose pace jumped; the look is
-        skipped rather than waited for when the last one was too recent."""
+        ``between_tokens``: during an answer whose pace jumped; the CPUs are
+        looked at for a moment now (~0.2 s, once per change)."""
         on_gpu = self.gpu_layers < 0 or self.gpu_layers >= self.info.layer_count
         if self.cpu_share is None or on_gpu:
             return  # the user's count, or every layer on the GPU
-        if between_tokens and not self.cpu_share.ready():
-            return
-        count = self.cpu_share.threads()
+        count = self.cpu_share.threads(now=between_tokens)
         if count != self.threads:
             import llama_cpp
 

@@ -52,7 +52,7 @@ def test_a_turn_runs_on_the_threads_the_load_leaves(tiny_model: Path) -> None:
         assert model.cpu_share is not None
 
         class Busy:
-            def threads(self) -> int:
+            def threads(self, *, now: bool = False) -> int:
                 return 1
 
         model.cpu_share = Busy()  # type: ignore[assignment]
@@ -97,10 +97,8 @@ def test_an_answer_whose_tokens_slow_down_gets_a_new_thread_count_mid_way(
     class Share:
         looks = 0
 
-        def ready(self) -> bool:
-            return True
-
-        def threads(self) -> int:
+        def threads(self, *, now: bool = False) -> int:
+            assert now  # a fresh look, not one since the turn began
             Share.looks += 1
             return model.threads + 1  # any count other than the current one
 
