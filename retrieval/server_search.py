@@ -45,8 +45,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Lexical candidates whose text is fetched (besides the dense ones).
-LEXICAL_POOL = 200
+# Lexical candidates whose text is fetched (besides the dense ones). At
+# 100k chunks (bench.remote_retrieval), 1,000 instead of 200 brought the
+# server's top 8 from 53% to 75% the local one's at the same latency (the
+# filters' scans cost the time, not the rows).
+LEXICAL_POOL = 1000
 # Requests in flight at once for one search.
 MAX_PARALLEL_REQUESTS = 8
 LOCATOR_KEY = "locator"  # the chunk's Locator as JSON, in its metadata
