@@ -116,7 +116,7 @@ def test_passages_read_ahead_are_sent_as_read_when_the_search_still_chooses_them
         return order.pop(0)
 
     session = ChatSession(model)
-    budget = TurnBudget(FirstWordTarget.FAST, prompt_tokens_per_s=20.0)  # windows, not wholes
+    budget = TurnBudget(FirstWordTarget.FAST, prompt_tokens_per_s=150.0)  # windows, not wholes
     typing = TurnRequest(SYSTEM, (), "When are budgets", SamplingParams())
     cached = session.read_ahead(typing, threading.Event(), ranked, budget=budget)
     assert cached > 0
