@@ -106,8 +106,10 @@ def llama_server(model: Path, threads: int, context: int) -> Iterator[str]:
         *("--model", str(model), "--host", "127.0.0.1", "--port", str(port)),
         *("--ctx-size", str(context), "--parallel", "1", "--alias", ALIAS),
         *("--threads", str(threads), "--threads-batch", str(threads), "--batch-size", "512"),
-        # As the local engine loads it (engine.model.maps_weights: no mmap on the CPU).
-        *("--load-mode", "none"),
+        # As the local engine loads it (engine.model.maps_weights: no mmap on
+        # the CPU; flash attention only with the 8-bit KV cache, off here;
+        # llama-server's default is "auto", which turns it on).
+        *("--load-mode", "none", "--flash-attn", "off"),
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
