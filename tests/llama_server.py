@@ -136,6 +136,10 @@ class ProxyFaults:
     released: threading.Event = field(default_factory=threading.Event)  # ends a delay early
     # Paths answered 404, as a server without them (Ollama has no /tokenize).
     hidden_paths: tuple[str, ...] = ()
+    # The answer request numbered so (1: the first) stalls after this many
+    # bytes of its stream, as a server that hangs mid-answer.
+    stall_request: int = 0
+    stall_after_bytes: int = 0
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):
@@ -182,9 +186,16 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                     self.send_header(key, value)
             self.send_header("Connection", "close")
             self.end_headers()
+            sent, stalls = 0, faults.stall_request and faults.completions == faults.stall_request
             while chunk := reply.read1(65536):
+                if stalls and sent + len(chunk) > faults.stall_after_bytes:
+                    self.wfile.write(chunk[: max(faults.stall_after_bytes - sent, 0)])
+                    self.wfile.flush()
+                    faults.released.wait(30)  # silent, connection open
+                    return
                 self.wfile.write(chunk)
                 self.wfile.flush()
+                sent += len(chunk)
         except OSError:
             pass  # the client went away (Stop): nothing to tell it
         finally:

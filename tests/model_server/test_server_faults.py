@@ -169,3 +169,24 @@ def test_a_send_the_ledger_cannot_record_is_not_made(llama_server: RunningServer
     assert isinstance(error, SendNotRecorded)
     assert str(error) == "Footnote cannot write its privacy ledger, so it sent nothing."
     assert faults.completions == 0
+
+
+def test_a_stream_that_stalls_mid_answer_keeps_the_answer_so_far(
+    llama_server: RunningServer,
+) -> None:
+    # Request 1 reads the prompt; request 2 writes the answer and hangs after ~2 tokens.
+    faults = ProxyFaults(stall_request=2, stall_after_bytes=600)
+    with fault_proxy(llama_server, faults) as url:
+        model = ServerModel.connect(ServerAddress(url, llama_server.alias), stall_timeout_s=0.5)
+        try:
+            started = time.monotonic()
+            events = list(ChatSession(model).run(REQUEST, threading.Event()))
+            waited = time.monotonic() - started
+        finally:
+            model.close()
+    end = failed(events)
+    assert isinstance(end.error, ServerTimedOut)
+    assert "stopped sending the answer for 0.5 s; what it wrote is kept" in str(end.error)
+    written = "".join(e.text for e in events if isinstance(e, Token))
+    assert written and end.partial is not None and end.partial.text == written.rstrip()
+    assert waited < 5.0
