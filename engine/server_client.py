@@ -21,17 +21,16 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from engine.errors import (
     ServerError,
     ServerModelUnknown,
     ServerStreamBroken,
     ServerTimedOut,
-    ServerUnreachable,
     ServerUnsuitable,
 )
 from engine.model_backend import Written
+from engine.server_address import ServerAddress
 from engine.server_failures import status_error, transport_error
 from engine.server_stream import (
     CANCEL_POLL_S,
@@ -53,33 +52,6 @@ FIRST_BYTE_TIMEOUT_S = 300.0
 STALL_TIMEOUT_S = 60.0
 # When the server names no context size (Ollama, LM Studio): Phi-3-mini's.
 DEFAULT_SERVER_CONTEXT_TOKENS = 4096
-
-
-@dataclass(frozen=True)
-class ServerAddress:
-    """Where answers are computed: an OpenAI-compatible API's base URL (with or
-    without its ``/v1``), the model name, and an API key if the server wants one."""
-
-    base_url: str
-    model: str
-    api_key: str | None = None
-
-    def __post_init__(self) -> None:
-        url = self.base_url.strip().rstrip("/")
-        if url.endswith("/v1"):
-            url = url[: -len("/v1")]
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ServerUnreachable(
-                f"“{self.base_url}” is not a server address: write it as "
-                "http://host:port (for example http://127.0.0.1:8080)."
-            )
-        object.__setattr__(self, "base_url", url)
-
-    @property
-    def label(self) -> str:
-        """For people: where answers are computed."""
-        return f"{self.base_url} ({self.model})"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from engine.errors import (
 )
 
 if TYPE_CHECKING:
-    from engine.server_client import ServerAddress
+    from engine.server_address import ServerAddress
 
 
 def status_error(address: ServerAddress, status: int, text: str) -> ServerError:
