@@ -2,8 +2,14 @@
 llama.cpp's own server on 127.0.0.1: first word, tokens/s, and the
 follow-up turn's first word (prefix reuse, in our KV cache or the server's).
 
-    .venv/bin/python -m bench.remote                  # Phi-3-mini shape, Q4_K_M
-    .venv/bin/python -m bench.remote --shape tiny     # seconds, a smoke run
+    .venv/bin/python -m bench.remote                  # both halves (below)
+    .venv/bin/python -m bench.remote --only model     # Phi-3-mini shape, Q4_K_M
+    .venv/bin/python -m bench.remote --only model --shape tiny   # seconds, a smoke run
+    .venv/bin/python -m bench.remote --only documents --sizes 10000
+
+The documents half (``bench.remote_retrieval``) compares hybrid query latency
+and ranking of a local collection and the same collection on a ``chroma run``
+server at 10k and 100k chunks (``bench/results/remote_retrieval.json``).
 
 Both sides run ``ChatSession.run`` (the code the window runs) on the same
 GGUF (bench.generation's random-weight Phi-3-mini; speed does not depend on
@@ -142,7 +148,22 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32, help="tokens to write per answer")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--context", type=int, default=2048)
+    parser.add_argument(
+        "--only", choices=["model", "documents"], help="run one half (default: both)"
+    )
+    parser.add_argument(
+        "--sizes", type=int, nargs="*", default=[10_000, 100_000], help="documents: chunk counts"
+    )
     args = parser.parse_args()
+    if args.only != "documents":
+        compare_models(args)
+    if args.only != "model":
+        from bench import remote_retrieval
+
+        remote_retrieval.main(["--sizes", *map(str, args.sizes)])
+
+
+def compare_models(args: argparse.Namespace) -> None:
 
     path = ensure_model(args.shape)
     ensure_llama_tool("llama-server")  # built before anything is timed

@@ -258,7 +258,7 @@ def _load() -> str:
     return f"{one:.1f} / {five:.1f}"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--texts", type=Path, default=DEFAULT_TEXTS, help="a BEIR folder")
@@ -269,7 +269,7 @@ def main() -> None:
         default=sorted(p for p in DEFAULT_TEXTS.parent.iterdir() if p.is_dir()),
         help="BEIR folders to compare nDCG@10 on, local vs server (none: skip)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     passages, queries = _texts(args.texts)
     embedder = Embedder()
     embedder.load()
