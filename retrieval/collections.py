@@ -6,6 +6,11 @@ A collection is stored in the documents database (see ``document_db``). Its
 hidden folders) always apply on top and are not stored, so an update of the
 defaults reaches existing collections. ``model_id`` records the embedder that
 built the collection's vectors: a different embedder rebuilds it.
+
+An offline copy of a server collection is a collection too (``copy_of``: the
+server collection's id), so its passages live in the same tables and the same
+search reads them; it has no folders, is never indexed from files, and is
+left out of every listing and lookup by name here (``copy_for`` finds it).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ class Collection:
     model_id: str | None
     # Follow symbolic links whose target is outside ``roots`` (the user's choice).
     follow_links_outside: bool = False
+    # The server collection this is the offline copy of (None: the user's folders).
+    copy_of: int | None = None
 
     @property
     def vector_name(self) -> str:
@@ -43,8 +50,8 @@ class Collection:
         return f"c{self.id}-{model[:12]}"
 
 
-def _row(row: tuple[int, str, str, str, int, str | None, int]) -> Collection:
-    cid, name, roots, excludes, created_ns, model_id, follow_links_outside = row
+def _row(row: tuple[int, str, str, str, int, str | None, int, int | None]) -> Collection:
+    cid, name, roots, excludes, created_ns, model_id, follow_links_outside, copy_of = row
     return Collection(
         id=cid,
         name=name,
@@ -53,18 +60,31 @@ def _row(row: tuple[int, str, str, str, int, str | None, int]) -> Collection:
         created_ns=created_ns,
         model_id=model_id,
         follow_links_outside=bool(follow_links_outside),
+        copy_of=copy_of,
     )
 
 
-_COLUMNS = "id, name, roots, excludes, created_ns, model_id, follow_links_outside"
+_COLUMNS = "id, name, roots, excludes, created_ns, model_id, follow_links_outside, copy_of"
+# The user's own collections (not the offline copies of server collections).
+_OWN = "copy_of IS NULL"
 
 
 def all_collections(db: sqlite3.Connection) -> list[Collection]:
-    return [_row(r) for r in db.execute(f"SELECT {_COLUMNS} FROM collections ORDER BY name")]
+    return [
+        _row(r)
+        for r in db.execute(f"SELECT {_COLUMNS} FROM collections WHERE {_OWN} ORDER BY name")
+    ]
+
+
+def all_collection_ids(db: sqlite3.Connection) -> set[int]:
+    """Every collection's id, offline copies included (whose vectors are kept)."""
+    return {int(r[0]) for r in db.execute("SELECT id FROM collections")}
 
 
 def get_collection(db: sqlite3.Connection, name: str) -> Collection:
-    row = db.execute(f"SELECT {_COLUMNS} FROM collections WHERE name = ?", (name,)).fetchone()
+    row = db.execute(
+        f"SELECT {_COLUMNS} FROM collections WHERE name = ? AND {_OWN}", (name,)
+    ).fetchone()
     if row is None:
         known = ", ".join(c.name for c in all_collections(db)) or "none yet"
         raise CollectionNotFound(f"There is no collection called “{name}” (collections: {known}).")
@@ -72,8 +92,33 @@ def get_collection(db: sqlite3.Connection, name: str) -> Collection:
 
 
 def find_collection(db: sqlite3.Connection, name: str) -> Collection | None:
-    row = db.execute(f"SELECT {_COLUMNS} FROM collections WHERE name = ?", (name,)).fetchone()
+    row = db.execute(
+        f"SELECT {_COLUMNS} FROM collections WHERE name = ? AND {_OWN}", (name,)
+    ).fetchone()
     return None if row is None else _row(row)
+
+
+def copy_for(db: sqlite3.Connection, server_collection_id: int) -> Collection | None:
+    """The offline copy of that server collection, if one was made."""
+    row = db.execute(
+        f"SELECT {_COLUMNS} FROM collections WHERE copy_of = ?", (server_collection_id,)
+    ).fetchone()
+    return None if row is None else _row(row)
+
+
+def create_copy(db: sqlite3.Connection, server_collection_id: int, model_id: str) -> Collection:
+    """An empty offline copy of that server collection, its vectors ``model_id``'s."""
+    # A name no one types (it starts with a control character): names are
+    # UNIQUE across the table, and a user's collection must never meet it.
+    name = f"\x1foffline copy of server collection {server_collection_id}"
+    db.execute(
+        "INSERT INTO collections (name, roots, excludes, created_ns, model_id, copy_of) "
+        "VALUES (?, '[]', '[]', ?, ?, ?)",
+        (name, time.time_ns(), model_id, server_collection_id),
+    )
+    found = copy_for(db, server_collection_id)
+    assert found is not None
+    return found
 
 
 def create_collection(

@@ -92,6 +92,21 @@ _MIGRATIONS: tuple[str, ...] = (
         created_ns INTEGER NOT NULL
     );
     """,
+    # 4: an offline copy of a server collection, made when the user asks
+    # (retrieval/offline_copy.py): a hidden collection whose chunks and
+    # vectors are the server's, pulled as they are (no re-embedding), so the
+    # same hybrid search answers from it while the server cannot be reached.
+    # It goes with its server collection (ON DELETE CASCADE), its chunks with it.
+    """
+    ALTER TABLE collections ADD COLUMN
+        copy_of INTEGER REFERENCES server_collections(id) ON DELETE CASCADE;
+    ALTER TABLE server_collections ADD COLUMN offline_copy INTEGER NOT NULL DEFAULT 0;
+    -- the server's change marker when the copy last listed it (NULL: never)
+    ALTER TABLE server_collections ADD COLUMN copy_marker TEXT;
+    -- when the copy last agreed with the server, and when it last compared every id
+    ALTER TABLE server_collections ADD COLUMN copy_synced_ns INTEGER;
+    ALTER TABLE server_collections ADD COLUMN copy_listed_ns INTEGER;
+    """,
 )
 
 DB_FILE = "documents.sqlite3"

@@ -110,6 +110,8 @@ class DocumentLibrary:
         self.servers = ServerLibrary(
             self._db,
             lambda: self.embedder,
+            vectors=self._vectors,
+            write_lock=self._index_lock,
             token_for=server_token,
             before_query=before_server_query,
         )
@@ -336,7 +338,7 @@ class DocumentLibrary:
 
     def _drop_orphan_vectors(self) -> None:
         with self._db.transaction() as db:
-            ids = {c.id for c in collection_store.all_collections(db)}
+            ids = collection_store.all_collection_ids(db)  # offline copies' too
         for vector_name in self._vectors.names():
             owner = vector_name.split("-", 1)[0].removeprefix("c")
             if owner.isdigit() and int(owner) not in ids:
@@ -367,19 +369,26 @@ class DocumentLibrary:
         if not targets and not remote:
             return []
         vector = self.embedder.embed_documents([query])[0] if remote else None
-        dense, lexical = (
-            self.rankings(query, targets, CANDIDATES_PER_RETRIEVER, vector=vector)
-            if targets
-            else ([], [])
-        )
-        exact = self.exact_matches(query, targets, [i for i, _ in dense]) if targets else {}
         server_hits: list[ServerCandidates] = []
+        copies: list[tuple[ServerCollectionRef, Collection]] = []
         if remote and vector is not None:
             server_hits, failures = self.servers.candidates(
                 remote, query, vector, CANDIDATES_PER_RETRIEVER
             )
-            if failures and not targets and not server_hits:
-                raise failures[0]  # nothing else answered: say why, in its one sentence
+            # A server that cannot be reached answers from its offline copy, if kept.
+            copies = self.servers.copies_for(failures)
+            answered = {ref.name for ref, _ in copies}
+            unanswered = [exc for ref, exc in failures if ref.name not in answered]
+            if unanswered and not targets and not server_hits and not copies:
+                raise unanswered[0]  # nothing else answered: say why, in its one sentence
+        local = [*targets, *(copy for _, copy in copies)]
+        dense, lexical = (
+            self.rankings(query, local, CANDIDATES_PER_RETRIEVER, vector=vector)
+            if local
+            else ([], [])
+        )
+        exact = self.exact_matches(query, local, [i for i, _ in dense]) if local else {}
+        if server_hits:
             dense, lexical, exact = _merged(dense, lexical, exact, server_hits)
         fused = self._fusion.fuse(dense, lexical, exact)[:k]
         cosine = dict(dense)
@@ -390,8 +399,12 @@ class DocumentLibrary:
         }
         ranked = [(i, cosine.get(i, floor)) for i, _ in fused]
         passages = self.passages(targets, ranked) if targets else []
+        for ref, copy in copies:
+            passages += self._copy_passages(ref, copy, ranked)
         if server_hits:
             passages = _with_server_passages(passages, ranked, server_hits)
+        elif copies:
+            passages = _in_order(passages, ranked)
         found = []
         for p in passages:
             identifiers, coverage = lexical_index.evidence(query, p.text)
@@ -502,6 +515,23 @@ class DocumentLibrary:
             return {}, None, []
         return dict(_best_first(dense)[:candidates]), vector, bound
 
+    def _copy_passages(
+        self, ref: ServerCollectionRef, copy: Collection, ranked: Sequence[tuple[str, float]]
+    ) -> list[RetrievedPassage]:
+        """Passages of a server collection's offline copy, their locators as
+        the server's would be here (the path mapped, the server named)."""
+        return [
+            replace(
+                p,
+                locator=replace(
+                    p.locator,
+                    path=ref.local_path(p.locator.path) if p.locator.path else None,
+                    server=ref.url,
+                ),
+            )
+            for p in self.passages([copy], ranked)
+        ]
+
     def passages(
         self, targets: Sequence[Collection], ranked: Sequence[tuple[str, float]]
     ) -> list[RetrievedPassage]:
@@ -589,6 +619,14 @@ def _with_server_passages(
             if chunk_id not in by_id:
                 by_id[chunk_id] = RetrievedPassage(text, found.locators[chunk_id], chunk_id, 0.0)
     return [replace(by_id[i], score=score) for i, score in ranked if i in by_id]
+
+
+def _in_order(
+    passages: Sequence[RetrievedPassage], ranked: Sequence[tuple[str, float]]
+) -> list[RetrievedPassage]:
+    """``passages`` in ``ranked``'s order (they were read per collection)."""
+    by_id = {p.id: p for p in passages}
+    return [by_id[i] for i, _ in ranked if i in by_id]
 
 
 def _best_first(scores: dict[str, float]) -> list[tuple[str, float]]:

@@ -163,6 +163,17 @@ def delete_paths(db: sqlite3.Connection, collection_id: int, paths: Iterable[str
     )
 
 
+def delete_ids(db: sqlite3.Connection, collection_id: int, ids: Sequence[str]) -> None:
+    """These chunks of the collection (their FTS rows go by the triggers)."""
+    for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+        part = ids[start : start + 500]
+        marks = ",".join("?" for _ in part)
+        db.execute(
+            f"DELETE FROM chunks WHERE collection_id = ? AND id IN ({marks})",
+            (collection_id, *part),
+        )
+
+
 def delete_collection_chunks(db: sqlite3.Connection, collection_id: int) -> None:
     db.execute("DELETE FROM chunks WHERE collection_id = ?", (collection_id,))
 

@@ -5,8 +5,11 @@ address, the collection's name there, and a path mapping: the server's
 chunks carry the paths of the machine that indexed them (``/srv/share/…``),
 and ``server prefix -> local prefix`` pairs turn them into paths this
 machine can open (``/Volumes/share/…``). No text, vector or file list is
-kept here: the server holds those. A collection name is unique across local
-and server collections (searches and conversations refer to it by name).
+kept here: the server holds those, unless the user asks for an offline copy
+(``offline_copy``; the copy itself is a hidden collection, see
+``retrieval/offline_copy.py``, and the row records how fresh it is). A
+collection name is unique across local and server collections (searches and
+conversations refer to it by name).
 """
 
 from __future__ import annotations
@@ -30,6 +33,14 @@ class ServerCollectionRef:
     remote_name: str  # the collection's name on the server
     path_map: PathMap
     created_ns: int
+    # The user asked for an offline copy (kept here, searched when the server fails).
+    offline_copy: bool = False
+    # The server's change marker when the copy last compared itself with it.
+    copy_marker: str | None = None
+    # time.time_ns() when the copy last agreed with the server (None: no copy yet).
+    copy_synced_ns: int | None = None
+    # time.time_ns() when the copy last compared every id with the server's.
+    copy_listed_ns: int | None = None
 
     def local_path(self, path: str) -> str:
         return map_path(path, self.path_map)
@@ -64,13 +75,20 @@ def parse_path_map(pairs: Sequence[str]) -> PathMap:
     return tuple(found)
 
 
-_COLUMNS = "id, name, url, remote_name, path_map, created_ns"
+_COLUMNS = (
+    "id, name, url, remote_name, path_map, created_ns, "
+    "offline_copy, copy_marker, copy_synced_ns, copy_listed_ns"
+)
 
 
-def _row(row: tuple[int, str, str, str, str, int]) -> ServerCollectionRef:
-    cid, name, url, remote_name, path_map, created_ns = row
+def _row(
+    row: tuple[int, str, str, str, str, int, int, str | None, int | None, int | None],
+) -> ServerCollectionRef:
+    cid, name, url, remote_name, path_map, created_ns, offline, marker, synced, listed = row
     pairs = tuple((str(a), str(b)) for a, b in json.loads(path_map))
-    return ServerCollectionRef(cid, name, url, remote_name, pairs, created_ns)
+    return ServerCollectionRef(
+        cid, name, url, remote_name, pairs, created_ns, bool(offline), marker, synced, listed
+    )
 
 
 def all_server_collections(db: sqlite3.Connection) -> list[ServerCollectionRef]:
@@ -123,6 +141,39 @@ def update_path_map(
     return get_server_collection(db, ref.name)
 
 
+def set_offline_copy(
+    db: sqlite3.Connection, ref: ServerCollectionRef, wanted: bool
+) -> ServerCollectionRef:
+    """Record the user's choice; turning it off forgets how fresh the copy was
+    (the caller deletes the copy itself)."""
+    if wanted:
+        db.execute("UPDATE server_collections SET offline_copy = 1 WHERE id = ?", (ref.id,))
+    else:
+        db.execute(
+            "UPDATE server_collections SET offline_copy = 0, copy_marker = NULL, "
+            "copy_synced_ns = NULL, copy_listed_ns = NULL WHERE id = ?",
+            (ref.id,),
+        )
+    return get_server_collection(db, ref.name)
+
+
+def record_copy_sync(
+    db: sqlite3.Connection,
+    ref: ServerCollectionRef,
+    marker: str | None,
+    synced_ns: int,
+    listed_ns: int | None,
+) -> None:
+    """The copy agreed with the server at ``synced_ns`` (having read
+    ``marker``; compared every id at ``listed_ns``, when it did)."""
+    db.execute(
+        "UPDATE server_collections SET copy_marker = ?, copy_synced_ns = ?, "
+        "copy_listed_ns = COALESCE(?, copy_listed_ns) WHERE id = ?",
+        (marker, synced_ns, listed_ns, ref.id),
+    )
+
+
 def delete_server_collection(db: sqlite3.Connection, ref: ServerCollectionRef) -> None:
-    """Forget it here; the server's collection is untouched (it is the team's)."""
+    """Forget it here (its offline copy goes with it, by the foreign key's
+    cascade); the server's collection is untouched (it is the team's)."""
     db.execute("DELETE FROM server_collections WHERE id = ?", (ref.id,))

@@ -24,6 +24,14 @@ disagreement and redoes that file.
 The collection records the embedding model that built it
 (``bind_collection``); a run with another model is refused before anything
 is read.
+
+Change marker: Chroma records no version a client can read (a ``chroma
+run`` collection's ``version`` and ``log_position`` stay 0 through writes),
+so a run writes its own, ``footnote:changed`` in the collection's metadata,
+before its first write and again when it ends (also when stopped or
+failed). An offline copy (``offline_copy``) compares it with the one it
+read last and lists the collection only when it moved; a run killed
+between the two is caught by the copy's daily full comparison.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from typing import Any
 
 from retrieval.chroma_server import ChromaServer, ServerCollection
 from retrieval.discovery import ExcludeRules, SkippedFile, discover, display_path
-from retrieval.errors import ServerCollectionMismatch
+from retrieval.errors import ChromaServerError, ServerCollectionMismatch
 from retrieval.file_reader import (
     EmbedderLike,
     FileChunker,
@@ -68,6 +76,7 @@ FORMAT_VERSION = 1  # how chunks are stored (metadata keys); bump on a change
 EMBEDDER_KEY = "footnote:embedder"
 DIMENSIONS_KEY = "footnote:dimensions"
 SPACE_KEY = "hnsw:space"
+CHANGED_KEY = "footnote:changed"  # a new value whenever a run writes (see above)
 LIST_PAGE_ROWS = 2000  # metadata rows per request when listing the collection
 EMBED_SLICE_TEXTS = 64  # texts per embedder call: a cancel waits at most one slice
 PROGRESS_INTERVAL_S = 0.25
@@ -80,6 +89,18 @@ def collection_metadata(embedder: EmbedderLike, dimensions: int) -> dict[str, st
         EMBEDDER_KEY: embedder.model_id,
         DIMENSIONS_KEY: dimensions,
     }
+
+
+def new_change_marker() -> str:
+    """Unique across machines and runs: the time and a random part."""
+    import secrets
+
+    return f"{time.time_ns()}-{secrets.token_hex(4)}"
+
+
+def mark_changed(collection: ServerCollection) -> None:
+    """Write a new change marker into the collection's metadata."""
+    collection.modify_metadata({**collection.metadata, CHANGED_KEY: new_change_marker()})
 
 
 def check_binding(collection: ServerCollection, model_id: str) -> None:
@@ -186,10 +207,27 @@ class _ServerRun:
         self.chunks_done = 0
         self.files_total = self.files_done = 0
         self.last_progress = 0.0
+        self.marked = False  # a change marker was written before this run's first write
 
     def events(self, dimensions: int | None) -> Iterator[IngestEvent]:
         dims = dimensions if dimensions is not None else _dimensions(self.embedder)
         collection = bind_collection(self.server, self.name, self.embedder, dims)
+        try:
+            yield from self._events(collection)
+        finally:
+            if self.marked:  # after the last write, whatever ended the run
+                try:
+                    mark_changed(collection)
+                except ChromaServerError as exc:
+                    # the run's own failure (likely the same) is what the user reads
+                    log.warning("could not mark %s as changed: %s", self.name, exc.message)
+
+    def _before_writing(self, collection: ServerCollection) -> None:
+        if not self.marked:
+            mark_changed(collection)
+            self.marked = True
+
+    def _events(self, collection: ServerCollection) -> Iterator[IngestEvent]:
         held = server_files(collection)
         work, skipped, seen = self._plan(held)
         if work is None:
@@ -209,6 +247,8 @@ class _ServerRun:
             yield self._progress(display_path(unit.found.path))
         if not self.cancel.is_set():
             gone = [p for p in held if p not in seen and self._under_roots(p)]
+            if gone:
+                self._before_writing(collection)
             for start in range(0, len(gone), 200):
                 part = gone[start : start + 200]
                 where = {"path": {"$in": part}} if len(part) > 1 else {"path": part[0]}
@@ -257,11 +297,13 @@ class _ServerRun:
             failure = _failure(item)
             if failure is not None:
                 if known is not None:
+                    self._before_writing(collection)
                     collection.delete(ids=known.ids)  # stale chunks of a file now unreadable
                 yield FileFailed(display_path(unit.found.path), *failure)
                 self.failed += 1
                 return
             if item.touched and known is not None:
+                self._before_writing(collection)
                 meta = self._file_meta(unit, item.sha256 or "")
                 stored = collection.get(ids=known.ids, include=("metadatas",))
                 collection.update_metadatas(stored.ids, [{**m, **meta} for m in stored.metadatas])
@@ -271,6 +313,7 @@ class _ServerRun:
             chunks.extend(item.chunks)
         if not chunks:
             if known is not None:
+                self._before_writing(collection)
                 collection.delete(ids=known.ids)
             self.skipped += 1
             yield FileFailed(display_path(unit.found.path), "no_text", "no text found in the file")
@@ -289,6 +332,7 @@ class _ServerRun:
         # but a chunker bug must not make the server refuse the batch)
         unique = dict(zip(ids, range(len(ids)), strict=True))
         rows = list(unique.values())
+        self._before_writing(collection)
         collection.upsert(
             [ids[n] for n in rows],
             np.concatenate(vectors)[rows],

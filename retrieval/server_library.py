@@ -12,6 +12,13 @@ access denied, collection missing, another embedding model).
 Privacy: a search sends the question's embedding and its words (for the
 full-text filters) to the server; ``before_query(url, question)`` is called
 before anything is sent, so the app can write it to the privacy ledger.
+
+Offline copies (``set_offline_copy``, ``sync_copy``; see
+``retrieval/offline_copy.py``): when the user asks, a collection's passages
+and vectors are kept here too; a search whose server cannot be reached (or
+fails) is answered from the copy (``copies_for``) and ``answered_from_copy``
+says from which time. Not when the server refuses access or no longer has
+the collection: that is the team's decision, not an outage.
 """
 
 from __future__ import annotations
@@ -24,15 +31,25 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from retrieval import collections as collection_store
+from retrieval import offline_copy
 from retrieval import server_collections as refs_store
 from retrieval.chroma_server import ChromaServer, normalized_url
+from retrieval.collections import Collection
 from retrieval.document_db import DocumentDB
-from retrieval.errors import ChromaServerError, CollectionNotFound
+from retrieval.errors import (
+    ChromaServerError,
+    CollectionNotFound,
+    ServerCollectionMissing,
+    ServerDenied,
+)
 from retrieval.file_reader import EmbedderLike
 from retrieval.ingest_events import IngestEvent
+from retrieval.offline_copy import CopyEvent, CopyInfo
 from retrieval.server_collections import PathMap, ServerCollectionRef
 from retrieval.server_index import check_binding, index_into_server
 from retrieval.server_search import ServerCandidates, TermMatches, search_candidates
+from retrieval.vector_index import VectorIndex
 
 if TYPE_CHECKING:
     import numpy as np
@@ -63,16 +80,22 @@ class ServerLibrary:
         db: DocumentDB,
         embedder: Callable[[], EmbedderLike],
         *,
+        vectors: VectorIndex,
+        write_lock: threading.Lock,
         token_for: Callable[[str], str | None] | None = None,
         before_query: Callable[[str, str], None] | None = None,
     ) -> None:
         self._db = db
         self._embedder = embedder
+        self._vectors = vectors  # the local store: offline copies' vectors
+        self._write_lock = write_lock  # the library's index lock (vector store writes)
         self._token_for = token_for
         self.before_query = before_query
         self._servers: dict[str, ChromaServer] = {}
         self._lock = threading.Lock()
         self._problems: dict[str, tuple[ChromaServerError, float]] = {}  # name -> (error, when)
+        # name -> the copy's time, for collections the last search answered from their copy
+        self._from_copy: dict[str, int | None] = {}
         self._terms = TermMatches()
 
     def close(self) -> None:
@@ -90,6 +113,13 @@ class ServerLibrary:
                 found = ChromaServer(url, token=token)
                 self._servers[url] = found
             return found
+
+    def forget_connection(self, url: str) -> None:
+        """Connect again on next use (its access token changed)."""
+        with self._lock:
+            found = self._servers.pop(normalized_url(url), None)
+        if found is not None:
+            found.close()
 
     # ------------------------------------------------------------ the registry
 
@@ -116,11 +146,18 @@ class ServerLibrary:
             return refs_store.create_server_collection(db, name, url, remote, path_map)
 
     def remove(self, name: str) -> None:
-        """Forget it on this machine; the server keeps the collection."""
-        with self._db.transaction() as db:
-            refs_store.delete_server_collection(db, refs_store.get_server_collection(db, name))
+        """Forget it on this machine (its offline copy too); the server keeps
+        the collection."""
+        with self._write_lock:
+            ref = self.find(name)
+            if ref is None:
+                raise CollectionNotFound(f"There is no server collection called “{name}”.")
+            offline_copy.delete_copy(self._db, self._vectors, ref)
+            with self._db.transaction() as db:
+                refs_store.delete_server_collection(db, ref)
         with self._lock:
             self._problems.pop(name, None)
+            self._from_copy.pop(name, None)
 
     def set_path_map(self, name: str, path_map: PathMap) -> ServerCollectionRef:
         with self._db.transaction() as db:
@@ -167,16 +204,18 @@ class ServerLibrary:
         query: str,
         vector: npt.NDArray[np.float32],
         candidates: int,
-    ) -> tuple[list[ServerCandidates], list[ChromaServerError]]:
+    ) -> tuple[list[ServerCandidates], list[tuple[ServerCollectionRef, ChromaServerError]]]:
         """Each reachable collection's candidates (their paths mapped to
-        this machine's), and the failures of the others."""
+        this machine's), and the others with their failures."""
         found: list[ServerCandidates] = []
-        failures: list[ChromaServerError] = []
+        failures: list[tuple[ServerCollectionRef, ChromaServerError]] = []
         model_id = self._embedder().model_id
         for ref in targets:
+            with self._lock:
+                self._from_copy.pop(ref.name, None)
             recent = self._recent_problem(ref.name)
             if recent is not None:
-                failures.append(recent)  # not asked again yet (RETRY_AFTER_S)
+                failures.append((ref, recent))  # not asked again yet (RETRY_AFTER_S)
                 continue
             try:
                 if self.before_query is not None:
@@ -187,7 +226,7 @@ class ServerLibrary:
             except ChromaServerError as exc:
                 log.warning("server collection %s not searched: %s", ref.name, exc.message)
                 self._note(ref.name, exc)
-                failures.append(exc)
+                failures.append((ref, exc))
                 continue
             self._note(ref.name, None)
             hits.locators = {
@@ -196,6 +235,82 @@ class ServerLibrary:
             }
             found.append(hits)
         return found, failures
+
+    def copies_for(
+        self, failed: Sequence[tuple[ServerCollectionRef, ChromaServerError]]
+    ) -> list[tuple[ServerCollectionRef, Collection]]:
+        """The offline copies that answer for these failed collections (the
+        server could not be reached or failed; not when it refused access or
+        no longer has the collection), each noted for ``answered_from_copy``."""
+        answering = []
+        with self._db.transaction() as db:
+            for ref, problem in failed:
+                if not ref.offline_copy or isinstance(
+                    problem, ServerDenied | ServerCollectionMissing
+                ):
+                    continue
+                copy = collection_store.copy_for(db, ref.id)
+                if copy is not None:
+                    answering.append((ref, copy))
+        with self._lock:
+            for ref, _copy in answering:
+                self._from_copy[ref.name] = ref.copy_synced_ns
+        return answering
+
+    def answered_from_copy(self, name: str) -> tuple[bool, int | None]:
+        """(whether the last search of ``name`` answered from its offline copy,
+        the copy's time as ``time.time_ns()``, None if never completed)."""
+        with self._lock:
+            if name not in self._from_copy:
+                return False, None
+            return True, self._from_copy[name]
+
+    # ------------------------------------------------------------ offline copies
+
+    def set_offline_copy(self, name: str, wanted: bool) -> ServerCollectionRef:
+        """Record the choice; off deletes the copy at once (on: ``sync_copy``
+        makes it)."""
+        with self._write_lock:
+            ref = self.find(name)
+            if ref is None:
+                raise CollectionNotFound(f"There is no server collection called “{name}”.")
+            if not wanted:
+                offline_copy.delete_copy(self._db, self._vectors, ref)
+                with self._lock:
+                    self._from_copy.pop(name, None)
+            else:
+                with self._db.transaction() as db:
+                    refs_store.set_offline_copy(db, ref, wanted=True)
+        found = self.find(name)
+        assert found is not None
+        return found
+
+    def sync_copy(self, name: str, cancel: threading.Event) -> Iterator[CopyEvent]:
+        """Bring ``name``'s offline copy in line with its server (network:
+        not on the GUI thread); the server's failure is raised, the copy
+        stays as it was."""
+        with self._write_lock:
+            ref = self.find(name)
+            if ref is None:
+                raise CollectionNotFound(f"There is no server collection called “{name}”.")
+            if not ref.offline_copy:
+                return
+            try:
+                collection = self.server(ref.url).collection(ref.remote_name)
+                model_id = self._embedder().model_id
+                check_binding(collection, model_id)
+                yield from offline_copy.sync_copy(
+                    self._db, self._vectors, ref, collection, model_id, cancel
+                )
+            except ChromaServerError as exc:
+                self._note(ref.name, exc)
+                raise
+            self._note(ref.name, None)
+
+    def copy_info(self, name: str) -> CopyInfo | None:
+        """The offline copy's size and age (None: no copy)."""
+        ref = self.find(name)
+        return None if ref is None else offline_copy.copy_info(self._db, ref)
 
     def _note(self, name: str, problem: ChromaServerError | None) -> None:
         with self._lock:
