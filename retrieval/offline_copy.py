@@ -85,6 +85,13 @@ class CopyInfo:
     synced_ns: int | None  # None: the copy was never completed
 
 
+def copy_time_text(synced_ns: int | None) -> str:
+    """When the copy last agreed with its server, for people (local time)."""
+    if synced_ns is None:
+        return "an unfinished refresh"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(synced_ns / 1e9))
+
+
 def copy_info(db: DocumentDB, ref: ServerCollectionRef) -> CopyInfo | None:
     """The copy's size and age; None when there is none."""
     with db.transaction() as conn:

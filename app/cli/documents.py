@@ -11,12 +11,19 @@ A collection on a Chroma server (``chroma run --path DIR --host 0.0.0.0 --port 8
     python -m app index add /srv/share/reports --server http://host:8000 [--collection reports]
     python -m app index connect http://host:8000 reports [--map /srv/share=/Volumes/share]
 
+    python -m app index offline-copy reports on|off
+
 ``index add --server`` indexes into the server's collection (made if new,
 recording this machine's embedding model; nothing is kept here) and makes it
 searchable here too; ``index connect`` makes a server's collection searchable
 on another machine, its paths mapped to where that machine sees the files.
 ``index status`` asks each server how it is; ``index remove`` forgets a
-server collection here (the server keeps it).
+server collection here (the server keeps it, its offline copy goes).
+
+``index offline-copy NAME on`` keeps a copy of the collection's passages and
+vectors here (``--offline-copy`` on ``connect`` and ``add --server`` does
+the same), searched when the server cannot be reached; ``index update``
+refreshes it (only what changed on the server crosses); ``off`` deletes it.
 
 Progress goes to stderr, results to stdout; a bad input is one readable line
 on stderr and exit status 1 (130 when interrupted). Ctrl+C stops a run within
@@ -63,6 +70,7 @@ from retrieval.ingest_events import (
     VectorsRebuilding,
 )
 from retrieval.manifest import NOTHING_TO_READ_STATES, FileState, is_failure
+from retrieval.offline_copy import CopyEvent, CopyFinished, CopyProgress, copy_time_text
 from retrieval.server_collections import ServerCollectionRef, parse_path_map
 
 COMMANDS = frozenset({"index", "search"})
@@ -122,6 +130,19 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         metavar="SERVER_PREFIX=LOCAL_PREFIX",
         help="where this computer sees the server's files (repeatable), so citations open them",
     )
+    for parser in (connect, add):
+        parser.add_argument(
+            "--offline-copy",
+            action="store_true",
+            help="keep a copy of the server collection here, searched when the server "
+            "cannot be reached",
+        )
+    offline = index_sub.add_parser(
+        "offline-copy",
+        help="keep (on) or delete (off) this computer's copy of a server collection",
+    )
+    offline.add_argument("name", help="the server collection, as named here")
+    offline.add_argument("state", choices=("on", "off"))
 
     search = sub.add_parser("search", help="search the indexed documents")
     search.add_argument("query", help="what to look for (use quotes)")
@@ -147,11 +168,21 @@ def run(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         return EXIT_ERROR
 
 
-def _index_command(library: DocumentLibrary, args: argparse.Namespace, out: TextIO) -> int:
+def _server_command(library: DocumentLibrary, args: argparse.Namespace, out: TextIO) -> int | None:
+    """The commands only about server collections (None: not one of them)."""
     if args.index_command == "add" and args.server:
         return _add_to_server(library, Path(args.dir), args, out)
     if args.index_command == "connect":
         return _connect(library, args, out)
+    if args.index_command == "offline-copy":
+        return _offline_copy(library, args.name, args.state == "on", out)
+    return None
+
+
+def _index_command(library: DocumentLibrary, args: argparse.Namespace, out: TextIO) -> int:
+    served = _server_command(library, args, out)
+    if served is not None:
+        return served
     if args.index_command == "add":
         return _add(
             library,
@@ -162,9 +193,7 @@ def _index_command(library: DocumentLibrary, args: argparse.Namespace, out: Text
             follow_links_outside=args.follow_links_outside,
         )
     if args.index_command == "update":
-        if args.collection is not None:
-            library.collection(args.collection)  # CollectionNotFound, with the names
-        return _index(library, args.collection, out)
+        return _update(library, args.collection, out)
     if args.index_command == "remove":
         if library.servers.find(args.name) is not None:
             library.servers.remove(args.name)
@@ -174,6 +203,20 @@ def _index_command(library: DocumentLibrary, args: argparse.Namespace, out: Text
             out.write(f"removed the collection “{args.name}” (its files are untouched)\n")
         return 0
     return _status(library, args.collection, out)
+
+
+def _update(library: DocumentLibrary, name: str | None, out: TextIO) -> int:
+    """Index what changed (one collection, or all), then refresh the offline
+    copies of server collections (``name``'s alone when it is one)."""
+    if name is not None and library.servers.find(name) is not None:
+        return _sync_copies(library, [name], out)
+    if name is not None:
+        library.collection(name)  # CollectionNotFound, with the names
+    code = _index(library, name, out)
+    if name is None and code == 0:
+        copies = [r.name for r in library.servers.refs() if r.offline_copy]
+        code = _sync_copies(library, copies, out)
+    return code
 
 
 def _add(
@@ -223,13 +266,15 @@ def _add_to_server(
         return code
     known = library.servers.find(name)
     if known is None and library.find_collection(name) is None:
-        library.servers.add(name, args.server, name, check=False)
+        known = library.servers.add(name, args.server, name, check=False)
         out.write(f"“{name}” is searchable here too (it lives on {args.server})\n")
     elif known is None:
         out.write(
             f"a collection here is already called “{name}”; to search the server's, run: "
             f"python -m app index connect {args.server} {name} --as NEW_NAME\n"
         )
+    if known is not None and args.offline_copy:
+        return _offline_copy(library, known.name, True, out)
     return 0
 
 
@@ -247,7 +292,76 @@ def _connect(library: DocumentLibrary, args: argparse.Namespace, out: TextIO) ->
     )
     for server_prefix, local_prefix in ref.path_map:
         out.write(f"  files under {server_prefix} open from {local_prefix}\n")
+    if args.offline_copy:
+        return _offline_copy(library, ref.name, True, out)
     return 0
+
+
+def _offline_copy(library: DocumentLibrary, name: str, wanted: bool, out: TextIO) -> int:
+    """Keep (and make now) or delete this computer's copy of ``name``."""
+    if library.servers.find(name) is None:
+        library.collection(name)  # CollectionNotFound, with the names
+        print(
+            f"footnote: error: “{name}” is a collection of this computer's; only a server "
+            "collection has an offline copy.",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    library.servers.set_offline_copy(name, wanted)
+    if not wanted:
+        out.write(f"deleted this computer's copy of “{name}”; it is searched on its server only\n")
+        return 0
+    return _sync_copies(library, [name], out)
+
+
+def _sync_copies(library: DocumentLibrary, names: list[str], out: TextIO) -> int:
+    """Refresh these offline copies, printing progress; 1 if a server failed."""
+    code = 0
+    for name in names:
+        ref = library.servers.find(name)
+        if ref is None or not ref.offline_copy:
+            out.write(f"{name}: no offline copy (python -m app index offline-copy {name} on)\n")
+            continue
+        cancel = threading.Event()
+
+        def handle(event: CopyEvent, line: ProgressLine, name: str = name) -> None:
+            if isinstance(event, CopyProgress):
+                line.show(
+                    f"copying {name} from its server: {event.passages_done}/"
+                    f"{event.passages_total} passages"
+                )
+            else:
+                line.end()
+                out.write(_copy_line(event))
+
+        try:
+            result = run_with_progress(
+                library.servers.sync_copy(name, cancel),
+                cancel,
+                handle,
+                stopped_text="stopped. The passages copied so far stay; run the same command "
+                "again to copy the rest.",
+                line=ProgressLine(interval_s=PROGRESS_INTERVAL_S),
+            )
+        except ChromaServerError as exc:
+            print(f"footnote: error: {name}: {exc.message}", file=sys.stderr)
+            code = EXIT_ERROR
+            continue
+        if result != 0:
+            return result
+    return code
+
+
+def _copy_line(event: CopyFinished) -> str:
+    if event.unchanged:
+        return (
+            f"{event.collection}: offline copy up to date ({event.passages} passages; "
+            "nothing changed on the server)\n"
+        )
+    return (
+        f"{event.collection}: offline copy of {event.passages} passages "
+        f"({event.added} copied, {event.removed} dropped) in {event.seconds:.1f} s\n"
+    )
 
 
 def _index(library: DocumentLibrary, name: str | None, out: TextIO) -> int:
@@ -375,6 +489,13 @@ def _server_status(library: DocumentLibrary, refs: list[ServerCollectionRef], ou
         out.write(f"  {status.chunks} chunks, embedded by {status.model_id}\n")
         for server_prefix, local_prefix in ref.path_map:
             out.write(f"  files under {server_prefix} open from {local_prefix}\n")
+    for ref in refs:  # also when its server is down: that is when the copy answers
+        copy = library.servers.copy_info(ref.name) if ref.offline_copy else None
+        if copy is not None:
+            out.write(
+                f"{ref.name}: offline copy on this computer: {copy.passages} passages, "
+                f"from {copy_time_text(copy.synced_ns)}\n"
+            )
     return code
 
 
@@ -392,7 +513,14 @@ def _search(
     for name in collections or [c.name for c in library.collections()] + sorted(servers):
         if name in servers:
             problem = library.servers.problem(name)
-            if problem is not None:
+            from_copy, synced_ns = library.servers.answered_from_copy(name)
+            if problem is not None and from_copy:
+                print(
+                    f"footnote: note: {name} answered from this computer's offline copy of "
+                    f"{copy_time_text(synced_ns)}: {problem.message}",
+                    file=sys.stderr,
+                )
+            elif problem is not None:
                 print(
                     f"footnote: note: {name} was not searched: {problem.message}", file=sys.stderr
                 )

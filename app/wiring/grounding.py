@@ -43,6 +43,7 @@ from engine.query_writer import fallback_query
 from retrieval.documents import DocumentLibrary
 from retrieval.errors import RetrievalError
 from retrieval.file_reader import EmbedderLike
+from retrieval.offline_copy import copy_time_text
 from retrieval.passage import RetrievedPassage
 from retrieval.source_decision import (
     WEAK_COSINE,
@@ -157,7 +158,13 @@ class GroundingSource:
             return []
         for name in servers if names is None else [n for n in names if n in servers]:
             problem = library.servers.problem(name)
-            if problem is not None:  # the others answered; say which did not
+            from_copy, synced_ns = library.servers.answered_from_copy(name)
+            if problem is not None and from_copy:
+                yield Notice(
+                    f"“{name}” answered from this computer's offline copy of "
+                    f"{copy_time_text(synced_ns)}: {problem.message}"
+                )
+            elif problem is not None:  # the others answered; say which did not
                 yield Notice(f"“{name}” was not searched: {problem.message}")
         return found
 

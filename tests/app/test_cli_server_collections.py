@@ -114,3 +114,36 @@ def test_server_failures_are_one_sentence(
     ]
     assert run("index", "connect", "ftp://x", "team")[0] == 1
     assert "not a Chroma server address" in capsys.readouterr().err
+
+
+def test_an_offline_copy_answers_while_the_server_is_down_and_goes_when_off(
+    tmp_path: Path, share: Path, capsys: pytest.CaptureFixture[str], footnote_home: Path
+) -> None:
+    with running_chroma(tmp_path / "server") as server:
+        code, _ = run("index", "add", str(share), "--server", server.url, "--collection", "crew")
+        assert code == 0, capsys.readouterr().err
+        run("index", "remove", "crew")  # forgotten here; connected again with a copy
+        code, out = run("index", "connect", server.url, "crew", "--as", "Crew", "--offline-copy")
+        assert code == 0, capsys.readouterr().err
+        assert "Crew: offline copy of 2 passages (2 copied, 0 dropped)" in out
+        code, out = run("index", "update", "--collection", "Crew")
+        assert code == 0 and "Crew: offline copy up to date (2 passages" in out
+        code, out = run("index", "status", "--collection", "Crew")
+        assert code == 0 and "Crew: offline copy on this computer: 2 passages, from " in out
+        server.stop()
+
+        capsys.readouterr()
+        code, out = run("search", "which form for expensive train tickets", "--collection", "Crew")
+        assert code == 0 and out.startswith("[1] travel.md › Travel › Expenses")
+        err = capsys.readouterr().err
+        assert "Crew answered from this computer's offline copy of 20" in err
+        assert "cannot reach the Chroma server" in err
+
+        code, out = run("index", "offline-copy", "Crew", "off")
+        assert code == 0 and "deleted this computer's copy of “Crew”" in out
+        code, out = run("search", "which form for expensive train tickets", "--collection", "Crew")
+        assert code == 1
+        assert "cannot reach the Chroma server" in capsys.readouterr().err
+        code, out = run("index", "offline-copy", "Crew", "on")
+        assert code == 1  # its server is down: nothing to copy from, said in one line
+        assert "footnote: error: Crew: Footnote cannot reach" in capsys.readouterr().err
