@@ -16,7 +16,11 @@ Footnote was closed, and costs a stat per file when nothing did).
 Collections on a Chroma server are listed with the others (their server
 asked again at most every ``SERVER_CHECK_INTERVAL_S``, on the reader
 thread); adding one asks the server first (on the writer thread), and
-removing one forgets it here only.
+removing one forgets it here only (with its offline copy, if one was kept).
+An offline copy is made on the writer thread when the user asks, and
+refreshed there when its server answers and the copy is older than
+``COPY_REFRESH_INTERVAL_S`` (a refresh that finds the server unchanged costs
+one request).
 
 The chat side reads ``library`` (on its engine thread), ``collection_names()``
 and ``collections_changed``.
@@ -28,7 +32,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
@@ -50,6 +54,8 @@ from retrieval.ingest_events import (
     IngestProgress,
     VectorsRebuilding,
 )
+from retrieval.offline_copy import CopyFinished, CopyProgress, copy_time_text
+from retrieval.server_collections import PathMap
 from retrieval.watcher import FolderWatcher
 
 log = logging.getLogger(__name__)
@@ -68,6 +74,9 @@ INDEXING_TASKS = frozenset({"add", "index", "retry", "excludes"})
 # A server collection's row (its passages, whether the server answers) is
 # asked of the server at most this often; a failed search shows at once.
 SERVER_CHECK_INTERVAL_S = 60.0
+# An offline copy is compared with its server at most this often while the
+# app runs (and at start): cheap when nothing changed (the server's marker).
+COPY_REFRESH_INTERVAL_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,7 @@ class Snapshot:
     selected: str | None
     health: list[FileHealth]
     servers: list[ServerRow]
+    copies_due: list[str]  # server collections whose offline copy should be refreshed
 
 
 class LazyLibrary:
@@ -154,6 +164,7 @@ class DocumentsController(QObject):
         self._health: list[FileHealth] = []
         # the running task's latest progress: files, or a rebuild of the search index
         self._progress: dict[str, IngestProgress | VectorsRebuilding] = {}
+        self._copying: CopyProgress | None = None  # the offline copy being made, if any
         self._watchers: dict[str, tuple[tuple[object, ...], FolderWatcher]] = {}
         self._first_snapshot = True
         self._last_refresh_s = float("-inf")  # time.monotonic() of the last read submitted
@@ -180,6 +191,8 @@ class DocumentsController(QObject):
         page.cancel_requested.connect(self.cancel_indexing)
         page.selection_changed.connect(self.select)
         page.open_file_requested.connect(self._open_file)
+        page.offline_copy_requested.connect(self.set_offline_copy)
+        page.path_map_changed.connect(self.set_path_map)
         self.status_label.hide()
         self.refresh()
 
@@ -288,12 +301,61 @@ class DocumentsController(QObject):
         server said it has it, built by this embedding model (a failure is
         one sentence in the banner, and nothing is added)."""
 
-        def run(_cancel: threading.Event) -> Iterator[object]:
-            self.library.servers.add(form.name, form.url, form.remote_name, form.path_map)
-            yield from ()
+        def run(cancel: threading.Event) -> Iterator[object]:
+            servers = self.library.servers
+            servers.add(form.name, form.url, form.remote_name, form.path_map)
+            if form.offline_copy:
+                servers.set_offline_copy(form.name, True)
+                yield from servers.sync_copy(form.name, cancel)
 
         self._write(Task("add-server", form.name, run))
         self.selected = form.name
+
+    @Slot(str, bool)
+    def set_offline_copy(self, name: str, wanted: bool) -> None:
+        """Keep an offline copy of the server collection ``name`` (made now,
+        from its server) or delete it."""
+        self._writer.cancel(lambda t: t.collection == name and t.kind == "copy")
+
+        def run(cancel: threading.Event) -> Iterator[object]:
+            servers = self.library.servers
+            servers.set_offline_copy(name, wanted)
+            if wanted:
+                yield from servers.sync_copy(name, cancel)
+
+        self._forget_check(name)
+        self._write(Task("copy", name, run))
+
+    def refresh_copy(self, name: str) -> None:
+        """Compare the offline copy of ``name`` with its server (unless a
+        refresh is already waiting)."""
+        if any(t.collection == name and t.kind == "copy" for t in self._writer.pending):
+            return
+        current = self._writer.current
+        if current is not None and current.collection == name and current.kind == "copy":
+            return
+
+        def run(cancel: threading.Event) -> Iterator[object]:
+            yield from self.library.servers.sync_copy(name, cancel)
+
+        self._write(Task("copy", name, run))
+
+    @Slot(str, object)
+    def set_path_map(self, name: str, path_map: PathMap) -> None:
+        """Where this computer sees the server collection's files (citations
+        from now on open them there)."""
+
+        def run(_cancel: threading.Event) -> Iterator[object]:
+            self.library.servers.set_path_map(name, path_map)
+            yield from ()
+
+        self._forget_check(name)
+        self._write(Task("path-map", name, run))
+
+    def _forget_check(self, name: str) -> None:
+        """Read the row of ``name`` anew on the next snapshot (the writer's
+        task runs first: the reader's snapshot follows its end)."""
+        self._server_checks.pop(name, None)
 
     @Slot(str)
     def remove(self, name: str) -> None:
@@ -369,7 +431,7 @@ class DocumentsController(QObject):
             selected = self.selected if self.selected in names else (names[0] if names else None)
             local = selected is not None and selected in {i.name for i in infos}
             health = library.file_health(selected) if local and selected is not None else []
-            yield Snapshot(infos, selected, health, servers)
+            yield Snapshot(infos, selected, health, servers, self._copies_due(library, servers))
 
         self._reader.submit(Task("snapshot", None, run))
 
@@ -392,11 +454,35 @@ class DocumentsController(QObject):
             row = known[0]
             problem = library.servers.problem(ref.name)
             if problem is not None and row.problem is None:
-                row = ServerRow(ref.name, ref.url, ref.remote_name, None, problem.message)
-            rows.append(row)
+                row = replace(row, chunks=None, problem=problem.message)
+            copy = library.servers.copy_info(ref.name) if ref.offline_copy else None
+            rows.append(
+                replace(
+                    row,
+                    path_map=ref.path_map,
+                    offline_copy=ref.offline_copy,
+                    copy_passages=copy.passages if copy is not None else None,
+                    copy_time=copy_time_text(copy.synced_ns) if copy is not None else None,
+                )
+            )
         for name in set(self._server_checks) - {r.name for r in rows}:
             del self._server_checks[name]
         return rows
+
+    @staticmethod
+    def _copies_due(library: DocumentLibrary, rows: Sequence[ServerRow]) -> list[str]:
+        """Reachable server collections whose offline copy is older than
+        ``COPY_REFRESH_INTERVAL_S`` (or was never finished)."""
+        reachable = {r.name for r in rows if r.problem is None and r.chunks is not None}
+        due = []
+        now_ns = time.time_ns()
+        for ref in library.servers.refs():
+            if not ref.offline_copy or ref.name not in reachable:
+                continue
+            synced = ref.copy_synced_ns
+            if synced is None or now_ns - synced > COPY_REFRESH_INTERVAL_S * 1e9:
+                due.append(ref.name)
+        return due
 
     @Slot(object)
     def _on_read_event(self, item: TaskEvent) -> None:
@@ -414,6 +500,8 @@ class DocumentsController(QObject):
         after = [(i.name, i.files, i.chunks, tuple(i.states.items())) for i in self._infos]
         if before != after or servers_before != [r.name for r in self._servers]:
             self.collections_changed.emit()
+        for name in snapshot.copies_due:
+            self.refresh_copy(name)
         if self._first_snapshot:
             self._first_snapshot = False
             if self._infos:
@@ -441,7 +529,14 @@ class DocumentsController(QObject):
     @Slot(object)
     def _on_write_event(self, item: TaskEvent) -> None:
         event, name = item.event, item.task.collection or ""
-        if isinstance(event, IngestProgress | VectorsRebuilding):
+        if isinstance(event, CopyProgress):
+            self._copying = event
+            self._show()
+        elif isinstance(event, CopyFinished):
+            self._copying = None
+            self._forget_check(name)
+            self.refresh()
+        elif isinstance(event, IngestProgress | VectorsRebuilding):
             self._progress[name] = event
             if name not in self.collection_names():
                 self.refresh()  # a new collection: list it (and its files) now
@@ -478,6 +573,9 @@ class DocumentsController(QObject):
     @Slot(object)
     def _on_write_done(self, task: Task) -> None:
         self._progress.pop(task.collection or "", None)
+        if task.kind == "copy":
+            self._copying = None
+            self._forget_check(task.collection or "")
         self.refresh()
         self._show()
 
@@ -530,7 +628,11 @@ class DocumentsController(QObject):
             if task.collection and not task.cancel.is_set() and task.kind in INDEXING_TASKS:
                 activity[task.collection] = CollectionActivity("queued")
         current = self._writer.current
-        if current is not None and current.collection and current.kind != "add-server":
+        if (
+            current is not None
+            and current.collection
+            and current.kind in {*INDEXING_TASKS, "remove"}
+        ):
             kind = "removing" if current.kind == "remove" else "indexing"
             progress = self._progress.get(current.collection)
             activity[current.collection] = CollectionActivity(kind, progress)
@@ -538,7 +640,15 @@ class DocumentsController(QObject):
             self._infos, activity, self.selected, self._health, self._servers
         )
         progress = self._progress.get(self.indexing or "")
-        if self.indexing is not None:
+        copying = self._copying
+        if copying is not None and self.indexing is None:
+            self.status_label.setText(
+                f"Copying “{copying.collection}” for offline use: "
+                f"{copying.passages_done:,}/{copying.passages_total:,} passages"
+            )
+            self.status_label.setToolTip("")
+            self.status_label.show()
+        elif self.indexing is not None:
             text = "Indexing…"
             if isinstance(progress, VectorsRebuilding):
                 text = "Rebuilding search index…"

@@ -2,8 +2,9 @@
 progress, and every file's health (indexed, changed, excluded, failed with
 its reason, no text layer), with Add Folder…, Remove, Retry failed and
 Excludes…; and the collections that live on a Chroma server (Add a server
-collection…), with where they live and whether the server answers. It only
-shows and asks; ``DocumentsController`` does the work."""
+collection…), with where they live, whether the server answers and whether
+an offline copy is kept here (Offline copy, Path mapping…). It only shows
+and asks; ``DocumentsController`` does the work."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from PySide6.QtWidgets import (
 from app.style import colors
 from app.widgets.excludes_dialog import ExcludesDialog
 from app.widgets.page_header import add_page_header
-from app.widgets.server_collection_dialog import ServerCollectionDialog
+from app.widgets.server_collection_dialog import PathMapDialog, ServerCollectionDialog
 from retrieval.documents import CollectionInfo, FileHealth
 from retrieval.ingest_events import IngestProgress, VectorsRebuilding
 from retrieval.manifest import NOTHING_TO_READ_STATES, is_failure
@@ -86,10 +87,35 @@ class ServerRow:
     remote_name: str
     chunks: int | None  # None: not checked yet, or the server did not answer
     problem: str | None = None  # the server's failure, one sentence
+    path_map: tuple[tuple[str, str], ...] = ()
+    offline_copy: bool = False  # the user asked for a copy here
+    # The copy on this computer: its passages and when it last agreed with
+    # the server ("2026-05-14 09:41"); None while there is none.
+    copy_passages: int | None = None
+    copy_time: str | None = None
 
 
 def server_state(row: ServerRow) -> str:
-    return f"Not reachable: {row.url}" if row.problem else f"On the server {row.url}"
+    copy = f"offline copy of {row.copy_time}" if row.copy_time is not None else None
+    if row.problem and copy:
+        return f"Not reachable: answers from the {copy}"
+    if row.problem:
+        return f"Not reachable: {row.url}"
+    return f"On the server {row.url}" + (f" · {copy}" if copy else "")
+
+
+def server_tip(row: ServerRow) -> str:
+    where = f"Searched on {row.url}: each question goes there (see the privacy ledger)."
+    text = row.problem or where
+    if row.copy_time is not None:
+        text += (
+            f" This computer keeps an offline copy ({row.copy_passages or 0:,} passages, "
+            f"as the server had them at {row.copy_time}), searched when the server cannot "
+            "be reached."
+        )
+    elif row.offline_copy:
+        text += " An offline copy is made here when the server answers."
+    return text
 
 
 @dataclass(frozen=True)
@@ -175,6 +201,8 @@ class DocumentsPage(QWidget):
     cancel_requested = Signal()
     selection_changed = Signal(str)
     open_file_requested = Signal(str)
+    offline_copy_requested = Signal(str, bool)  # a server collection, keep a copy or not
+    path_map_changed = Signal(str, object)  # a server collection, its new PathMap
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -244,7 +272,24 @@ class DocumentsPage(QWidget):
             "(from its start), are indexed next time",
         )
         self.cancel_button.clicked.connect(self.cancel_requested)
-        for button in (self.remove_button, self.retry_button, self.excludes_button):
+        self.offline_button = _secondary(
+            "Offline copy",
+            "Keep a copy of this server collection on this computer, searched when the "
+            "server cannot be reached (turn off to delete it)",
+        )
+        self.offline_button.setCheckable(True)
+        self.offline_button.clicked.connect(self._on_offline_clicked)
+        self.path_map_button = _secondary(
+            "Path mapping…", "Where this computer sees the server's files, so citations open them"
+        )
+        self.path_map_button.clicked.connect(self._edit_path_map)
+        self._server_buttons = [self.offline_button, self.path_map_button]
+        for button in (
+            self.remove_button,
+            self.retry_button,
+            self.excludes_button,
+            *self._server_buttons,
+        ):
             actions.addWidget(button)
         actions.addStretch(1)
         actions.addWidget(self.cancel_button)
@@ -339,6 +384,11 @@ class DocumentsPage(QWidget):
         self.excludes_button.setEnabled(info is not None)
         self.remove_button.setEnabled(info is not None or server is not None)
         self.problems_only.setVisible(has_any and server is None)
+        for button in (self.retry_button, self.excludes_button):
+            button.setVisible(has_any and server is None)
+        for button in self._server_buttons:
+            button.setVisible(server is not None)
+        self.offline_button.setChecked(server is not None and server.offline_copy)
         if server is not None:
             self.files_title.setText(
                 f"“{server.name}” lives on {server.url} (collection “{server.remote_name}”): "
@@ -356,10 +406,7 @@ class DocumentsPage(QWidget):
         _set(table, row, 1, "")
         _set(table, row, 2, f"{server.chunks:,}" if server.chunks is not None else "")
         item = _set(table, row, 3, server_state(server))
-        item.setToolTip(
-            server.problem
-            or f"Searched on {server.url}: each question goes there (see the privacy ledger)."
-        )
+        item.setToolTip(server_tip(server))
         item.setForeground(problem_color() if server.problem else table.palette().text())
 
     def _show_state(
@@ -471,6 +518,19 @@ class DocumentsPage(QWidget):
         dialog = ServerCollectionDialog(self)
         if dialog.exec() == ServerCollectionDialog.DialogCode.Accepted:
             self.add_server_requested.emit(dialog.form())
+
+    def _on_offline_clicked(self, checked: bool) -> None:
+        server = self._servers.get(self._selected or "")
+        if server is not None:
+            self.offline_copy_requested.emit(server.name, checked)
+
+    def _edit_path_map(self) -> None:
+        server = self._servers.get(self._selected or "")
+        if server is None:
+            return
+        dialog = PathMapDialog(server.name, server.path_map, self)
+        if dialog.exec() == PathMapDialog.DialogCode.Accepted:
+            self.path_map_changed.emit(server.name, dialog.mapping())
 
     def _edit_excludes(self) -> None:
         info = self._infos.get(self._selected or "")

@@ -1,13 +1,16 @@
 """Add a server collection…: the address of a Chroma server, the collection's
-name there, the name it gets here, and where this computer sees the
-server's files (so citations open them). It only asks and checks the form;
-the controller asks the server."""
+name there, the name it gets here, where this computer sees the server's
+files (so citations open them), and whether to keep an offline copy here.
+It only asks and checks the form; the controller asks the server.
+
+``PathMapDialog`` edits the path mapping of a collection already added."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -26,7 +29,14 @@ INTRO_TEXT = (
     "A collection your team indexed on a Chroma server (<code>chroma run</code>, or "
     "<code>python -m app index add FOLDER --server URL</code>). Footnote searches it like "
     "your own folders; each question (its words and its meaning as numbers) goes to that "
-    "server and is written to the privacy ledger. Nothing of the collection is copied here."
+    "server and is written to the privacy ledger. Nothing of the collection is copied here, "
+    "unless you ask for an offline copy."
+)
+OFFLINE_TEXT = "Keep an offline copy on this computer"
+OFFLINE_HELP = (
+    "The collection's passages and their vectors are copied here (no file is read again) "
+    "and refreshed when the server changes; when the server cannot be reached, Footnote "
+    "answers from the copy and says from when it is. Turn it off to delete the copy."
 )
 MAP_HELP = (
     "Where this computer sees the server's files, one per line as "
@@ -41,6 +51,7 @@ class ServerCollectionForm:
     remote_name: str
     name: str  # here (the remote name when left empty)
     path_map: PathMap
+    offline_copy: bool = False
 
 
 class ServerCollectionDialog(QDialog):
@@ -70,10 +81,12 @@ class ServerCollectionDialog(QDialog):
         map_help = QLabel(MAP_HELP)
         map_help.setWordWrap(True)
         layout.addWidget(map_help)
-        self.path_map = QPlainTextEdit()
-        self.path_map.setPlaceholderText("/srv/share=/Volumes/share")
-        self.path_map.setAccessibleName("Path mapping")
+        self.path_map = _path_map_editor()
         layout.addWidget(self.path_map)
+        self.offline_copy = QCheckBox(OFFLINE_TEXT)
+        self.offline_copy.setToolTip(OFFLINE_HELP)
+        self.offline_copy.setAccessibleDescription(OFFLINE_HELP)
+        layout.addWidget(self.offline_copy)
         self.error = QLabel()
         self.error.setObjectName("dialogError")
         self.error.setWordWrap(True)
@@ -93,9 +106,13 @@ class ServerCollectionDialog(QDialog):
         remote = self.remote_name.text().strip()
         if not remote:
             raise RetrievalError("Name the collection on the server (as it was indexed).")
-        lines = [line for line in self.path_map.toPlainText().splitlines() if line.strip()]
-        path_map = parse_path_map(lines)
-        return ServerCollectionForm(url, remote, self.local_name.text().strip() or remote, path_map)
+        return ServerCollectionForm(
+            url,
+            remote,
+            self.local_name.text().strip() or remote,
+            _typed_map(self.path_map),
+            self.offline_copy.isChecked(),
+        )
 
     def accept(self) -> None:
         try:
@@ -105,3 +122,57 @@ class ServerCollectionDialog(QDialog):
             self.error.show()
             return
         super().accept()
+
+
+class PathMapDialog(QDialog):
+    """Edit path mapping…: where this computer sees a server collection's files."""
+
+    def __init__(self, name: str, path_map: PathMap, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("pathMapDialog")
+        self.setWindowTitle(f"Path mapping of “{name}”")
+        self.resize(520, 300)
+        layout = QVBoxLayout(self)
+        help_text = QLabel(MAP_HELP)
+        help_text.setWordWrap(True)
+        layout.addWidget(help_text)
+        self.path_map = _path_map_editor()
+        self.path_map.setPlainText("".join(f"{server}={local}\n" for server, local in path_map))
+        layout.addWidget(self.path_map)
+        self.error = QLabel()
+        self.error.setObjectName("dialogError")
+        self.error.setWordWrap(True)
+        self.error.hide()
+        layout.addWidget(self.error)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def mapping(self) -> PathMap:
+        """What was typed; raises ``RetrievalError`` with the sentence to show."""
+        return _typed_map(self.path_map)
+
+    def accept(self) -> None:
+        try:
+            self.mapping()
+        except RetrievalError as exc:
+            self.error.setText(exc.message)
+            self.error.show()
+            return
+        super().accept()
+
+
+def _path_map_editor() -> QPlainTextEdit:
+    editor = QPlainTextEdit()
+    editor.setPlaceholderText("/srv/share=/Volumes/share")
+    editor.setAccessibleName("Path mapping")
+    editor.setTabChangesFocus(True)
+    return editor
+
+
+def _typed_map(editor: QPlainTextEdit) -> PathMap:
+    lines = [line for line in editor.toPlainText().splitlines() if line.strip()]
+    return parse_path_map(lines)

@@ -199,3 +199,111 @@ def test_a_server_passage_opens_its_mapped_file_or_is_shown_whole(qtbot, tmp_pat
     assert panel.rows[0].text().count("heron form") < 10  # an excerpt first
     assert panel.open(1) is False
     assert panel.rows[0].text().count("heron form") == 10  # then the whole passage
+
+
+def _events(source: GroundingSource, question: str) -> tuple[list[object], list[object]]:
+    """(what the grounding yielded, the passages it returned)."""
+    generator = source(ContextRequest(question), threading.Event())
+    yielded = []
+    try:
+        while True:
+            yielded.append(next(generator))
+    except StopIteration as stop:
+        return yielded, list(stop.value)
+
+
+def test_an_offline_copy_is_kept_answers_while_the_server_is_down_and_goes_when_off(
+    qtbot, window: MainWindow, tmp_path: Path, embedder: Embedder, paths: AppPaths
+) -> None:
+    from engine.events import Notice
+
+    page, controller = window.documents_page, window.documents_controller
+    window.show_documents()
+    with running_chroma(tmp_path / "server") as server:
+        (tmp_path / "share").mkdir()
+        (tmp_path / "share" / "travel.md").write_text(f"# Travel\n\n{POLICY}")
+        library = controller.library
+        list(
+            library.servers.index(server.url, "crew-docs", [tmp_path / "share"], threading.Event())
+        )
+        controller.add_server_collection(
+            ServerCollectionForm(server.url, "crew-docs", "Crew", (), offline_copy=True)
+        )
+        qtbot.waitUntil(
+            lambda: "offline copy of 20" in _rows(window).get("Crew", ("", "", ""))[2],
+            timeout=TIMEOUT_MS,
+        )
+        assert _rows(window)["Crew"][2].startswith(f"On the server {server.url} · offline copy")
+        page.collections.selectRow(list(_rows(window)).index("Crew"))
+        assert page.offline_button.isVisible() and page.offline_button.isChecked()
+        assert page.path_map_button.isVisible() and not page.excludes_button.isVisible()
+        tip = page.collections.item(list(_rows(window)).index("Crew"), 3).toolTip()
+        assert "offline copy (1 passages" in tip
+        # no check of the server in flight when it stops (one that meets a
+        # server shutting down may wait for its read timeout)
+        qtbot.waitUntil(
+            lambda: not controller.busy and controller._reader.current is None,
+            timeout=TIMEOUT_MS,
+        )
+    # the server is down now
+    source = GroundingSource(library, None, GroundingChoice(collections=("Crew",)))
+    yielded, found = _events(source, "Which form do I need for an expensive train ticket?")
+    assert found and "heron form" in getattr(found[0], "text", "")
+    notices = [e.text for e in yielded if isinstance(e, Notice)]
+    assert len(notices) == 1
+    assert notices[0].startswith("“Crew” answered from this computer's offline copy of 20")
+    assert "cannot reach the Chroma server" in notices[0]
+    controller.refresh()
+    qtbot.waitUntil(
+        lambda: _rows(window)["Crew"][2].startswith("Not reachable: answers from the offline copy"),
+        timeout=TIMEOUT_MS,
+    )
+
+    # Off: the copy is deleted, and the row says nothing of a copy.
+    page.collections.selectRow(list(_rows(window)).index("Crew"))
+    page.offline_button.click()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(
+        lambda: _rows(window)["Crew"][2] == f"Not reachable: {server.url}", timeout=TIMEOUT_MS
+    )
+    assert library.servers.copy_info("Crew") is None
+    assert not page.offline_button.isChecked()
+
+
+def test_the_path_mapping_is_edited_after_adding(
+    qtbot, window: MainWindow, chroma: RunningChroma, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.widgets.server_collection_dialog import PathMapDialog
+
+    page, controller = window.documents_page, window.documents_controller
+    window.show_documents()
+    controller.add_server_collection(
+        ServerCollectionForm(chroma.url, "team-docs", "Mapped", (("/srv/a", "/mnt/a"),))
+    )
+    qtbot.waitUntil(lambda: "Mapped" in _rows(window), timeout=TIMEOUT_MS)
+    page.collections.selectRow(list(_rows(window)).index("Mapped"))
+
+    seen: list[str] = []
+
+    def answer(dialog: PathMapDialog) -> int:
+        seen.append(dialog.path_map.toPlainText())
+        dialog.path_map.setPlainText("/srv/share=/Volumes/share\n/srv/b = /mnt/b\n")
+        dialog.accept()
+        return PathMapDialog.DialogCode.Accepted.value
+
+    monkeypatch.setattr(PathMapDialog, "exec", answer)
+    page.path_map_button.click()
+    assert seen == ["/srv/a=/mnt/a\n"]  # the dialog opens with the mapping as it is
+    qtbot.waitUntil(
+        lambda: (
+            (ref := controller.library.servers.find("Mapped")) is not None
+            and ref.path_map == (("/srv/share", "/Volumes/share"), ("/srv/b", "/mnt/b"))
+        ),
+        timeout=TIMEOUT_MS,
+    )
+    dialog = PathMapDialog("Mapped", ())
+    qtbot.addWidget(dialog)
+    dialog.path_map.setPlainText("/srv/share")
+    dialog.accept()  # not closed: the error says how to write it
+    assert dialog.result() != PathMapDialog.DialogCode.Accepted
+    assert "SERVER_PREFIX=LOCAL_PREFIX" in dialog.error.text()
