@@ -204,7 +204,7 @@ def test_a_server_passage_opens_its_mapped_file_or_is_shown_whole(qtbot, tmp_pat
 def _events(source: GroundingSource, question: str) -> tuple[list[object], list[object]]:
     """(what the grounding yielded, the passages it returned)."""
     generator = source(ContextRequest(question), threading.Event())
-    yielded = []
+    yielded: list[object] = []
     try:
         while True:
             yielded.append(next(generator))
@@ -237,8 +237,8 @@ def test_an_offline_copy_is_kept_answers_while_the_server_is_down_and_goes_when_
         page.collections.selectRow(list(_rows(window)).index("Crew"))
         assert page.offline_button.isVisible() and page.offline_button.isChecked()
         assert page.path_map_button.isVisible() and not page.excludes_button.isVisible()
-        tip = page.collections.item(list(_rows(window)).index("Crew"), 3).toolTip()
-        assert "offline copy (1 passages" in tip
+        state = page.collections.item(list(_rows(window)).index("Crew"), 3)
+        assert state is not None and "offline copy (1 passages" in state.toolTip()
         # no check of the server in flight when it stops (one that meets a
         # server shutting down may wait for its read timeout)
         qtbot.waitUntil(
