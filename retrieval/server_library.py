@@ -92,6 +92,7 @@ class ServerLibrary:
         self._token_for = token_for
         self.before_query = before_query
         self._servers: dict[str, ChromaServer] = {}
+        self._tokens: dict[str, str] = {}  # url -> token given this session (use_token)
         self._lock = threading.Lock()
         self._problems: dict[str, tuple[ChromaServerError, float]] = {}  # name -> (error, when)
         # name -> the copy's time, for collections the last search answered from their copy
@@ -109,15 +110,24 @@ class ServerLibrary:
         with self._lock:
             found = self._servers.get(url)
             if found is None:
-                token = self._token_for(url) if self._token_for is not None else None
+                token = self._tokens.get(url)
+                if token is None and self._token_for is not None:
+                    token = self._token_for(url)
                 found = ChromaServer(url, token=token)
                 self._servers[url] = found
             return found
 
-    def forget_connection(self, url: str) -> None:
-        """Connect again on next use (its access token changed)."""
+    def use_token(self, url: str, token: str) -> None:
+        """Send ``token`` to the server at ``url`` from now on, in this
+        process (where it is kept between runs is the app's business: the
+        keyring); an empty one goes back to ``token_for``'s."""
+        url = normalized_url(url)
         with self._lock:
-            found = self._servers.pop(normalized_url(url), None)
+            if token:
+                self._tokens[url] = token
+            else:
+                self._tokens.pop(url, None)
+            found = self._servers.pop(url, None)  # connect again, with it
         if found is not None:
             found.close()
 

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 START_TIMEOUT_S = 60.0  # a cold start on a busy 2-core VM takes a few seconds
 STOP_TIMEOUT_S = 10.0
@@ -129,6 +130,62 @@ def answering(status: int, body: bytes = b"") -> Iterator[str]:
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+class _TokenProxy(BaseHTTPRequestHandler):
+    """Forwards to a real Chroma server only the requests that carry the token
+    (as a reverse proxy with token auth in front of ``chroma run`` does); the
+    others get 401. ``seen`` records each request's Authorization header."""
+
+    upstream = ""
+    token = ""
+    seen: ClassVar[list[str | None]] = []  # each proxy's own list (token_proxy)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _forward(self) -> None:
+        import httpx
+
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        offered = self.headers.get("Authorization")
+        self.seen.append(offered)
+        if offered != f"Bearer {self.token}":
+            status, content = 401, b'{"error":"Unauthorized","message":"token"}'
+        else:
+            answer = httpx.request(
+                self.command,
+                self.upstream + self.path,
+                content=body,
+                headers={"Content-Type": "application/json"},
+                timeout=30.0,
+            )
+            status, content = answer.status_code, answer.content
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+
+@contextmanager
+def token_proxy(upstream: str, token: str) -> Iterator[tuple[str, list[str | None]]]:
+    """A server on 127.0.0.1 in front of ``upstream`` that wants ``token``;
+    yields its URL and the Authorization headers it was sent."""
+    seen: ClassVar[list[str | None]] = []  # each proxy's own list (token_proxy)
+    handler = type("Handler", (_TokenProxy,), {"upstream": upstream, "token": token, "seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="token-proxy", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
     finally:
         server.shutdown()
         server.server_close()

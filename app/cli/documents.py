@@ -10,6 +10,7 @@ A collection on a Chroma server (``chroma run --path DIR --host 0.0.0.0 --port 8
 
     python -m app index add /srv/share/reports --server http://host:8000 [--collection reports]
     python -m app index connect http://host:8000 reports [--map /srv/share=/Volumes/share]
+        [--token-env VAR] [--offline-copy]
 
     python -m app index offline-copy reports on|off
 
@@ -24,6 +25,12 @@ server collection here (the server keeps it, its offline copy goes).
 vectors here (``--offline-copy`` on ``connect`` and ``add --server`` does
 the same), searched when the server cannot be reached; ``index update``
 refreshes it (only what changed on the server crosses); ``off`` deletes it.
+
+A server that wants an access token: ``--token-env VAR`` names the
+environment variable holding it; it is kept in the system keyring for that
+server (``app/wiring/chroma_tokens.py``), so later commands and the window
+send it without being told. ``FOOTNOTE_CHROMA_TOKEN`` covers every server
+that has no token of its own.
 
 Progress goes to stderr, results to stdout; a bad input is one readable line
 on stderr and exit status 1 (130 when interrupted). Ctrl+C stops a run within
@@ -49,6 +56,7 @@ The embedding model and the library are opened as the window opens them
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -58,6 +66,7 @@ from typing import TextIO
 from app.cli.failures import EXIT_ERROR
 from app.cli.progress import ProgressLine, run_with_progress
 from app.paths import AppPaths
+from app.wiring.chroma_tokens import save_chroma_token
 from app.wiring.libraries import new_embedder, new_query_embedder, open_library
 from retrieval.discovery import display_path
 from retrieval.documents import CollectionInfo, DocumentLibrary
@@ -132,6 +141,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     for parser in (connect, add):
         parser.add_argument(
+            "--token-env",
+            metavar="VAR",
+            help="the environment variable holding the Chroma server's access token (kept in "
+            "the system keyring for that server from then on)",
+        )
+        parser.add_argument(
             "--offline-copy",
             action="store_true",
             help="keep a copy of the server collection here, searched when the server "
@@ -170,6 +185,10 @@ def run(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
 
 def _server_command(library: DocumentLibrary, args: argparse.Namespace, out: TextIO) -> int | None:
     """The commands only about server collections (None: not one of them)."""
+    if args.index_command in {"add", "connect"} and args.token_env:
+        url = args.server
+        if url and not _use_token(library, url, args.token_env):
+            return EXIT_ERROR
     if args.index_command == "add" and args.server:
         return _add_to_server(library, Path(args.dir), args, out)
     if args.index_command == "connect":
@@ -295,6 +314,23 @@ def _connect(library: DocumentLibrary, args: argparse.Namespace, out: TextIO) ->
     if args.offline_copy:
         return _offline_copy(library, ref.name, True, out)
     return 0
+
+
+def _use_token(library: DocumentLibrary, url: str, variable: str) -> bool:
+    """The token in ``variable`` for the server at ``url``: used now, kept in
+    the keyring (where there is none, this run only, and a note says so)."""
+    token = os.environ.get(variable, "").strip()
+    if not token:
+        print(
+            f"footnote: error: the environment variable {variable} is empty or not set.",
+            file=sys.stderr,
+        )
+        return False
+    library.servers.use_token(url, token)
+    not_kept = save_chroma_token(url, token)
+    if not_kept is not None:
+        print(f"footnote: note: {not_kept}", file=sys.stderr)
+    return True
 
 
 def _offline_copy(library: DocumentLibrary, name: str, wanted: bool, out: TextIO) -> int:

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import QLabel
 from app.pages.documents import CollectionActivity, DocumentsPage, ServerRow, progress_text
 from app.widgets.banner import Banner
 from app.widgets.server_collection_dialog import ServerCollectionForm
+from app.wiring.chroma_tokens import save_chroma_token
 from app.workers.documents import SerialWorker, Task, TaskEvent, TaskFailed
 from app.workers.jobs import JobRegistry
 from retrieval.discovery import ExcludeRules
@@ -77,6 +78,14 @@ SERVER_CHECK_INTERVAL_S = 60.0
 # An offline copy is compared with its server at most this often while the
 # app runs (and at start): cheap when nothing changed (the server's marker).
 COPY_REFRESH_INTERVAL_S = 600.0
+
+
+@dataclass(frozen=True)
+class TokenNotKept:
+    """From the writer thread: a server's access token is used this session
+    only (no keyring); the sentence says so."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -142,10 +151,13 @@ class DocumentsController(QObject):
         banner: Banner,
         status_label: QLabel,
         confirm: Callable[[str, str], bool],
+        save_token: Callable[[str, str], str | None] = save_chroma_token,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._library = LazyLibrary(open_library)
+        # Keeps a Chroma server's access token (the keyring); says why it could not.
+        self._save_token = save_token
         self.jobs = jobs
         self.page = page
         self.banner = banner
@@ -303,6 +315,11 @@ class DocumentsController(QObject):
 
         def run(cancel: threading.Event) -> Iterator[object]:
             servers = self.library.servers
+            if form.token:
+                servers.use_token(form.url, form.token)  # this session, whatever the keyring says
+                not_kept = self._save_token(form.url, form.token)
+                if not_kept is not None:
+                    yield TokenNotKept(not_kept)
             servers.add(form.name, form.url, form.remote_name, form.path_map)
             if form.offline_copy:
                 servers.set_offline_copy(form.name, True)
@@ -529,7 +546,9 @@ class DocumentsController(QObject):
     @Slot(object)
     def _on_write_event(self, item: TaskEvent) -> None:
         event, name = item.event, item.task.collection or ""
-        if isinstance(event, CopyProgress):
+        if isinstance(event, TokenNotKept):
+            self.banner.show_message(event.text, level="info")
+        elif isinstance(event, CopyProgress):
             self._copying = event
             self._show()
         elif isinstance(event, CopyFinished):

@@ -7,7 +7,7 @@ It only asks and checks the form; the controller asks the server.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -52,6 +52,8 @@ class ServerCollectionForm:
     name: str  # here (the remote name when left empty)
     path_map: PathMap
     offline_copy: bool = False
+    # The server's access token ("" if it wants none); never in a repr or a log.
+    token: str = field(default="", repr=False)
 
 
 class ServerCollectionDialog(QDialog):
@@ -77,6 +79,11 @@ class ServerCollectionDialog(QDialog):
         self.local_name.setPlaceholderText("the same")
         self.local_name.setAccessibleName("Name here")
         form.addRow("Name here", self.local_name)
+        self.token = QLineEdit()
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText("if the server wants one; kept in the system keyring")
+        self.token.setAccessibleName("Access token")
+        form.addRow("Access token", self.token)
         layout.addLayout(form)
         map_help = QLabel(MAP_HELP)
         map_help.setWordWrap(True)
@@ -112,6 +119,7 @@ class ServerCollectionDialog(QDialog):
             self.local_name.text().strip() or remote,
             _typed_map(self.path_map),
             self.offline_copy.isChecked(),
+            self.token.text().strip(),
         )
 
     def accept(self) -> None:

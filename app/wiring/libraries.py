@@ -5,10 +5,10 @@ The embedding model is all-MiniLM-L6-v2 from the installed package; set
 ``FOOTNOTE_EMBEDDING_MODEL`` to a sentence-transformers folder to use another
 (collections built by the previous model are rebuilt on their next index).
 
-Collections on a Chroma server: ``FOOTNOTE_CHROMA_TOKEN`` is the access
-token sent to servers that want one (a local ``chroma run`` does not); every
-question searched there is written to the privacy ledger first, and not
-sent when the ledger cannot be written.
+Collections on a Chroma server: each server's access token comes from the
+system keyring, else ``FOOTNOTE_CHROMA_TOKEN`` (``app/wiring/chroma_tokens.py``;
+a local ``chroma run`` wants none); every question searched there is written
+to the privacy ledger first, and not sent when the ledger cannot be written.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.paths import AppPaths
+from app.wiring.chroma_tokens import chroma_token
 from retrieval.documents import DocumentLibrary
 from retrieval.embedding import Embedder, QueryEmbedder
 from retrieval.errors import ChromaServerError
 from retrieval.file_reader import EmbedderLike
 
 EMBEDDING_MODEL_ENV = "FOOTNOTE_EMBEDDING_MODEL"
-CHROMA_TOKEN_ENV = "FOOTNOTE_CHROMA_TOKEN"
 
 
 def new_embedder() -> Embedder:
@@ -50,12 +50,6 @@ def open_library(
         server_token=chroma_token,
         before_server_query=ServerQueryLedger(paths.data),
     )
-
-
-def chroma_token(url: str) -> str | None:
-    """The access token for the Chroma server at ``url``, if one is set."""
-    del url  # one token for every server; per-server tokens when someone needs them
-    return os.environ.get(CHROMA_TOKEN_ENV, "").strip() or None
 
 
 class ServerQueryLedger:

@@ -147,3 +147,40 @@ def test_an_offline_copy_answers_while_the_server_is_down_and_goes_when_off(
         code, out = run("index", "offline-copy", "Crew", "on")
         assert code == 1  # its server is down: nothing to copy from, said in one line
         assert "footnote: error: Crew: Footnote cannot reach" in capsys.readouterr().err
+
+
+def test_a_token_from_the_environment_is_kept_for_that_server(
+    chroma: RunningChroma,
+    share: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import keyring
+
+    from app.wiring.chroma_tokens import KEYRING_SERVICE
+    from tests.chroma_server import token_proxy
+    from tests.engine.test_server_key import MemoryKeyring
+
+    run("index", "add", str(share), "--server", chroma.url, "--collection", "guarded")
+    before = keyring.get_keyring()
+    memory = MemoryKeyring()
+    keyring.set_keyring(memory)
+    try:
+        with token_proxy(chroma.url, "t0ken") as (proxy, seen):
+            code, _ = run("index", "connect", proxy, "guarded", "--as", "Guarded")
+            assert code == 1 and "refused access (HTTP 401)" in capsys.readouterr().err
+            monkeypatch.setenv("TEAM_TOKEN", "t0ken")
+            code, out = run(
+                "index", "connect", proxy, "guarded", "--as", "Guarded", "--token-env", "TEAM_TOKEN"
+            )
+            assert code == 0, capsys.readouterr().err
+            assert memory.entries == {(KEYRING_SERVICE, proxy): "t0ken"}
+            monkeypatch.delenv("TEAM_TOKEN")
+            code, out = run("index", "status", "--collection", "Guarded")  # from the keyring
+            assert code == 0 and "2 chunks" in out
+            assert seen[-1] == "Bearer t0ken"
+            code, _ = run("index", "connect", proxy, "x", "--token-env", "TEAM_TOKEN")
+            assert code == 1
+            assert "TEAM_TOKEN is empty or not set" in capsys.readouterr().err
+    finally:
+        keyring.set_keyring(before)
