@@ -359,9 +359,8 @@ class ChatSession:
         # little more history when they need less than their share, but the
         # search query was written on this history's KV cache: changing it now
         # would make the answer re-read the whole conversation.
-        plan = plan_prompt(
-            self._prompts.sizes(system, units, request.user_message), time=time_budget
-        )
+        sizes = self._prompts.sizes(system, units, request.user_message)
+        plan = plan_prompt(sizes, time=time_budget)
         kept_history = [m for unit in units[plan.dropped_history_units :] for m in unit]
         today = _dt.date.today()
 
@@ -386,7 +385,14 @@ class ChatSession:
         selected = select_passages(
             found, plan.source_tokens, self._prompts.block_tokens, request.user_message
         )
-        selected = self._as_read_ahead(selected, plan.source_tokens)
+        if self._read_ahead_sources:
+            selected = self._as_read_ahead(
+                found,
+                selected,
+                new_tokens=plan.source_tokens,
+                context_tokens=plan_prompt(sizes).source_tokens,
+                question=request.user_message,
+            )
         distinct = len({p.id or p.text for p in found})
         if plan.limited_by_time and len(selected) < distinct and time_budget is not None:
             yield Notice(
@@ -396,28 +402,34 @@ class ChatSession:
             )
         return selected, plan.dropped_history_units
 
-    def _as_read_ahead(self, selected: list[Passage], budget_tokens: int) -> list[Passage]:
-        """The turn right after a read-ahead: the passages it also chose are
-        sent as they were read ahead (first, in that order, with the text
-        cut for the question as it stood then), so the prompt repeats the
-        cached one and only what follows is read. The search still decides
-        which passages go: those it no longer chose are not sent, and new
-        ones follow within what is left of the budget."""
+    def _as_read_ahead(
+        self,
+        found: Sequence[Passage],
+        selected: list[Passage],
+        *,
+        new_tokens: int,
+        context_tokens: int,
+        question: str,
+    ) -> list[Passage]:
+        """The turn right after a read-ahead. The passages read ahead that the
+        search still returns for the whole question are sent first, as they
+        were read (in that order, cut for the question as it stood then), so
+        the prompt repeats the cached ones: they cost the first word nothing,
+        only room in the context. After them come the search's best other
+        passages, within the first-word budget (``new_tokens``) and the room
+        left. A passage the search no longer returns is not sent, and neither
+        is anything after it in the cache (it would be read again anyway)."""
         ahead = self._read_ahead_sources  # run() forgets them after its turn
-        chosen = {p.id for p in selected}
-        cached = list(itertools.takewhile(lambda p: bool(p.id) and p.id in chosen, ahead))
-        if ahead:
-            log.info("%d of %d passages read ahead are still chosen", len(cached), len(ahead))
+        returned = {p.id for p in found if p.id}
+        cached = list(itertools.takewhile(lambda p: bool(p.id) and p.id in returned, ahead))
+        log.info("%d of %d passages read ahead are still found", len(cached), len(ahead))
         if not cached:
             return selected
-        room = budget_tokens - sum(self._prompts.block_tokens(p) for p in cached)
+        cached_tokens = sum(self._prompts.block_tokens(p) for p in cached)
+        room = min(new_tokens, context_tokens - cached_tokens)
         taken = {p.id for p in cached}
-        for p in selected:
-            size = self._prompts.block_tokens(p)
-            if p.id not in taken and size <= room:
-                cached.append(p)
-                room -= size
-        return cached
+        rest = [p for p in found if p.id not in taken]
+        return cached + select_passages(rest, room, self._prompts.block_tokens, question)
 
     def _evaluate_prompt(
         self,

@@ -5,6 +5,7 @@ is in llama.cpp's KV cache before Enter, so the turn reads only its question
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -179,3 +180,72 @@ def test_read_ahead_batches_last_about_two_seconds_at_the_measured_speed() -> No
     assert read_ahead_batch_tokens(19.0) == 38
     assert read_ahead_batch_tokens(2.0) == READ_AHEAD_MIN_BATCH_TOKENS  # smaller is slower
     assert read_ahead_batch_tokens(500.0) == READ_AHEAD_MAX_BATCH_TOKENS
+
+
+def test_a_passage_read_ahead_that_the_search_still_returns_is_sent_at_no_cost(
+    model: LocalModel,
+) -> None:
+    """Typing found `a`; the whole question ranks it fifth, below what the
+    first-word budget takes. It is in the cache, so it still goes (first, as
+    read: it costs the first word nothing), and the search's best passages
+    get the whole budget for new reading after it."""
+    filler = " ".join(f"Sentence {i} about nothing much." for i in range(40))
+
+    def passage(name: str, fact: str) -> SourcePassage:
+        return SourcePassage(f"{filler} {fact}", f"{name}.md", "document", {}, name)
+
+    a, b, c, d, e = (
+        passage("a", "Budgets are approved in March."),
+        passage("b", "Receipts are kept for seven years."),
+        passage("c", "Travel is booked through the portal."),
+        passage("d", "Hotels above 150 euros need approval."),
+        passage("e", "Trains are second class."),
+    )
+
+    def ranked(*orders: list[SourcePassage]) -> Callable[..., ContextProgress]:
+        left = list(orders)
+
+        def search(request: ContextRequest, cancel: threading.Event) -> ContextProgress:
+            yield from ()
+            return left.pop(0)
+
+        return search
+
+    budget = TurnBudget(FirstWordTarget.FAST, prompt_tokens_per_s=150.0)
+    question = "How long are receipts kept?"
+    fresh = list(
+        ChatSession(model).run(
+            TurnRequest(SYSTEM, (), question, SamplingParams(max_answer_tokens=2)),
+            threading.Event(),
+            ranked([b, c, d, e, a]),
+            budget=budget,
+        )
+    )[-1]
+    assert isinstance(fresh, Finished)
+    assert "a" not in [p.id for p in fresh.sources]  # below what the budget takes
+
+    session = ChatSession(model)
+    search = ranked([a, b], [b, c, d, e, a])
+    cached = session.read_ahead(
+        TurnRequest(SYSTEM, (), "When are budgets", SamplingParams()),
+        threading.Event(),
+        search,
+        budget=budget,
+    )
+    assert cached > 0
+    done = list(
+        session.run(
+            TurnRequest(SYSTEM, (), question, SamplingParams(max_answer_tokens=2)),
+            threading.Event(),
+            search,
+            budget=budget,
+        )
+    )[-1]
+    assert isinstance(done, Finished)
+    ids = [p.id for p in done.sources]
+    assert ids[:2] == ["a", "b"]  # both were read ahead, and both are still found
+    # Everything but the question typed then ("When are budgets", which the
+    # finished question does not start with) is reused.
+    assert done.stats.reused_prompt_tokens >= cached - 30
+    # The budget went to new reading as it would without the read-ahead.
+    assert done.stats.evaluated_prompt_tokens >= fresh.stats.evaluated_prompt_tokens - 40
