@@ -15,10 +15,11 @@ taken while the user waits. Only a user who set a thread count in Settings
 is not second-guessed.
 
 A program that starts (or stops) in the middle of an answer changes the
-time each token takes: :class:`PaceWatch` notices the jump and the engine
-looks again between two tokens (llama.cpp takes a new thread count for its
-next decode), instead of writing the rest of a long answer at a fifth of
-the speed it could.
+time each token takes: :class:`PaceWatch` notices the jump, the counters
+restart, and once 0.2 s of the answer have passed the engine sets the new
+count between two tokens (llama.cpp takes it for its next decode), instead
+of writing the rest of a long answer at a fifth of the speed it could.
+Decoding never pauses for a look.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ import os
 import statistics
 import time
 from collections import deque
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-# Shorter than this since the last look, and the counters say too little:
-# look over this long instead (a turn asked right after the previous one).
+# Shorter than this since the last look, and the counters say too little: a
+# turn asked right after the previous one keeps the last count, and a look
+# mid-answer reads the counters once this long of decoding has passed.
 MIN_SAMPLE_S = 0.2
 # A core counts as taken once other programs keep it this busy.
 BUSY_CORE_SHARE = 0.6
@@ -55,15 +58,19 @@ def threads_for(physical_cores: int, logical_cpus: int, others_busy_cpus: float)
 
 
 class CpuShare:
-    """Remembers the CPU counters between turns; ``threads()`` before each."""
+    """Remembers the CPU counters between looks. ``threads()`` before each
+    turn; ``restart()`` then ``threads_when_ready()`` during an answer. No
+    call ever waits: the user never pays for a look."""
 
-    def __init__(self, physical_cores: int) -> None:
+    def __init__(self, physical_cores: int, clock: Callable[[], float] = time.monotonic) -> None:
         import psutil
 
         self._physical = physical_cores
         self._logical = psutil.cpu_count(logical=True) or os.cpu_count() or physical_cores
         self._process = psutil.Process()
-        self._last = time.monotonic()
+        self._clock = clock
+        self._last = clock()
+        self._count = physical_cores  # the last choice, kept while the counters say too little
         self._look()  # start the counters
 
     def _look(self) -> tuple[float, float]:
@@ -74,25 +81,45 @@ class CpuShare:
         return psutil.cpu_percent(None), self._process.cpu_percent(None)
 
     def others_busy_cpus(self) -> float:
-        """How many CPUs' worth other programs used since the last call."""
-        if time.monotonic() - self._last < MIN_SAMPLE_S:
-            time.sleep(MIN_SAMPLE_S)
+        """How many CPUs' worth other programs used since the last look
+        (blocks until :data:`MIN_SAMPLE_S` have passed: for benchmarks and
+        tests that want a measurement now)."""
+        wait = MIN_SAMPLE_S - (self._clock() - self._last)
+        if wait > 0:
+            time.sleep(wait)
+        return self._others_busy()
+
+    def _others_busy(self) -> float:
         system, own = self._look()
-        self._last = time.monotonic()
+        self._last = self._clock()
         return max(0.0, system / 100 * self._logical - own / 100)
 
-    def threads(self, *, now: bool = False) -> int:
-        """The thread count for what other programs use since the last look;
-        ``now``: over the next :data:`MIN_SAMPLE_S` instead (between two
-        answer tokens, when llama.cpp's threads are idle and the last look,
-        at the start of the turn, would mostly count how things were)."""
-        if now:
-            self._look()
-            self._last = time.monotonic()
-        busy = self.others_busy_cpus()
-        count = threads_for(self._physical, self._logical, busy)
-        log.info("other programs keep %.1f CPUs busy: %d llama.cpp threads", busy, count)
-        return count
+    def threads(self) -> int:
+        """The thread count for what other programs used since the last look.
+        A turn asked less than :data:`MIN_SAMPLE_S` after the last look keeps
+        the last count: the counters would say too little, and waiting for
+        them would delay the first word."""
+        if self._clock() - self._last < MIN_SAMPLE_S:
+            return self._count
+        busy = self._others_busy()
+        self._count = threads_for(self._physical, self._logical, busy)
+        log.info("other programs keep %.1f CPUs busy: %d llama.cpp threads", busy, self._count)
+        return self._count
+
+    def restart(self) -> None:
+        """Mid-answer, when the token pace jumped: count from now, so the next
+        count says how the machine is, not how it was when the turn began
+        (our own threads' time is taken out, as in every look)."""
+        self._look()
+        self._last = self._clock()
+
+    def threads_when_ready(self) -> int | None:
+        """After :meth:`restart`: the new count once :data:`MIN_SAMPLE_S` of
+        the answer have passed (the engine asks between tokens and decodes on
+        meanwhile), else None."""
+        if self._clock() - self._last < MIN_SAMPLE_S:
+            return None
+        return self.threads()
 
 
 class PaceWatch:

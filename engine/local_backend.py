@@ -142,8 +142,9 @@ class LocalBackend:
         )
         reason: WriteEnd = "stop"
         # Another program that starts or stops mid-answer shows in the token
-        # times: then the thread count is looked at again between two tokens.
-        pace, last = PaceWatch(), self._clock()
+        # times: then the CPU counters restart and, once 0.2 s of decoding
+        # later they can tell, the thread count is set between two tokens.
+        pace, last, looking = PaceWatch(), self._clock(), False
         try:
             for token in stream:
                 if model.is_end_of_turn(token):
@@ -153,7 +154,9 @@ class LocalBackend:
                     reason = "length"
                     break
                 if pace.token(self._clock() - last):
-                    model.fit_threads_to_load(between_tokens=True)
+                    looking = model.start_thread_look()
+                elif looking:
+                    looking = not model.finish_thread_look()
                 last = self._clock()
         except RuntimeError as exc:
             if not cancel.is_set():

@@ -132,15 +132,34 @@ class LocalModel:
             return True
         return bool(self._vocab_is_eog(self._vocab, token))
 
-    def fit_threads_to_load(self, *, between_tokens: bool = False) -> None:
+    def fit_threads_to_load(self) -> None:
         """Before a turn: run on the cores other programs leave free
-        (engine.cpu_share), unless the user chose a thread count.
-        ``between_tokens``: during an answer whose pace jumped; the CPUs are
-        looked at for a moment now (~0.2 s, once per change)."""
+        (engine.cpu_share), unless the user chose a thread count."""
+        if self._fits_threads_to_load() and self.cpu_share is not None:
+            self._set_threads(self.cpu_share.threads())
+
+    def start_thread_look(self) -> bool:
+        """Mid-answer, the token pace jumped: start looking at the CPUs
+        (False: nothing to look at, the user's count or all layers on a GPU)."""
+        if not self._fits_threads_to_load() or self.cpu_share is None:
+            return False
+        self.cpu_share.restart()
+        return True
+
+    def finish_thread_look(self) -> bool:
+        """Between two tokens after :meth:`start_thread_look`: set the count
+        the look found once it has seen enough (True), else decode on."""
+        count = self.cpu_share.threads_when_ready() if self.cpu_share is not None else None
+        if count is None:
+            return self.cpu_share is None
+        self._set_threads(count)
+        return True
+
+    def _fits_threads_to_load(self) -> bool:
         on_gpu = self.gpu_layers < 0 or self.gpu_layers >= self.info.layer_count
-        if self.cpu_share is None or on_gpu:
-            return  # the user's count, or every layer on the GPU
-        count = self.cpu_share.threads(now=between_tokens)
+        return self.cpu_share is not None and not on_gpu
+
+    def _set_threads(self, count: int) -> None:
         if count != self.threads:
             import llama_cpp
 

@@ -52,7 +52,7 @@ def test_a_turn_runs_on_the_threads_the_load_leaves(tiny_model: Path) -> None:
         assert model.cpu_share is not None
 
         class Busy:
-            def threads(self, *, now: bool = False) -> int:
+            def threads(self) -> int:
                 return 1
 
         model.cpu_share = Busy()  # type: ignore[assignment]
@@ -96,11 +96,18 @@ def test_an_answer_whose_tokens_slow_down_gets_a_new_thread_count_mid_way(
 
     class Share:
         looks = 0
+        asked = 0
 
-        def threads(self, *, now: bool = False) -> int:
-            assert now  # a fresh look, not one since the turn began
+        def threads(self) -> int:
+            return model.threads
+
+        def restart(self) -> None:
             Share.looks += 1
-            return model.threads + 1  # any count other than the current one
+
+        def threads_when_ready(self) -> int | None:
+            # The look needs a few tokens' time; decoding goes on meanwhile.
+            Share.asked += 1
+            return None if Share.asked < 3 else model.threads + 1
 
     times, now = [0.0], 0.0
     for n in range(24):  # two clock reads per token: after it, and as the next starts
@@ -119,8 +126,22 @@ def test_an_answer_whose_tokens_slow_down_gets_a_new_thread_count_mid_way(
             if n == 23:
                 break
         written.close()
-        assert Share.looks == 1
+        assert Share.looks == 1 and Share.asked == 3
         assert model.threads == before + 1
         assert llama_cpp.llama_n_threads(model.llama.ctx) == before + 1
     finally:
         model.close()
+
+
+def test_no_look_ever_waits() -> None:
+    """A turn right after the last look keeps the last count, and a look
+    mid-answer answers only once enough time has passed (injected clock;
+    nothing sleeps)."""
+    now = [100.0]
+    share = CpuShare(physical_cores=2, clock=lambda: now[0])
+    assert share.threads() == 2  # right after the first look: the last count, at once
+    share.restart()
+    now[0] += 0.05
+    assert share.threads_when_ready() is None  # too soon to tell: decode on
+    now[0] += 0.2
+    assert share.threads_when_ready() in (1, 2)
