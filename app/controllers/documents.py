@@ -432,9 +432,11 @@ class DocumentsController(QObject):
         """Read the collections and the selected one's file table again."""
         if self._shut_down:
             return
-        if any(not t.cancel.is_set() for t in self._reader.pending):
-            return  # the one waiting reads the newest state anyway
-        if self._reader.current is not None:
+        waiting = any(not t.cancel.is_set() for t in self._reader.pending)
+        if waiting or self._reader.current is not None:
+            # Read again after it: "pending" is what the GUI thread has been
+            # told, and the worker may have started that read already (its
+            # TaskStarted still queued), before what this call wants to show.
             self._refresh_again = True
             return
 
