@@ -77,8 +77,8 @@ def build_home(home: Path) -> None:
 def window_answers(home: Path) -> dict[str, str]:
     """Each query's output from the library with the full model, in-process."""
     from app.cli import documents as cli_documents
-    from app.wiring import libraries
     from app.paths import AppPaths
+    from app.wiring import libraries
     from retrieval.embedding import Embedder
 
     embedder = Embedder()

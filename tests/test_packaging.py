@@ -236,4 +236,3 @@ def test_the_deb_depends_on_every_library_the_window_needs() -> None:
     debian = PYPROJECT["tool"]["briefcase"]["app"]["footnote"]["linux"]["system"]["debian"]
     missing = set(DEBIAN_PACKAGES.values()) - set(debian["system_runtime_requires"])
     assert not missing, f"add to system_runtime_requires: {sorted(missing)}"
-
