@@ -71,7 +71,7 @@ READ_WORKER = "documents-read"
 LIVE_REFRESH_INTERVAL_S = 1.0
 # The writer's tasks that read files (not "remove", nor "add-server": one
 # question to a server).
-INDEXING_TASKS = frozenset({"add", "index", "retry", "excludes"})
+INDEXING_TASKS = frozenset({"add", "index", "retry", "excludes", "server-index"})
 # A server collection's row (its passages, whether the server answers) is
 # asked of the server at most this often; a failed search shows at once.
 SERVER_CHECK_INTERVAL_S = 60.0
@@ -205,6 +205,7 @@ class DocumentsController(QObject):
         page.open_file_requested.connect(self._open_file)
         page.offline_copy_requested.connect(self.set_offline_copy)
         page.path_map_changed.connect(self.set_path_map)
+        page.server_folder_chosen.connect(self.index_into_server)
         self.status_label.hide()
         self.refresh()
 
@@ -357,6 +358,24 @@ class DocumentsController(QObject):
 
         self._write(Task("copy", name, run))
 
+    @Slot(str, str)
+    def index_into_server(self, name: str, folder: str) -> None:
+        """Index ``folder`` into the server collection ``name`` (on its
+        server, for everyone who uses it), shown as a local run is; its
+        offline copy, if kept, follows."""
+
+        def run(cancel: threading.Event) -> Iterator[object]:
+            servers = self.library.servers
+            ref = servers.find(name)
+            if ref is None:
+                return
+            yield from servers.index(ref.url, ref.remote_name, [Path(folder)], cancel)
+            if ref.offline_copy and not cancel.is_set():
+                yield from servers.sync_copy(name, cancel)
+
+        self._forget_check(name)
+        self._write(Task("server-index", name, run))
+
     @Slot(str, object)
     def set_path_map(self, name: str, path_map: PathMap) -> None:
         """Where this computer sees the server collection's files (citations
@@ -383,6 +402,7 @@ class DocumentsController(QObject):
                 f"Stop searching “{name}”? It stays on its server for everyone else; "
                 "nothing on this computer is deleted.",
             ):
+                self._writer.cancel(lambda t: t.collection == name and t.kind != "remove")
                 self._write(Task("remove", name, self._forget_server(name)))
             return
         if not self._confirm(
@@ -594,7 +614,7 @@ class DocumentsController(QObject):
     @Slot(object)
     def _on_write_done(self, task: Task) -> None:
         self._progress.pop(task.collection or "", None)
-        if task.kind == "copy":
+        if task.kind in ("copy", "server-index"):
             self._copying = None
             self._forget_check(task.collection or "")
         self.refresh()

@@ -17,6 +17,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -203,6 +204,7 @@ class DocumentsPage(QWidget):
     open_file_requested = Signal(str)
     offline_copy_requested = Signal(str, bool)  # a server collection, keep a copy or not
     path_map_changed = Signal(str, object)  # a server collection, its new PathMap
+    server_folder_chosen = Signal(str, str)  # a server collection, a folder to index into it
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -283,7 +285,16 @@ class DocumentsPage(QWidget):
             "Path mapping…", "Where this computer sees the server's files, so citations open them"
         )
         self.path_map_button.clicked.connect(self._edit_path_map)
-        self._server_buttons = [self.offline_button, self.path_map_button]
+        self.server_folder_button = _secondary(
+            "Add a folder to this server collection…",
+            "Index a folder into the collection on its server, for everyone who uses it",
+        )
+        self.server_folder_button.clicked.connect(self._choose_server_folder)
+        self._server_buttons = [
+            self.offline_button,
+            self.path_map_button,
+            self.server_folder_button,
+        ]
         for button in (
             self.remove_button,
             self.retry_button,
@@ -367,7 +378,7 @@ class DocumentsPage(QWidget):
             _set(table, row, 0, name)
             server = self._servers.get(name) if info is None else None
             if server is not None:
-                self._show_server(row, server)
+                self._show_server(row, server, activity.get(name))
                 if name == selected:
                     table.selectRow(row)
                 continue
@@ -399,12 +410,18 @@ class DocumentsPage(QWidget):
         self._health = list(health) if info is not None else []
         self._fill_files()
 
-    def _show_server(self, row: int, server: ServerRow) -> None:
+    def _show_server(
+        self, row: int, server: ServerRow, activity: CollectionActivity | None = None
+    ) -> None:
         table = self.collections
-        if table.cellWidget(row, 3) is not None:
-            table.removeCellWidget(row, 3)
         _set(table, row, 1, "")
         _set(table, row, 2, f"{server.chunks:,}" if server.chunks is not None else "")
+        if activity is not None and activity.kind in ("indexing", "queued"):
+            # a folder being indexed into it from here: shown as a local run is
+            self._show_state(row, None, activity)
+            return
+        if table.cellWidget(row, 3) is not None:
+            table.removeCellWidget(row, 3)
         item = _set(table, row, 3, server_state(server))
         item.setToolTip(server_tip(server))
         item.setForeground(problem_color() if server.problem else table.palette().text())
@@ -531,6 +548,16 @@ class DocumentsPage(QWidget):
         dialog = PathMapDialog(server.name, server.path_map, self)
         if dialog.exec() == PathMapDialog.DialogCode.Accepted:
             self.path_map_changed.emit(server.name, dialog.mapping())
+
+    def _choose_server_folder(self) -> None:
+        server = self._servers.get(self._selected or "")
+        if server is None:
+            return
+        folder = QFileDialog.getExistingDirectory(
+            self, f"Choose a folder to index into “{server.name}” on {server.url}"
+        )
+        if folder:
+            self.server_folder_chosen.emit(server.name, folder)
 
     def _edit_excludes(self) -> None:
         info = self._infos.get(self._selected or "")

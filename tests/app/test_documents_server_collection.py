@@ -301,3 +301,44 @@ def test_the_path_mapping_is_edited_after_adding(
     dialog.accept()  # not closed: the error says how to write it
     assert dialog.result() != PathMapDialog.DialogCode.Accepted
     assert "SERVER_PREFIX=LOCAL_PREFIX" in dialog.error.text()
+
+
+def test_a_folder_is_indexed_into_a_server_collection_from_the_window(
+    qtbot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    page, controller = window.documents_page, window.documents_controller
+    window.show_documents()
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    (first / "travel.md").write_text(f"# Travel\n\n{POLICY}")
+    (second / "office.md").write_text("# Office\n\nThe office on Quay Street opens at eight.\n")
+    with running_chroma(tmp_path / "server") as server:
+        library = controller.library
+        list(library.servers.index(server.url, "shared-docs", [first], threading.Event()))
+        controller.add_server_collection(
+            ServerCollectionForm(server.url, "shared-docs", "Shared", ())
+        )
+        qtbot.waitUntil(
+            lambda: _rows(window).get("Shared", ("", "", ""))[1] == "1", timeout=TIMEOUT_MS
+        )
+        page.collections.selectRow(list(_rows(window)).index("Shared"))
+        assert page.server_folder_button.isVisible()
+
+        asked: list[str] = []
+
+        def choose(_parent: object, caption: str, *args: object) -> str:
+            asked.append(caption)
+            return str(second)
+
+        monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(choose))
+        page.server_folder_button.click()
+        assert asked == [f"Choose a folder to index into “Shared” on {server.url}"]
+        qtbot.waitUntil(lambda: _rows(window)["Shared"][1] == "2", timeout=TIMEOUT_MS)
+        assert _rows(window)["Shared"][2] == f"On the server {server.url}"
+        found = library.search("When does the office open?", ["Shared"], k=1)
+        assert found and "Quay Street" in found[0].text
+        assert found[0].locator.path == str(second / "office.md")
+        assert library.collections() == []  # nothing of it indexed on this computer
