@@ -22,7 +22,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -155,6 +155,7 @@ class ChatSession:
         # the passages in it, for the turn after it (_as_read_ahead).
         self._read_ahead_tokens = 0
         self._read_ahead_sources: tuple[Passage, ...] = ()
+        self._read_ahead_whole = 0  # how many of them the cache holds whole
 
     def run(
         self,
@@ -182,6 +183,7 @@ class ChatSession:
             yield Failed(exc)
         finally:
             self._read_ahead_sources = ()  # a read-ahead serves the one turn after it
+            self._read_ahead_whole = 0
 
     def read_ahead(
         self,
@@ -302,6 +304,9 @@ class ChatSession:
                     prompt.tokens[: start + 1], cancel, batch, between=superseded
                 )
                 self._read_ahead_tokens = done.reused_tokens + done.evaluated_tokens
+                self._read_ahead_whole = _whole_in_cache(
+                    prompt.sources, self._prompts.block_tokens, start, self._read_ahead_tokens
+                )
                 log.info(
                     "read ahead %s: %d of %d tokens cached, %d read in %.1f s (%d-token batches)%s",
                     [p.id[:8] for p in prompt.sources],
@@ -385,7 +390,7 @@ class ChatSession:
         selected = select_passages(
             found, plan.source_tokens, self._prompts.block_tokens, request.user_message
         )
-        if self._read_ahead_sources:
+        if self._read_ahead_whole:
             selected = self._as_read_ahead(
                 found,
                 selected,
@@ -411,18 +416,22 @@ class ChatSession:
         context_tokens: int,
         question: str,
     ) -> list[Passage]:
-        """The turn right after a read-ahead. The passages read ahead that the
-        search still returns for the whole question are sent first, as they
-        were read (in that order, cut for the question as it stood then), so
-        the prompt repeats the cached ones: they cost the first word nothing,
-        only room in the context. After them come the search's best other
-        passages, within the first-word budget (``new_tokens``) and the room
-        left. A passage the search no longer returns is not sent, and neither
-        is anything after it in the cache (it would be read again anyway)."""
-        ahead = self._read_ahead_sources  # run() forgets them after its turn
+        """The turn (or read-ahead) right after a read-ahead. The passages the
+        cache holds whole that the search still returns for the whole question
+        are sent first, as they were read (in that order, cut for the
+        question as it stood then): they cost the first word nothing, only
+        room in the context. After them come the search's best other passages
+        within the first-word budget (``new_tokens``) and the room left. A
+        passage read ahead only in part counts like any other."""
+        ahead = self._read_ahead_sources[: self._read_ahead_whole]  # forgotten after its turn
         returned = {p.id for p in found if p.id}
         cached = list(itertools.takewhile(lambda p: bool(p.id) and p.id in returned, ahead))
-        log.info("%d of %d passages read ahead are still found", len(cached), len(ahead))
+        log.info(
+            "%d of %d passages read ahead (%d whole) are still found",
+            len(cached),
+            len(self._read_ahead_sources),
+            len(ahead),
+        )
         if not cached:
             return selected
         cached_tokens = sum(self._prompts.block_tokens(p) for p in cached)
@@ -657,3 +666,28 @@ def _ask(
         log.exception("context source failed")
         yield Notice(f"Sources unavailable, answering without them: {exc}")
         return []
+
+
+# A passage whose block ends at most this many tokens past what the cache
+# holds counts as read whole (the block sizes are counted one by one, the
+# prompt tokenized at once: they may differ by a token at each seam).
+WHOLE_SLACK_TOKENS = 8
+
+
+def _whole_in_cache(
+    sources: Sequence[Passage],
+    block_tokens: Callable[[Passage], int],
+    question_start: int,
+    cached: int,
+) -> int:
+    """How many of ``sources`` (the first ones) a read-ahead left whole in the
+    cache: their blocks end right before the question, at ``question_start``."""
+    sizes = [block_tokens(p) for p in sources]
+    end = question_start - sum(sizes)
+    whole = 0
+    for size in sizes:
+        end += size
+        if end > cached + WHOLE_SLACK_TOKENS:
+            break
+        whole += 1
+    return whole

@@ -20,6 +20,7 @@ from engine.turn import (
     SamplingParams,
     TurnBudget,
     TurnRequest,
+    _whole_in_cache,
     read_ahead_batch_tokens,
 )
 
@@ -249,3 +250,18 @@ def test_a_passage_read_ahead_that_the_search_still_returns_is_sent_at_no_cost(
     assert done.stats.reused_prompt_tokens >= cached - 30
     # The budget went to new reading as it would without the read-ahead.
     assert done.stats.evaluated_prompt_tokens >= fresh.stats.evaluated_prompt_tokens - 40
+
+
+def test_only_passages_the_cache_holds_whole_count_as_read() -> None:
+    """A read-ahead stopped in its second passage leaves one whole: only that
+    one is sent at no cost; the cut one counts like any other passage."""
+    blocks = {"a": 100, "b": 100, "c": 100}
+    passages = [SourcePassage("…", f"{n}.md", "document", {}, n) for n in blocks]
+
+    def size(p: SourcePassage) -> int:
+        return blocks[p.id]
+
+    # System and history: 100 tokens; the sources 100-400; the question after.
+    assert _whole_in_cache(passages, size, question_start=400, cached=250) == 1
+    assert _whole_in_cache(passages, size, question_start=400, cached=400) == 3
+    assert _whole_in_cache(passages, size, question_start=400, cached=150) == 0
