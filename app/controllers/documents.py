@@ -13,14 +13,11 @@ re-index of what changed; a few seconds after start, the collections that
 existed before are rescanned (incremental: it catches what changed while
 Footnote was closed, and costs a stat per file when nothing did).
 
-Collections on a Chroma server are listed with the others (their server
-asked again at most every ``SERVER_CHECK_INTERVAL_S``, on the reader
-thread); adding one asks the server first (on the writer thread), and
-removing one forgets it here only (with its offline copy, if one was kept).
-An offline copy is made on the writer thread when the user asks, and
-refreshed there when its server answers and the copy is older than
-``COPY_REFRESH_INTERVAL_S`` (a refresh that finds the server unchanged costs
-one request).
+Collections on a Chroma server are listed with the others (their rows read
+on the reader thread); adding one asks the server first, and removing one
+forgets it here only (with its offline copy, if one was kept). What those
+tasks do, and when a server is asked again or an offline copy refreshed, is
+in ``app/controllers/server_collections.py``; they run on the writer thread.
 
 The chat side reads ``library`` (on its engine thread), ``collection_names()``
 and ``collections_changed``.
@@ -32,13 +29,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QLabel
 
+from app.controllers import server_collections as servers
+from app.controllers.server_collections import TokenNotKept
 from app.pages.documents import CollectionActivity, DocumentsPage, ServerRow, progress_text
 from app.widgets.banner import Banner
 from app.widgets.server_collection_dialog import ServerCollectionForm
@@ -47,7 +46,6 @@ from app.workers.documents import SerialWorker, Task, TaskEvent, TaskFailed
 from app.workers.jobs import JobRegistry
 from retrieval.discovery import ExcludeRules
 from retrieval.documents import CollectionInfo, DocumentLibrary, FileHealth
-from retrieval.errors import ChromaServerError
 from retrieval.ingest_events import (
     FileFailed,
     FileIndexed,
@@ -55,7 +53,7 @@ from retrieval.ingest_events import (
     IngestProgress,
     VectorsRebuilding,
 )
-from retrieval.offline_copy import CopyFinished, CopyProgress, copy_time_text
+from retrieval.offline_copy import CopyFinished, CopyProgress
 from retrieval.server_collections import PathMap
 from retrieval.watcher import FolderWatcher
 
@@ -72,20 +70,6 @@ LIVE_REFRESH_INTERVAL_S = 1.0
 # The writer's tasks that read files (not "remove", nor "add-server": one
 # question to a server).
 INDEXING_TASKS = frozenset({"add", "index", "retry", "excludes", "server-index"})
-# A server collection's row (its passages, whether the server answers) is
-# asked of the server at most this often; a failed search shows at once.
-SERVER_CHECK_INTERVAL_S = 60.0
-# An offline copy is compared with its server at most this often while the
-# app runs (and at start): cheap when nothing changed (the server's marker).
-COPY_REFRESH_INTERVAL_S = 600.0
-
-
-@dataclass(frozen=True)
-class TokenNotKept:
-    """From the writer thread: a server's access token is used this session
-    only (no keyring); the sentence says so."""
-
-    text: str
 
 
 @dataclass(frozen=True)
@@ -171,8 +155,7 @@ class DocumentsController(QObject):
         )
         self._infos: list[CollectionInfo] = []
         self._servers: list[ServerRow] = []
-        # name -> (row, time.monotonic() of the check); touched on the reader thread only
-        self._server_checks: dict[str, tuple[ServerRow, float]] = {}
+        self._rows = servers.ServerRows()  # each server collection's row, as last asked
         self._health: list[FileHealth] = []
         # the running task's latest progress: files, or a rebuild of the search index
         self._progress: dict[str, IngestProgress | VectorsRebuilding] = {}
@@ -210,6 +193,9 @@ class DocumentsController(QObject):
         self.refresh()
 
     # ------------------------------------------------------------ for the chat side
+
+    def _lib(self) -> DocumentLibrary:
+        return self._library.get()
 
     @property
     def library(self) -> DocumentLibrary:
@@ -313,20 +299,7 @@ class DocumentsController(QObject):
         """Register a collection that lives on a Chroma server, after the
         server said it has it, built by this embedding model (a failure is
         one sentence in the banner, and nothing is added)."""
-
-        def run(cancel: threading.Event) -> Iterator[object]:
-            servers = self.library.servers
-            if form.token:
-                servers.use_token(form.url, form.token)  # this session, whatever the keyring says
-                not_kept = self._save_token(form.url, form.token)
-                if not_kept is not None:
-                    yield TokenNotKept(not_kept)
-            servers.add(form.name, form.url, form.remote_name, form.path_map)
-            if form.offline_copy:
-                servers.set_offline_copy(form.name, True)
-                yield from servers.sync_copy(form.name, cancel)
-
-        self._write(Task("add-server", form.name, run))
+        self._write(Task("add-server", form.name, servers.add(self._lib, form, self._save_token)))
         self.selected = form.name
 
     @Slot(str, bool)
@@ -334,64 +307,39 @@ class DocumentsController(QObject):
         """Keep an offline copy of the server collection ``name`` (made now,
         from its server) or delete it."""
         self._writer.cancel(lambda t: t.collection == name and t.kind == "copy")
-
-        def run(cancel: threading.Event) -> Iterator[object]:
-            servers = self.library.servers
-            servers.set_offline_copy(name, wanted)
-            if wanted:
-                yield from servers.sync_copy(name, cancel)
-
-        self._forget_check(name)
-        self._write(Task("copy", name, run))
+        self._rows.forget(name)
+        self._write(Task("copy", name, servers.offline_copy(self._lib, name, wanted)))
 
     def refresh_copy(self, name: str) -> None:
         """Compare the offline copy of ``name`` with its server (unless a
-        refresh is already waiting)."""
-        if any(t.collection == name and t.kind == "copy" for t in self._writer.pending):
-            return
+        refresh is already waiting or running)."""
         current = self._writer.current
-        if current is not None and current.collection == name and current.kind == "copy":
+        if any(
+            t.collection == name and t.kind == "copy"
+            for t in [*self._writer.pending, current]
+            if t is not None
+        ):
             return
-
-        def run(cancel: threading.Event) -> Iterator[object]:
-            yield from self.library.servers.sync_copy(name, cancel)
-
-        self._write(Task("copy", name, run))
+        self._write(Task("copy", name, servers.offline_copy(self._lib, name, None)))
 
     @Slot(str, str)
     def index_into_server(self, name: str, folder: str) -> None:
         """Index ``folder`` into the server collection ``name`` (on its
-        server, for everyone who uses it), shown as a local run is; its
-        offline copy, if kept, follows."""
-
-        def run(cancel: threading.Event) -> Iterator[object]:
-            servers = self.library.servers
-            ref = servers.find(name)
-            if ref is None:
-                return
-            yield from servers.index(ref.url, ref.remote_name, [Path(folder)], cancel)
-            if ref.offline_copy and not cancel.is_set():
-                yield from servers.sync_copy(name, cancel)
-
-        self._forget_check(name)
-        self._write(Task("server-index", name, run))
+        server, for everyone who uses it), shown as a local run is."""
+        self._rows.forget(name)
+        self._write(Task("server-index", name, servers.index_folder(self._lib, name, Path(folder))))
 
     @Slot(str, object)
     def set_path_map(self, name: str, path_map: PathMap) -> None:
         """Where this computer sees the server collection's files (citations
         from now on open them there)."""
+        self._rows.forget(name)
+        self._write(Task("path-map", name, servers.set_path_map(self._lib, name, path_map)))
 
-        def run(_cancel: threading.Event) -> Iterator[object]:
-            self.library.servers.set_path_map(name, path_map)
-            yield from ()
-
-        self._forget_check(name)
-        self._write(Task("path-map", name, run))
-
-    def _forget_check(self, name: str) -> None:
-        """Read the row of ``name`` anew on the next snapshot (the writer's
-        task runs first: the reader's snapshot follows its end)."""
-        self._server_checks.pop(name, None)
+    def recheck_servers(self) -> None:
+        """Ask every server again now, and show what they say."""
+        self._rows.forget()
+        self.refresh()
 
     @Slot(str)
     def remove(self, name: str) -> None:
@@ -403,7 +351,7 @@ class DocumentsController(QObject):
                 "nothing on this computer is deleted.",
             ):
                 self._writer.cancel(lambda t: t.collection == name and t.kind != "remove")
-                self._write(Task("remove", name, self._forget_server(name)))
+                self._write(Task("remove", name, servers.forget(self._lib, name)))
             return
         if not self._confirm(
             "Remove collection",
@@ -421,13 +369,6 @@ class DocumentsController(QObject):
             yield from ()
 
         self._write(Task("remove", name, run))
-
-    def _forget_server(self, name: str) -> Callable[[threading.Event], Iterator[object]]:
-        def run(_cancel: threading.Event) -> Iterator[object]:
-            self.library.servers.remove(name)
-            yield from ()
-
-        return run
 
     @Slot()
     def cancel_indexing(self) -> None:
@@ -465,63 +406,14 @@ class DocumentsController(QObject):
         def run(_cancel: threading.Event) -> Iterator[object]:
             library = self.library
             infos = library.collections()
-            servers = self._server_rows(library)
-            names = [i.name for i in infos] + [r.name for r in servers]
+            rows = self._rows.read(library)
+            names = [i.name for i in infos] + [r.name for r in rows]
             selected = self.selected if self.selected in names else (names[0] if names else None)
             local = selected is not None and selected in {i.name for i in infos}
             health = library.file_health(selected) if local and selected is not None else []
-            yield Snapshot(infos, selected, health, servers, self._copies_due(library, servers))
+            yield Snapshot(infos, selected, health, rows, servers.copies_due(library, rows))
 
         self._reader.submit(Task("snapshot", None, run))
-
-    def _server_rows(self, library: DocumentLibrary) -> list[ServerRow]:
-        """Each server collection's row (reader thread): asked of its server
-        when the last answer is older than ``SERVER_CHECK_INTERVAL_S``; a
-        search that failed since shows its failure without asking."""
-        rows = []
-        now = time.monotonic()
-        for ref in library.servers.refs():
-            known = self._server_checks.get(ref.name)
-            if known is None or now - known[1] > SERVER_CHECK_INTERVAL_S:
-                try:
-                    status = library.servers.check(ref.name)
-                    row = ServerRow(ref.name, ref.url, ref.remote_name, status.chunks)
-                except ChromaServerError as exc:
-                    row = ServerRow(ref.name, ref.url, ref.remote_name, None, exc.message)
-                known = (row, now)
-                self._server_checks[ref.name] = known
-            row = known[0]
-            problem = library.servers.problem(ref.name)
-            if problem is not None and row.problem is None:
-                row = replace(row, chunks=None, problem=problem.message)
-            copy = library.servers.copy_info(ref.name) if ref.offline_copy else None
-            rows.append(
-                replace(
-                    row,
-                    path_map=ref.path_map,
-                    offline_copy=ref.offline_copy,
-                    copy_passages=copy.passages if copy is not None else None,
-                    copy_time=copy_time_text(copy.synced_ns) if copy is not None else None,
-                )
-            )
-        for name in set(self._server_checks) - {r.name for r in rows}:
-            del self._server_checks[name]
-        return rows
-
-    @staticmethod
-    def _copies_due(library: DocumentLibrary, rows: Sequence[ServerRow]) -> list[str]:
-        """Reachable server collections whose offline copy is older than
-        ``COPY_REFRESH_INTERVAL_S`` (or was never finished)."""
-        reachable = {r.name for r in rows if r.problem is None and r.chunks is not None}
-        due = []
-        now_ns = time.time_ns()
-        for ref in library.servers.refs():
-            if not ref.offline_copy or ref.name not in reachable:
-                continue
-            synced = ref.copy_synced_ns
-            if synced is None or now_ns - synced > COPY_REFRESH_INTERVAL_S * 1e9:
-                due.append(ref.name)
-        return due
 
     @Slot(object)
     def _on_read_event(self, item: TaskEvent) -> None:
@@ -575,7 +467,7 @@ class DocumentsController(QObject):
             self._show()
         elif isinstance(event, CopyFinished):
             self._copying = None
-            self._forget_check(name)
+            self._rows.forget(name)
             self.refresh()
         elif isinstance(event, IngestProgress | VectorsRebuilding):
             self._progress[name] = event
@@ -616,7 +508,7 @@ class DocumentsController(QObject):
         self._progress.pop(task.collection or "", None)
         if task.kind in ("copy", "server-index"):
             self._copying = None
-            self._forget_check(task.collection or "")
+            self._rows.forget(task.collection or "")
         self.refresh()
         self._show()
 

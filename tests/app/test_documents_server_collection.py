@@ -163,8 +163,7 @@ def test_unreachable_server_is_said_on_its_row(
         library = window.documents_controller.library
         list(library.servers.index(server.url, "brief", [tmp_path / "share"], threading.Event()))
         library.servers.add("Brief", server.url, "brief")
-    window.documents_controller._server_checks.clear()  # ask again now
-    window.documents_controller.refresh()
+    window.documents_controller.recheck_servers()
     qtbot.waitUntil(
         lambda: _rows(window).get("Brief", ("", "", ""))[2].startswith("Not reachable"),
         timeout=TIMEOUT_MS,
