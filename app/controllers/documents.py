@@ -38,7 +38,8 @@ from PySide6.QtWidgets import QLabel
 
 from app.controllers import server_collections as servers
 from app.controllers.server_collections import TokenNotKept
-from app.pages.documents import CollectionActivity, DocumentsPage, ServerRow, progress_text
+from app.pages.documents import CollectionActivity, DocumentsPage, progress_text
+from app.pages.server_row import ServerRow
 from app.widgets.banner import Banner
 from app.widgets.server_collection_dialog import ServerCollectionForm
 from app.wiring.chroma_tokens import save_chroma_token

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from app.pages.documents import ServerRow
+from app.pages.server_row import ServerRow
 from app.widgets.server_collection_dialog import ServerCollectionForm
 from retrieval.documents import DocumentLibrary
 from retrieval.errors import ChromaServerError

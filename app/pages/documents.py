@@ -4,7 +4,9 @@ its reason, no text layer), with Add Folder…, Remove, Retry failed and
 Excludes…; and the collections that live on a Chroma server (Add a server
 collection…), with where they live, whether the server answers and whether
 an offline copy is kept here (Offline copy, Path mapping…). It only shows
-and asks; ``DocumentsController`` does the work."""
+and asks; ``DocumentsController`` does the work.
+``ServerRow`` (``app/pages/server_row.py``) is what a server collection's row
+shows."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.pages.server_row import ServerRow, server_state, server_tip
 from app.style import colors
 from app.widgets.excludes_dialog import ExcludesDialog
 from app.widgets.page_header import add_page_header
@@ -77,46 +80,6 @@ STATE_LABELS = {
     "duplicate": "Duplicate",
     "link_outside": "Link outside",
 }
-
-
-@dataclass(frozen=True)
-class ServerRow:
-    """A collection on a Chroma server, as last checked."""
-
-    name: str
-    url: str
-    remote_name: str
-    chunks: int | None  # None: not checked yet, or the server did not answer
-    problem: str | None = None  # the server's failure, one sentence
-    path_map: tuple[tuple[str, str], ...] = ()
-    offline_copy: bool = False  # the user asked for a copy here
-    # The copy on this computer: its passages and when it last agreed with
-    # the server ("2026-05-14 09:41"); None while there is none.
-    copy_passages: int | None = None
-    copy_time: str | None = None
-
-
-def server_state(row: ServerRow) -> str:
-    copy = f"offline copy of {row.copy_time}" if row.copy_time is not None else None
-    if row.problem and copy:
-        return f"Not reachable: answers from the {copy}"
-    if row.problem:
-        return f"Not reachable: {row.url}"
-    return f"On the server {row.url}" + (f" · {copy}" if copy else "")
-
-
-def server_tip(row: ServerRow) -> str:
-    where = f"Searched on {row.url}: each question goes there (see the privacy ledger)."
-    text = row.problem or where
-    if row.copy_time is not None:
-        text += (
-            f" This computer keeps an offline copy ({row.copy_passages or 0:,} passages, "
-            f"as the server had them at {row.copy_time}), searched when the server cannot "
-            "be reached."
-        )
-    elif row.offline_copy:
-        text += " An offline copy is made here when the server answers."
-    return text
 
 
 @dataclass(frozen=True)
