@@ -345,11 +345,16 @@ class DocumentsController(QObject):
     @Slot(str)
     def remove(self, name: str) -> None:
         """Remove the collection's index (after asking); its files stay."""
-        if name in {row.name for row in self._servers}:
+        row = next((r for r in self._servers if r.name == name), None)
+        if row is not None:
+            here = (
+                "this computer's offline copy of it is deleted."
+                if row.copy_passages is not None
+                else "nothing on this computer is deleted."
+            )
             if self._confirm(
                 "Remove server collection",
-                f"Stop searching “{name}”? It stays on its server for everyone else; "
-                "nothing on this computer is deleted.",
+                f"Stop searching “{name}”? It stays on its server for everyone else; {here}",
             ):
                 self._writer.cancel(lambda t: t.collection == name and t.kind != "remove")
                 self._write(Task("remove", name, servers.forget(self._lib, name)))

@@ -252,6 +252,12 @@ def test_an_offline_copy_is_kept_answers_while_the_server_is_down_and_goes_when_
         timeout=TIMEOUT_MS,
     )
 
+    # Removing it would say the copy goes too (answered No here).
+    asked: list[str] = []
+    window.confirm = lambda title, text: asked.append(text) or False  # type: ignore[method-assign]
+    controller.remove("Crew")
+    assert asked and asked[0].endswith("this computer's offline copy of it is deleted.")
+
     # Off: the copy is deleted, and the row says nothing of a copy.
     page.collections.selectRow(list(_rows(window)).index("Crew"))
     page.offline_button.click()
