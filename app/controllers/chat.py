@@ -15,16 +15,22 @@ answer is written beside an earlier version or below an edited question.
 
 from __future__ import annotations
 
-import math
-import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QAbstractButton, QLabel
 
+from app.controllers.chat_turn import (
+    DRAFT_SAVE_S,
+    STORED_FOOTERS,
+    AskAgain,
+    TurnInFlight,
+    answer_footer,
+    declined_text,
+    stored_sources,
+)
 from app.controllers.models import ModelsController
 from app.settings import Settings
 from app.widgets.banner import Banner
@@ -32,8 +38,6 @@ from app.widgets.chat_view import ChatView
 from app.widgets.composer import Composer
 from app.workers.engine import EngineController
 from engine.context import (
-    ContextProgress,
-    ContextRequest,
     ContextSource,
     EarlierMessage,
     Passage,
@@ -57,59 +61,9 @@ from retrieval.source_decision import SourceMode
 
 if TYPE_CHECKING:
     from app.controllers.grounding import GroundingController
-    from app.wiring.turn_grounding import TurnGrounding
 
-DRAFT_SAVE_S = 1.0  # how often the answer being written is saved
 STOPPING_TEXT = "Stopping…"
 OPEN_A_MODEL_TEXT = "Open a model first: File → Open Model…"
-
-# Footers of answers read back from the conversation database.
-STORED_FOOTERS = {
-    "cancelled": "Stopped",
-    "length": "Cut short",
-    "failed": "Interrupted: the model server failed before the answer was finished",
-    INTERRUPTED: "Interrupted: Footnote closed before this answer was finished",
-}
-
-
-@dataclass
-class _Turn:
-    """The turn in flight. ``conversation`` becomes None when its
-    conversation is deleted: its last tokens and its end go nowhere."""
-
-    id: int
-    conversation: int | None
-    user_message: StoredMessage
-    pieces: list[str] = field(default_factory=list)  # joined only when saved or re-shown
-    draft: StoredMessage | None = None  # its saved copy, rewritten every DRAFT_SAVE_S
-    draft_saved_at: float = -math.inf
-    grounding: TurnGrounding | None = None  # its context source, when it has one
-    # From the Sources event: shown while the answer is written, also when its
-    # conversation is opened again mid-answer (saved from Finished.sources).
-    sources: tuple[Passage, ...] = ()
-    # What the prompt being read holds ("Reading 5 sources…"), which
-    # PromptProgress adds a percentage to.
-    reading: ReadingPrompt = field(default_factory=ReadingPrompt)
-    stopping: bool = False  # Stop was pressed: the status line says so until the end
-    # Why the documents' Auto rule held them back (SourcesDeclined), if it did.
-    documents_declined: str = ""
-    # A regenerated answer: the version shown before, shown again if this
-    # turn ends without an answer (stopped at once, failed).
-    replaces: int | None = None
-
-
-@dataclass(frozen=True)
-class AskAgain:
-    """The last answer, when it can be asked again grounded otherwise: it
-    searched the web ("Edit query" searches for other words), or Auto held
-    the documents back ("Use my documents" sends them)."""
-
-    conversation: int
-    question: str
-    user_message_id: int
-    answer_id: int | None
-    web_query: str = ""
-    documents_declined: str = ""
 
 
 class ChatController(QObject):
@@ -146,7 +100,7 @@ class ChatController(QObject):
         # Where a turn's passages come from (documents, the web); None: the
         # model answers from what it knows.
         self.context_source: ContextSource | None = None
-        self._turn: _Turn | None = None
+        self._turn: TurnInFlight | None = None
         # Documents and web search per conversation (main window attaches it).
         self.grounding: GroundingController | None = None
         self.edit_query_button: QAbstractButton | None = None
@@ -306,7 +260,7 @@ class ChatController(QObject):
         self.last_answer = None
         self._show_ask_again()
         turn_id = self.engine.start_turn(request, source, budget)
-        self._turn = _Turn(
+        self._turn = TurnInFlight(
             turn_id, conversation, user_message, grounding=grounding, replaces=replaces
         )
         self.chat.set_actions_enabled(False)
@@ -429,7 +383,7 @@ class ChatController(QObject):
             self._turn.stopping = True
             self.activity.setText(STOPPING_TEXT)
 
-    def _say(self, turn: _Turn, text: str) -> None:
+    def _say(self, turn: TurnInFlight, text: str) -> None:
         """The turn's progress in the status line, unless Stop was pressed:
         "Stopping…" stays until the turn has ended."""
         if not turn.stopping:
@@ -466,7 +420,7 @@ class ChatController(QObject):
                 self._fail_turn(turn, event.error, visible)
 
     def _on_progress(
-        self, turn: _Turn, event: Progress | PromptProgress | Sources, visible: bool
+        self, turn: TurnInFlight, event: Progress | PromptProgress | Sources, visible: bool
     ) -> None:
         """The status line ("Looking in your documents…", "Searching the web
         for “…”", "Reading 5 sources… 40%") and the sources, before the answer."""
@@ -484,7 +438,7 @@ class ChatController(QObject):
             if isinstance(event, SearchingWeb) and self.edit_query_button and visible:
                 self.edit_query_button.show()  # the query is known: it can be edited now
 
-    def _save_draft(self, turn: _Turn) -> None:
+    def _save_draft(self, turn: TurnInFlight) -> None:
         """Keep the answer being written on disk: on the first token, then at
         most every DRAFT_SAVE_S, so a crash or a kill loses at most that much.
         (A failed save says so in the banner and is retried no sooner.)"""
@@ -507,7 +461,7 @@ class ChatController(QObject):
                 self.store.update_message, turn.draft.id, "".join(turn.pieces), INTERRUPTED
             )
 
-    def _finish_turn(self, turn: _Turn, event: Finished, visible: bool) -> None:
+    def _finish_turn(self, turn: TurnInFlight, event: Finished, visible: bool) -> None:
         self._end_turn()
         footer = answer_footer(event)
         answer_id: int | None = None
@@ -557,7 +511,7 @@ class ChatController(QObject):
         if event.notes:
             self.banner.show_message(" ".join(event.notes), level="info")
 
-    def _fail_turn(self, turn: _Turn, error: EngineError, visible: bool) -> None:
+    def _fail_turn(self, turn: TurnInFlight, error: EngineError, visible: bool) -> None:
         self._end_turn()
         self._remember_answer(turn, None)
         if turn.draft is not None:  # errors never stay in the conversation as an answer
@@ -569,7 +523,7 @@ class ChatController(QObject):
         # Errors go to the banner, never into the conversation as assistant text.
         self.banner.show_error(error)
 
-    def _show_again(self, turn: _Turn, visible: bool) -> None:
+    def _show_again(self, turn: TurnInFlight, visible: bool) -> None:
         """A regenerate that wrote nothing: the version it was to replace is
         the one shown again."""
         if turn.replaces is None:
@@ -588,7 +542,7 @@ class ChatController(QObject):
 
     # ------------------------------------------------------------------ ask again
 
-    def _remember_answer(self, turn: _Turn, answer_id: int | None) -> None:
+    def _remember_answer(self, turn: TurnInFlight, answer_id: int | None) -> None:
         """After a turn that searched the web or whose documents Auto held
         back: keep what "Edit query" / "Use my documents" need, say it in the
         status line, and let the ledger page refresh."""
@@ -665,33 +619,3 @@ class ChatController(QObject):
         if not self._ask_as_new_version(last.user_message_id, last.question, web_query, documents):
             # Not on the branch shown any more: asked as a new question.
             self.send(last.question, web_query=web_query, documents=documents)
-
-
-def stored_sources(passages: Sequence[Passage]) -> ContextSource:
-    """A context source that gives back the sources an answer was given."""
-
-    def source(request: ContextRequest, cancel: threading.Event) -> ContextProgress:  # noqa: ARG001
-        yield from ()
-        return list(passages)
-
-    return source
-
-
-def declined_text(reason: str) -> str:
-    """The status line when Auto held the documents back."""
-    return f"Not using your documents: {reason}"
-
-
-def answer_footer(event: Finished) -> str:
-    parts = []
-    if event.reason == "cancelled":
-        parts.append("Stopped")
-    elif event.reason == "length":
-        parts.append("Cut short")
-    elif event.reason == "failed":
-        parts.append("Interrupted: the model server failed")
-    if event.stats.generated_tokens:
-        parts.append(
-            f"{event.stats.generated_tokens} tokens · {event.stats.tokens_per_second:.1f} tok/s"
-        )
-    return "  ·  ".join(parts)

@@ -1,7 +1,7 @@
 """Regenerate and edit reuse llama.cpp's KV cache up to the point that
 changed, as counted by llama.cpp itself (llama_perf_context): the app asks a
 regenerated answer with the sources stored with the earlier version
-(app.controllers.chat.stored_sources), and an edited question after the
+(app.controllers.chat_turn.stored_sources), and an edited question after the
 history before it."""
 
 from __future__ import annotations
