@@ -3,10 +3,13 @@ with the tiny scripted Phi-3 on real llama.cpp."""
 
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import Qt
 
 from app.main_window import MainWindow
 from engine.events import Finished
+from engine.model import LocalModel
 from engine.synthetic_model import SCRIPTED_ANSWER
 from tests.app.conftest import wait_for_answer
 
@@ -167,7 +170,6 @@ def test_file_export_and_import_in_the_window(qtbot, window_with, tiny_model, tm
 def test_each_version_keeps_its_sources_and_a_regenerate_searches_nothing(
     qtbot, window_with, tiny_model
 ) -> None:
-    import threading
 
     from engine.context import ContextProgress, ContextRequest, SourcePassage
 
@@ -207,7 +209,7 @@ def test_each_version_keeps_its_sources_and_a_regenerate_searches_nothing(
 
 
 def test_a_regenerate_stopped_before_its_first_word_shows_the_answer_again(
-    qtbot, window_with, tiny_model
+    qtbot, window_with, tiny_model, monkeypatch
 ) -> None:
     window = window_with(tiny_model)
     ask(qtbot, window, "Keep this answer")
@@ -215,8 +217,20 @@ def test_a_regenerate_stopped_before_its_first_word_shows_the_answer_again(
     assert conversation is not None
     answer = window.chat.bubbles()[1]
     first_id = answer.message_id
+    # The engine thread is held at the start of the turn until Stop has been
+    # pressed, so Stop lands before it writes anything (the tiny model writes
+    # its whole answer in milliseconds otherwise).
+    stopped = threading.Event()
+    start_turn = LocalModel.fit_threads_to_load
+
+    def held(model: LocalModel) -> None:
+        stopped.wait(10)
+        start_turn(model)
+
+    monkeypatch.setattr(LocalModel, "fit_threads_to_load", held)
     answer.regenerate_button.click()
-    window.stop()  # before the engine thread wrote anything
+    window.stop()
+    stopped.set()
     wait_for_answer(qtbot, window)
     [_, shown] = window.chat.bubbles()
     assert (shown.message_id, shown.text) == (first_id, SCRIPTED_ANSWER)
