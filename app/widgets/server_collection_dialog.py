@@ -7,6 +7,7 @@ It only asks and checks the form; the controller asks the server.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PySide6.QtWidgets import (
@@ -94,10 +95,7 @@ class ServerCollectionDialog(QDialog):
         self.offline_copy.setToolTip(OFFLINE_HELP)
         self.offline_copy.setAccessibleDescription(OFFLINE_HELP)
         layout.addWidget(self.offline_copy)
-        self.error = QLabel()
-        self.error.setObjectName("dialogError")
-        self.error.setWordWrap(True)
-        self.error.hide()
+        self.error = _error_label()
         layout.addWidget(self.error)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -123,13 +121,8 @@ class ServerCollectionDialog(QDialog):
         )
 
     def accept(self) -> None:
-        try:
-            self.form()
-        except RetrievalError as exc:
-            self.error.setText(exc.message)
-            self.error.show()
-            return
-        super().accept()
+        if _checked(self.form, self.error):
+            super().accept()
 
 
 class PathMapDialog(QDialog):
@@ -147,10 +140,7 @@ class PathMapDialog(QDialog):
         self.path_map = _path_map_editor()
         self.path_map.setPlainText("".join(f"{server}={local}\n" for server, local in path_map))
         layout.addWidget(self.path_map)
-        self.error = QLabel()
-        self.error.setObjectName("dialogError")
-        self.error.setWordWrap(True)
-        self.error.hide()
+        self.error = _error_label()
         layout.addWidget(self.error)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -164,13 +154,28 @@ class PathMapDialog(QDialog):
         return _typed_map(self.path_map)
 
     def accept(self) -> None:
-        try:
-            self.mapping()
-        except RetrievalError as exc:
-            self.error.setText(exc.message)
-            self.error.show()
-            return
-        super().accept()
+        if _checked(self.mapping, self.error):
+            super().accept()
+
+
+def _error_label() -> QLabel:
+    """Where a dialog says what is wrong with what was typed (hidden until then)."""
+    label = QLabel()
+    label.setObjectName("dialogError")
+    label.setWordWrap(True)
+    label.hide()
+    return label
+
+
+def _checked(read: Callable[[], object], error: QLabel) -> bool:
+    """Whether what was typed reads; if not, its sentence is shown in ``error``."""
+    try:
+        read()
+    except RetrievalError as exc:
+        error.setText(exc.message)
+        error.show()
+        return False
+    return True
 
 
 def _path_map_editor() -> QPlainTextEdit:
