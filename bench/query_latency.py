@@ -41,7 +41,7 @@ WARMUP_QUERIES = 5
 K = 8
 
 
-def _texts(folder: Path) -> tuple[list[str], list[str]]:
+def texts(folder: Path) -> tuple[list[str], list[str]]:
     with (folder / "corpus.jsonl").open(encoding="utf-8") as handle:
         passages = [json.loads(line)["text"] for line in handle]
     with (folder / "queries.jsonl").open(encoding="utf-8") as handle:
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--texts", type=Path, default=DEFAULT_TEXTS, help="a BEIR folder")
     args = parser.parse_args()
-    passages, queries = _texts(args.texts)
+    passages, queries = texts(args.texts)
     embedder = Embedder()
     embedder.load()
     results: dict[str, object] = {

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.generation import write_results
+from bench.query_latency import DEFAULT_TEXTS, INSERT_BATCH, WARMUP_QUERIES, K, texts
 from engine.hardware import physical_cores
 from retrieval import lexical_index
 from retrieval.chroma_server import ChromaServer
@@ -58,21 +59,8 @@ from retrieval.locator import Locator
 from retrieval.server_index import bind_collection
 from retrieval.server_search import LOCATOR_KEY
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_TEXTS = HERE.parent.parent / "shared" / "eval" / "msmarco"
-INSERT_BATCH = 4000
-WARMUP_QUERIES = 5
-K = 8
 DIMENSIONS = 384
 SERVER_START_TIMEOUT_S = 60.0
-
-
-def _texts(folder: Path) -> tuple[list[str], list[str]]:
-    with (folder / "corpus.jsonl").open(encoding="utf-8") as handle:
-        passages = [json.loads(line)["text"] for line in handle]
-    with (folder / "queries.jsonl").open(encoding="utf-8") as handle:
-        queries = [json.loads(line)["text"] for line in handle]
-    return passages, queries
 
 
 @contextmanager
@@ -270,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
         help="BEIR folders to compare nDCG@10 on, local vs server (none: skip)",
     )
     args = parser.parse_args(argv)
-    passages, queries = _texts(args.texts)
+    passages, queries = texts(args.texts)
     embedder = Embedder()
     embedder.load()
     results: dict[str, object] = {
