@@ -28,13 +28,20 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.llama_build import phi3_vocabulary
 from engine.chat_template import ChatMessage
 from engine.events import Finished, Token
 from engine.hardware import physical_cores
 from engine.llama_internals import context_handle
 from engine.model import LoadOptions, LocalModel, load_model
 from engine.quantize import quantize_gguf
-from engine.synthetic_model import PHI3_MINI_SHAPE, TINY_SHAPE, write_phi3_gguf
+from engine.synthetic_model import (
+    PHI3_MINI_SHAPE,
+    TINY_SHAPE,
+    Vocabulary,
+    read_vocabulary,
+    write_phi3_gguf,
+)
 from engine.turn import ChatSession, SamplingParams, TurnRequest
 
 HERE = Path(__file__).resolve().parent
@@ -73,23 +80,73 @@ def cpu_name() -> str:
 
 
 def ensure_model(shape_name: str) -> Path:
+    """The benchmark model: ``"tiny"`` (seconds to write) or ``"phi3-mini"``
+    (Phi-3-mini's shape, random weights, Q4_K_M, with Phi-3's own tokenizer
+    so prompts count Phi-3's tokens; cached in ``bench/.models/``)."""
     MODELS.mkdir(exist_ok=True)
     if shape_name == "tiny":
         return write_phi3_gguf(MODELS / "tiny.gguf", weights="random")
     final = MODELS / "phi3-mini-random-Q4_K_M.gguf"
+    vocabulary = read_vocabulary(phi3_vocabulary())
     if final.exists():
+        if _has_vocabulary(final, vocabulary):
+            return final
+        # Written before the benches used Phi-3's tokenizer: same weights
+        # (speed does not depend on them), new tokenizer; a copy, no re-quantizing.
+        print(f"giving {final.name} Phi-3's tokenizer…", flush=True)
+        _replace_vocabulary(final, vocabulary)
         return final
     f16 = MODELS / "phi3-mini-random-F16.gguf"
     print("writing a Phi-3-mini-shaped F16 GGUF with random weights (7.6 GB)…", flush=True)
     started = time.perf_counter()
     write_phi3_gguf(
-        f16, shape=PHI3_MINI_SHAPE, weights="random", dtype="f16", name="Phi-3-mini (random)"
+        f16,
+        shape=PHI3_MINI_SHAPE,
+        weights="random",
+        vocabulary=vocabulary,
+        dtype="f16",
+        name="Phi-3-mini (random)",
     )
     print(f"  {time.perf_counter() - started:.0f} s; quantizing to Q4_K_M…", flush=True)
     quantize_gguf(f16, final, "q4_k_m")
     f16.unlink()
     print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
     return final
+
+
+def _has_vocabulary(path: Path, vocabulary: Vocabulary) -> bool:
+    import gguf
+
+    tokens = gguf.GGUFReader(str(path)).get_field("tokenizer.ggml.tokens")
+    return tokens is not None and tokens.contents() == vocabulary.pieces
+
+
+def _replace_vocabulary(path: Path, vocabulary: Vocabulary) -> None:
+    """Rewrite ``path`` with ``vocabulary`` (same size: the tensors are copied
+    as they are) using gguf's own metadata copier."""
+    import gguf
+    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
+
+    array, keys = gguf.GGUFValueType.ARRAY, gguf.Keys.Tokenizer
+    end = vocabulary.id_of("<|endoftext|>")
+    new = {
+        keys.LIST: MetadataDetails(array, vocabulary.pieces, sub_type=gguf.GGUFValueType.STRING),
+        keys.SCORES: MetadataDetails(array, vocabulary.scores, sub_type=gguf.GGUFValueType.FLOAT32),
+        keys.TOKEN_TYPE: MetadataDetails(
+            array, vocabulary.types, sub_type=gguf.GGUFValueType.INT32
+        ),
+        keys.EOS_ID: MetadataDetails(gguf.GGUFValueType.UINT32, end),
+        keys.PAD_ID: MetadataDetails(gguf.GGUFValueType.UINT32, end),
+    }
+    reader = gguf.GGUFReader(str(path))
+    size = reader.get_field(keys.LIST)
+    if size is None or len(size.contents()) != len(vocabulary.pieces):
+        raise ValueError(f"{path.name}'s vocabulary is not {len(vocabulary.pieces)} tokens")
+    partial = path.with_suffix(".part")
+    writer = gguf.GGUFWriter(str(partial), "phi3", endianess=reader.endianess)
+    copy_with_new_metadata(reader, writer, new, [])
+    del reader  # its memory map, before the file is replaced
+    partial.replace(path)
 
 
 def prompt_messages() -> list[ChatMessage]:

@@ -11,22 +11,19 @@ DOCX) and indexed by the product's own ``DocumentLibrary`` (MiniLM vectors
 cached under ``~/.cache/footnote-dev/grounding/`` so reruns skip the
 embedding; the index itself is rebuilt every run). Every turn of
 ``bench/grounding_questions.json`` runs the real turn path: ``ChatSession``
-on the tiny scripted Phi-3 GGUF the tests use, with ``GroundingSource`` as
+on a tiny Phi-3 GGUF with Phi-3's tokenizer, with ``GroundingSource`` as
 its context source and a :class:`~engine.turn.TurnBudget` per first-word
 target, one session per (mode, target) so the system prompt is cached after
 the first turn as in the app.
 
-**Prompt speed.** The tiny model reads prompts in milliseconds, so the time
-targets would never trim anything. Each turn is planned with Phi-3-mini Q4's
-measured prompt speed on this 2-core VM (19 tokens/s), converted into the
-tiny model's tokens: its test vocabulary splits text into more tokens than
-Phi-3's 32k SentencePiece vocabulary, so the speed passed is 19 x (tiny
-tokens / MiniLM tokens) measured on the folder's chunks, MiniLM's 30k
-WordPiece vocabulary standing in for Phi-3's (no Phi-3 tokenizer is on this
-machine). The context is Phi-3-mini's 4K in the same units. "Source tokens"
-are reported in those Phi-3-sized tokens. The planner's own floors (the
-160-token time floor, the 512-token answer reserve) still count the tiny
-model's tokens, ~1/2.8 of Phi-3's, so Fast trims harder here than it would.
+**Prompt speed and tokens.** The tiny model reads prompts in milliseconds,
+so the time targets would never trim anything: each turn is planned with
+Phi-3-mini Q4's measured prompt speed on this 2-core VM (19 tokens/s) and
+Phi-3-mini's 4K context. The tiny model is written with Phi-3's own
+tokenizer (llama.cpp's ``models/ggml-vocab-phi-3.gguf``, from the sources
+``bench.llama_build`` downloads), so every count (sources, question,
+history, the planner's floors) is in Phi-3's tokens. Its weights are random:
+document search never asks the model for a query.
 
 Measures, per mode (Auto, the app's default, and Always) and target:
 evidence recall (the answer string, case and whitespace aside, is inside a
@@ -50,7 +47,6 @@ Writes ``bench/results/grounding.json``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -70,6 +66,7 @@ from app.settings import DEFAULT_SYSTEM_PROMPT
 from app.wiring.grounding import GroundingChoice, GroundingSource
 from bench.generation import write_results
 from bench.grounding_folder import build_folder
+from bench.llama_build import phi3_vocabulary
 from bench.retrieval import CachedEmbedder
 from engine.budget import FirstWordTarget
 from engine.chat_template import ChatMessage
@@ -77,7 +74,7 @@ from engine.context import ContextRequest, Passage, passage_block
 from engine.events import Failed, Finished, Sources
 from engine.hardware import physical_cores
 from engine.model import DEFAULT_CONTEXT_TOKENS, LoadOptions, LocalModel, load_model
-from engine.synthetic_model import TINY_SHAPE, write_phi3_gguf
+from engine.synthetic_model import read_vocabulary, write_phi3_gguf
 from engine.turn import ChatSession, SamplingParams, TurnBudget, TurnRequest
 from retrieval.documents import DocumentLibrary
 from retrieval.embedding import Embedder
@@ -173,7 +170,7 @@ class TurnResult:
     found: list[RetrievedPassage]
     returned: list[Passage]
     decision: tuple[bool, str] | None
-    source_tiny_tokens: int
+    source_tokens: int
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -199,13 +196,13 @@ def run_turns(
     *,
     mode: str,
     target: FirstWordTarget,
-    tiny_tokens_per_s: float,
+    prompt_tokens_per_s: float,
 ) -> list[TurnResult]:
     recording = RecordingLibrary(library)
     grounding = GroundingSource(cast(DocumentLibrary, recording), None, _mode_choice(mode))
     source = RecordingSource(grounding)
     session = ChatSession(model)
-    budget = TurnBudget(target, prompt_tokens_per_s=tiny_tokens_per_s)
+    budget = TurnBudget(target, prompt_tokens_per_s=prompt_tokens_per_s)
     results = []
     for turn in turns:
         history = turn.get("history") or []
@@ -247,7 +244,7 @@ def run_turns(
                 found=list(recording.found),
                 returned=list(source.returned),
                 decision=(bool(decision), decision.reason) if decision is not None else None,
-                source_tiny_tokens=tokens,
+                source_tokens=tokens,
             )
         )
     return results
@@ -273,9 +270,7 @@ def why_missed(result: TurnResult, answer: str) -> str:
     return "trimmed: left out by the token/time budget"
 
 
-def summarise(
-    results: list[TurnResult], questions: dict[str, dict[str, Any]], tiny_per_phi3: float
-) -> dict[str, Any]:
+def summarise(results: list[TurnResult], questions: dict[str, dict[str, Any]]) -> dict[str, Any]:
     answered = [r for r in results if r.group == "question"]
     no_docs = [r for r in results if r.group == "no_documents"]
     general = [r for r in results if r.group == "general_knowledge"]
@@ -313,7 +308,7 @@ def summarise(
     grounded_no_docs = [r.id for r in no_docs if r.sent]
     grounded_general = [r.id for r in general if r.sent]
     times = [r.seconds_to_passages * 1000 for r in results]
-    phi3_tokens = [r.source_tiny_tokens / tiny_per_phi3 for r in answered]
+    phi3_tokens = [r.source_tokens for r in answered]
     by_kind: dict[str, list[int]] = {}
     for row in per_question:
         by_kind.setdefault(row["kind"], []).append(row["rank_sent"] is not None)
@@ -393,10 +388,11 @@ def chunk_texts(library: DocumentLibrary) -> list[tuple[str, str]]:
 
 
 def tokenizer_ratio(model: LocalModel, embedder: Embedder, texts: Sequence[str]) -> float:
-    """Tiny-model tokens per MiniLM token over the folder's chunks."""
-    tiny = sum(len(model.prompt_tokenizer.text_tokens(t)) for t in texts)
+    """Phi-3 tokens per MiniLM token over the folder's chunks (MiniLM's
+    WordPiece stood in for Phi-3's tokenizer before the bench had it)."""
+    phi3 = sum(len(model.prompt_tokenizer.text_tokens(t)) for t in texts)
     minilm = sum(embedder.count_tokens(t) - 2 for t in texts)  # less [CLS] [SEP]
-    return tiny / max(1, minilm)
+    return phi3 / max(1, minilm)
 
 
 # ------------------------------------------------------------ 10k chunks
@@ -479,9 +475,13 @@ def main() -> None:
     embedder.load()
     cached = IndexingCache(embedder, CACHE / "embeddings.sqlite3")
     model_path = write_phi3_gguf(
-        CACHE / "tiny-phi3-16k.gguf", shape=dataclasses.replace(TINY_SHAPE, n_ctx_train=16_384)
+        CACHE / "tiny-phi3-vocabulary.gguf",
+        weights="random",
+        vocabulary=read_vocabulary(phi3_vocabulary()),
     )
-    model = load_model(model_path, LoadOptions(seed=0))
+    # Phi-3-mini's 4K context, so the context binds where it would for Phi-3
+    # and the time target does the trimming, as on a 2-core laptop.
+    model = load_model(model_path, LoadOptions(context_tokens=DEFAULT_CONTEXT_TOKENS, seed=0))
 
     with tempfile.TemporaryDirectory() as work:
         library = DocumentLibrary(Path(work) / "index", lambda: cached)
@@ -489,16 +489,9 @@ def main() -> None:
         cached.indexing = False
         stored = chunk_texts(library)
         ratio = tokenizer_ratio(model, embedder, [t for _, t in stored])
-        chars_per_minilm = sum(len(t) for _, t in stored) / sum(
-            embedder.count_tokens(t) - 2 for _, t in stored
+        chars_per_phi3 = sum(len(t) for _, t in stored) / sum(
+            len(model.prompt_tokenizer.text_tokens(t)) for _, t in stored
         )
-        tiny_speed = args.prompt_speed * ratio
-        # Phi-3-mini's 4K context, in the tiny model's (smaller) tokens, so
-        # the context binds where it would for Phi-3 and the time target
-        # does the trimming, as on a 2-core laptop.
-        model.close()
-        context = min(16_384, round(DEFAULT_CONTEXT_TOKENS * ratio))
-        model = load_model(model_path, LoadOptions(context_tokens=context, seed=0))
 
         # Questions whose file is here and whose answer the index holds.
         questions, skipped = {}, []
@@ -533,9 +526,14 @@ def main() -> None:
             for target_name in args.targets:
                 target = FirstWordTarget(target_name)
                 results = run_turns(
-                    model, library, turns, mode=mode, target=target, tiny_tokens_per_s=tiny_speed
+                    model,
+                    library,
+                    turns,
+                    mode=mode,
+                    target=target,
+                    prompt_tokens_per_s=args.prompt_speed,
                 )
-                summary = summarise(results, questions, ratio)
+                summary = summarise(results, questions)
                 runs[f"{mode}/{target_name}"] = summary
                 print(
                     f"| {mode} | {target_name} | {summary['found_recall']:.2f} | "
@@ -565,9 +563,9 @@ def main() -> None:
             f"p95 {latency['p95_ms']:.0f} ms"
         )
     print(
-        f"\nplanned at {args.prompt_speed} Phi-3 tokens/s = {tiny_speed:.1f} tiny-model tokens/s "
-        f"(tiny/MiniLM tokens {ratio:.2f}); source tokens in Phi-3-sized (MiniLM) tokens, "
-        f"{chars_per_minilm:.2f} chars each; load average {load_start} -> "
+        f"\nplanned at {args.prompt_speed} Phi-3 tokens/s; source tokens are Phi-3's "
+        f"({chars_per_phi3:.2f} characters each, {ratio:.2f} per MiniLM token); load average "
+        f"{load_start} -> "
         f"{os.getloadavg()[0]:.2f}"
     )
     for key, summary in runs.items():
@@ -580,17 +578,13 @@ def main() -> None:
             "machine": f"{platform.processor() or platform.machine()}, "
             f"{physical_cores()} physical cores, {platform.system()}",
             "note": (
-                "real turn path (ChatSession + GroundingSource + planner) on the tiny scripted "
-                f"Phi-3 GGUF, planned at {args.prompt_speed} Phi-3 tokens/s (Phi-3-mini Q4 on "
-                f"this VM) = {tiny_speed:.1f} tiny-model tokens/s, context {context} tiny "
-                "tokens (4K Phi-3-sized); source tokens in Phi-3-sized tokens (MiniLM "
-                "WordPiece as the stand-in). The planner's own floors (160-token time floor, "
-                "512-token answer reserve) count tiny tokens, ~1/ratio of Phi-3's: Fast is "
-                "pessimistic here"
+                "real turn path (ChatSession + GroundingSource + planner) on a tiny Phi-3 "
+                "GGUF with Phi-3's own tokenizer (every count in Phi-3 tokens), planned at "
+                f"{args.prompt_speed} tokens/s (Phi-3-mini Q4 on this VM), 4K context"
             ),
             "folder": {"files": written, "chunks": chunks, "per_file": per_file, "failed": failed},
-            "tiny_tokens_per_minilm_token": round(ratio, 3),
-            "chars_per_minilm_token": round(chars_per_minilm, 2),
+            "phi3_tokens_per_minilm_token": round(ratio, 3),
+            "chars_per_phi3_token": round(chars_per_phi3, 2),
             "load_average_1min": {"start": load_start, "end": round(os.getloadavg()[0], 2)},
             "skipped_questions": skipped,
             "answer_chunks": {q["id"]: q["answer_chunks"] for q in questions.values()},

@@ -130,6 +130,22 @@ def ensure_llama_tool(tool: str, *, quiet: bool = False) -> Path:
     return binary
 
 
+def phi3_vocabulary() -> Path:
+    """Phi-3's tokenizer as a vocabulary-only GGUF, from the llama.cpp sources
+    of the installed llama-cpp-python (``models/ggml-vocab-phi-3.gguf``,
+    llama.cpp's tokenizer test file; downloaded with the sdist on first use).
+    Benchmark models written with it count tokens exactly as Phi-3 does."""
+    version = llama_cpp_python_version()
+    root = dev_cache() / "llama-build" / version
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root / ".lock"):
+        source = _llama_cpp_source(version, root)
+    path = source / "models" / "ggml-vocab-phi-3.gguf"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: llama.cpp's sources moved it")
+    return path
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     with path.open("w") as handle:

@@ -27,6 +27,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -170,11 +171,43 @@ def build_vocabulary(target_size: int = 0) -> Vocabulary:
     return Vocabulary(pieces=pieces, scores=scores, types=types)
 
 
+def read_vocabulary(path: Path) -> Vocabulary:
+    """The tokenizer of another GGUF, e.g. Phi-3's own: llama.cpp's sources
+    carry it as ``models/ggml-vocab-phi-3.gguf`` (a vocabulary-only file
+    converted from microsoft/Phi-3-mini-4k-instruct). A model written with it
+    splits text into exactly the tokens Phi-3 would, so token counts (prompt
+    sizes, what a time budget buys) are Phi-3's."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(path))
+
+    def field(name: str) -> list[Any]:
+        found = reader.get_field(name)
+        if found is None:
+            raise ValueError(f"{path} has no {name}: not a llama.cpp vocabulary file")
+        values: list[Any] = found.contents()
+        return values
+
+    model = reader.get_field("tokenizer.ggml.model")
+    if model is None or model.contents() != "llama":
+        raise ValueError(f"{path} is not a SentencePiece (llama) vocabulary")
+    vocab = Vocabulary(
+        pieces=[str(p) for p in field("tokenizer.ggml.tokens")],
+        scores=[float(s) for s in field("tokenizer.ggml.scores")],
+        types=[int(t) for t in field("tokenizer.ggml.token_type")],
+    )
+    missing = [t for t in PHI3_SPECIAL_TOKENS if t not in vocab.pieces]
+    if missing:
+        raise ValueError(f"{path} lacks Phi-3's chat tokens {missing}")
+    return vocab
+
+
 def write_phi3_gguf(
     path: Path,
     *,
     shape: ModelShape = TINY_SHAPE,
     weights: str = "scripted",
+    vocabulary: Vocabulary | None = None,
     loop: bool = False,
     seed: int = 0,
     name: str = "Footnote tiny Phi-3",
@@ -190,12 +223,16 @@ def write_phi3_gguf(
     ``dtype="f16"`` halves the size of big models (benchmarks quantize it further).
     ``chat_tokens=False`` writes padding where Phi-3's added tokens belong, as
     converters that miss a checkpoint's added tokens do (to test the warning).
+    ``vocabulary`` (random weights only: the script needs its own pieces)
+    replaces the test vocabulary, e.g. with Phi-3's (:func:`read_vocabulary`).
     """
     import gguf
 
     if weights not in ("scripted", "random"):
         raise ValueError(f"weights must be 'scripted' or 'random', not {weights!r}")
-    vocab = build_vocabulary(shape.extra_vocab)
+    if vocabulary is not None and weights != "random":
+        raise ValueError("a given vocabulary needs weights='random' (the script is in test pieces)")
+    vocab = vocabulary or build_vocabulary(shape.extra_vocab)
     rng = np.random.default_rng(seed)
 
     path.parent.mkdir(parents=True, exist_ok=True)
