@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -61,6 +60,7 @@ from engine.query_writer import (
     query_instruction,
     sanitize_query,
 )
+from engine.read_ahead import ReadAheadState, read_ahead_batch_tokens, whole_in_cache
 from engine.sampling import SamplingParams
 
 if TYPE_CHECKING:
@@ -68,16 +68,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Reading ahead is stopped by Enter at any moment and by newer text at the end
-# of a batch; llama.cpp keeps only whole batches, so it reads in small ones,
-# about this long each at the measured prompt speed: on a 2-core laptop 512
-# tokens are ~25 s of work, and on a busy one a fixed 32-token batch took
-# 10 s (bench.ui_typing), longer than a short question takes to type. Small
-# batches cost more per token: Phi-3-mini Q4 on one busy core read 8-, 16-,
-# 32- and 64-token batches at ~55, 70, 95 and 100 % of its 128-token speed.
-READ_AHEAD_BATCH_S = 2.0
-READ_AHEAD_MIN_BATCH_TOKENS = 16
-READ_AHEAD_MAX_BATCH_TOKENS = 64
 # Earlier user questions a context source sees (oldest first).
 RECENT_QUESTIONS = 3
 
@@ -151,11 +141,8 @@ class ChatSession:
         self._prompts = PromptBuilder(self.backend)
         # Text and tokens of the last prompt + answer the model evaluated.
         self._cache = self._prompts.cache
-        # What the last read_ahead left in the backend's cache (tokens), and
-        # the passages in it, for the turn after it (_as_read_ahead).
-        self._read_ahead_tokens = 0
-        self._read_ahead_sources: tuple[Passage, ...] = ()
-        self._read_ahead_whole = 0  # how many of them the cache holds whole
+        # What the last read_ahead left in the backend's cache, for the turn after it.
+        self._ahead = ReadAheadState()
 
     def run(
         self,
@@ -182,8 +169,7 @@ class ChatSession:
         except EngineError as exc:
             yield Failed(exc)
         finally:
-            self._read_ahead_sources = ()  # a read-ahead serves the one turn after it
-            self._read_ahead_whole = 0
+            self._ahead.forget()  # a read-ahead serves the one turn after it
 
     def read_ahead(
         self,
@@ -225,7 +211,7 @@ class ChatSession:
         except EngineError as exc:
             log.info("reading ahead failed: %s", exc)
             return 0
-        return self._read_ahead_tokens
+        return self._ahead.tokens
 
     def calibrate_prompt_speed(self) -> float:
         """Measure the prompt speed once (~128 tokens: seconds on a laptop CPU)
@@ -285,7 +271,7 @@ class ChatSession:
             system, units, dropped_units, request.user_message, passages
         )
         if read_ahead:
-            self._read_ahead_tokens = 0
+            self._ahead.tokens = 0
             # Superseded already: the newer text reads; reading now would
             # first drop what the cache holds beyond this prompt's prefix.
             waiting = superseded is not None and superseded.is_set()
@@ -295,7 +281,7 @@ class ChatSession:
                 )
                 # Before reading: stopped half-way (Enter), what was read is
                 # still these passages' start, which the turn can reuse.
-                self._read_ahead_sources = prompt.sources
+                self._ahead.sources = prompt.sources
                 # _evaluate_prompt reads all but the last token it is given,
                 # in small batches: Enter stops it mid-batch, losing only that one.
                 batch = read_ahead_batch_tokens(self.prompt_speed.tokens_per_s)
@@ -303,14 +289,14 @@ class ChatSession:
                 done = yield from self._evaluate_prompt(
                     prompt.tokens[: start + 1], cancel, batch, between=superseded
                 )
-                self._read_ahead_tokens = done.reused_tokens + done.evaluated_tokens
-                self._read_ahead_whole = _whole_in_cache(
-                    prompt.sources, self._prompts.block_tokens, start, self._read_ahead_tokens
+                self._ahead.tokens = done.reused_tokens + done.evaluated_tokens
+                self._ahead.whole = whole_in_cache(
+                    prompt.sources, self._prompts.block_tokens, start, self._ahead.tokens
                 )
                 log.info(
                     "read ahead %s: %d of %d tokens cached, %d read in %.1f s (%d-token batches)%s",
                     [p.id[:8] for p in prompt.sources],
-                    self._read_ahead_tokens,
+                    self._ahead.tokens,
                     start,
                     done.evaluated_tokens,
                     time.perf_counter() - started,
@@ -390,14 +376,14 @@ class ChatSession:
         selected = select_passages(
             found, plan.source_tokens, self._prompts.block_tokens, request.user_message
         )
-        if self._read_ahead_whole:
-            selected = self._as_read_ahead(
-                found,
-                selected,
-                new_tokens=plan.source_tokens,
-                context_tokens=plan_prompt(sizes).source_tokens,
-                question=request.user_message,
-            )
+        selected = self._ahead.reuse(
+            found,
+            selected,
+            self._prompts.block_tokens,
+            new_tokens=plan.source_tokens,
+            context_tokens=plan_prompt(sizes).source_tokens,
+            question=request.user_message,
+        )
         distinct = len({p.id or p.text for p in found})
         if plan.limited_by_time and len(selected) < distinct and time_budget is not None:
             yield Notice(
@@ -406,39 +392,6 @@ class ChatSession:
                 "first-word target in Settings reads more of them."
             )
         return selected, plan.dropped_history_units
-
-    def _as_read_ahead(
-        self,
-        found: Sequence[Passage],
-        selected: list[Passage],
-        *,
-        new_tokens: int,
-        context_tokens: int,
-        question: str,
-    ) -> list[Passage]:
-        """The turn (or read-ahead) right after a read-ahead. The passages the
-        cache holds whole that the search still returns for the whole question
-        are sent first, as they were read (in that order, cut for the
-        question as it stood then): they cost the first word nothing, only
-        room in the context. After them come the search's best other passages
-        within the first-word budget (``new_tokens``) and the room left. A
-        passage read ahead only in part counts like any other."""
-        ahead = self._read_ahead_sources[: self._read_ahead_whole]  # forgotten after its turn
-        returned = {p.id for p in found if p.id}
-        cached = list(itertools.takewhile(lambda p: bool(p.id) and p.id in returned, ahead))
-        log.info(
-            "%d of %d passages read ahead (%d whole) are still found",
-            len(cached),
-            len(self._read_ahead_sources),
-            len(ahead),
-        )
-        if not cached:
-            return selected
-        cached_tokens = sum(self._prompts.block_tokens(p) for p in cached)
-        room = min(new_tokens, context_tokens - cached_tokens)
-        taken = {p.id for p in cached}
-        rest = [p for p in found if p.id not in taken]
-        return cached + select_passages(rest, room, self._prompts.block_tokens, question)
 
     def _evaluate_prompt(
         self,
@@ -623,15 +576,6 @@ class ChatSession:
         self.backend.forget()
 
 
-def read_ahead_batch_tokens(prompt_tokens_per_s: float) -> int:
-    """Tokens per read-ahead batch: about :data:`READ_AHEAD_BATCH_S` of
-    reading at this speed, so Enter or newer text loses or waits at most
-    that, within the bounds below which llama.cpp reads much slower per
-    token and above which a batch outlasts a short question."""
-    tokens = round(prompt_tokens_per_s * READ_AHEAD_BATCH_S)
-    return max(READ_AHEAD_MIN_BATCH_TOKENS, min(READ_AHEAD_MAX_BATCH_TOKENS, tokens))
-
-
 def _earlier(message: ChatMessage | EarlierMessage) -> EarlierMessage:
     if isinstance(message, EarlierMessage):
         return message
@@ -666,28 +610,3 @@ def _ask(
         log.exception("context source failed")
         yield Notice(f"Sources unavailable, answering without them: {exc}")
         return []
-
-
-# A passage whose block ends at most this many tokens past what the cache
-# holds counts as read whole (the block sizes are counted one by one, the
-# prompt tokenized at once: they may differ by a token at each seam).
-WHOLE_SLACK_TOKENS = 8
-
-
-def _whole_in_cache(
-    sources: Sequence[Passage],
-    block_tokens: Callable[[Passage], int],
-    question_start: int,
-    cached: int,
-) -> int:
-    """How many of ``sources`` (the first ones) a read-ahead left whole in the
-    cache: their blocks end right before the question, at ``question_start``."""
-    sizes = [block_tokens(p) for p in sources]
-    end = question_start - sum(sizes)
-    whole = 0
-    for size in sizes:
-        end += size
-        if end > cached + WHOLE_SLACK_TOKENS:
-            break
-        whole += 1
-    return whole

@@ -13,16 +13,13 @@ from engine.budget import FirstWordTarget
 from engine.context import ContextProgress, ContextRequest, SourcePassage
 from engine.events import Finished, TurnEvent
 from engine.model import LocalModel
-from engine.turn import (
+from engine.read_ahead import (
     READ_AHEAD_MAX_BATCH_TOKENS,
     READ_AHEAD_MIN_BATCH_TOKENS,
-    ChatSession,
-    SamplingParams,
-    TurnBudget,
-    TurnRequest,
-    _whole_in_cache,
     read_ahead_batch_tokens,
+    whole_in_cache,
 )
+from engine.turn import ChatSession, SamplingParams, TurnBudget, TurnRequest
 
 SYSTEM = "You are a helpful assistant."
 PASSAGES = [
@@ -262,6 +259,6 @@ def test_only_passages_the_cache_holds_whole_count_as_read() -> None:
         return blocks[p.id]
 
     # System and history: 100 tokens; the sources 100-400; the question after.
-    assert _whole_in_cache(passages, size, question_start=400, cached=250) == 1
-    assert _whole_in_cache(passages, size, question_start=400, cached=400) == 3
-    assert _whole_in_cache(passages, size, question_start=400, cached=150) == 0
+    assert whole_in_cache(passages, size, question_start=400, cached=250) == 1
+    assert whole_in_cache(passages, size, question_start=400, cached=400) == 3
+    assert whole_in_cache(passages, size, question_start=400, cached=150) == 0
