@@ -115,7 +115,14 @@ def main() -> None:
     per_token = bytes_per_token(path, info.kv_bytes_per_token)
     print(f"memory read bandwidth {bandwidth.gb_per_s:.1f} GB/s", flush=True)
 
-    model = load_model(path, LoadOptions(context_tokens=sizes.context_tokens, seed=1))
+    # The same fixed thread count as llama-bench. With the app's automatic
+    # count, the look before each turn saw the llama-bench process that had
+    # just run beside it (interleaved) as another program keeping both CPUs
+    # busy, and decoded on one thread (2026-12-06: 2.63 vs 5.03 tok/s); the
+    # automatic count is bench.engine_load's subject.
+    model = load_model(
+        path, LoadOptions(context_tokens=sizes.context_tokens, threads=threads, seed=1)
+    )
     speed = PromptSpeed.for_model(model)
     short_pp, long_pp = sizes.prompt_tokens
     depth = long_pp

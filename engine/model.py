@@ -167,6 +167,8 @@ class LocalModel:
             self.threads = count
 
     def close(self) -> None:
+        if self.cpu_share is not None:
+            self.cpu_share.close()  # its counter-reading thread
         self.llama.close()
 
     def _single_token_ids(self, texts: tuple[str, ...]) -> list[int]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import llama_cpp
 import pytest
 
-from engine.cpu_share import CpuShare, PaceWatch, threads_for
+from engine.cpu_share import CpuShare, PaceWatch, Reading, threads_for
 from engine.local_backend import LocalBackend
 from engine.model import LoadOptions, load_model
 from engine.sampling import SamplingParams
@@ -133,15 +133,72 @@ def test_an_answer_whose_tokens_slow_down_gets_a_new_thread_count_mid_way(
         model.close()
 
 
+class _Machine:
+    """Stand-in CPU counters: other programs keep ``busy`` CPUs busy from now
+    on, while this process uses ``own``; time moves only when told."""
+
+    def __init__(self) -> None:
+        self.now, self.busy_s, self.own_s = 100.0, 0.0, 0.0
+
+    def run(self, seconds: float, busy: float, own: float = 0.0) -> None:
+        self.now += seconds
+        self.busy_s += seconds * (busy + own)
+        self.own_s += seconds * own
+
+    def read(self, clock: object) -> Reading:
+        return Reading(self.now, self.busy_s, self.own_s)
+
+
+def _share(machine: _Machine) -> CpuShare:
+    return CpuShare(
+        physical_cores=2,
+        logical_cpus=2,
+        clock=lambda: machine.now,
+        read=machine.read,
+        sample=False,
+    )
+
+
 def test_no_look_ever_waits() -> None:
-    """A turn right after the last look keeps the last count, and a look
-    mid-answer answers only once enough time has passed (injected clock;
-    nothing sleeps)."""
-    now = [100.0]
-    share = CpuShare(physical_cores=2, clock=lambda: now[0])
-    assert share.threads() == 2  # right after the first look: the last count, at once
+    """A turn right after the counters started keeps the last count, and a
+    look mid-answer answers only once enough time has passed (stand-in
+    clock and counters; nothing sleeps)."""
+    machine = _Machine()
+    share = _share(machine)
+    assert share.threads() == 2  # no span to read yet: the last count, at once
+    machine.run(0.5, busy=0.0, own=2.0)
     share.restart()
-    now[0] += 0.05
+    machine.run(0.05, busy=1.0, own=1.0)
     assert share.threads_when_ready() is None  # too soon to tell: decode on
-    now[0] += 0.2
-    assert share.threads_when_ready() in (1, 2)
+    machine.run(0.3, busy=1.0, own=1.0)
+    assert share.threads_when_ready() == 1
+
+
+def test_a_look_reads_the_last_second_not_the_time_since_the_last_turn() -> None:
+    """A build started seconds before the question takes a core, though the
+    minutes before were quiet; a program that ended seconds before frees
+    it, though it ran for minutes (averaged since the last turn, both came
+    out wrong: bench.engine's decode ran on one thread beside a llama-bench
+    that had just exited)."""
+    machine = _Machine()
+    share = _share(machine)
+    for _ in range(240):  # two quiet minutes while the user reads the answer
+        machine.run(0.25, busy=0.0)
+        share.sample()
+    for _ in range(12):  # then a build starts: 3 s of one busy CPU
+        machine.run(0.25, busy=1.0)
+        share.sample()
+    assert share.threads() == 1
+
+    for _ in range(240):  # it runs for two minutes
+        machine.run(0.25, busy=1.0)
+        share.sample()
+    for _ in range(8):  # and ends 2 s before the next question
+        machine.run(0.25, busy=0.0)
+        share.sample()
+    assert share.threads() == 2
+    # Our own threads never count as another program.
+    for _ in range(8):
+        machine.run(0.25, busy=0.0, own=2.0)
+        share.sample()
+    assert share.threads() == 2
