@@ -259,7 +259,7 @@ def trace_at(
             if small is None:  # llama-bench's size: what the test needs, not the app's 4K
                 small = SmallContext(model, prompt_end + tokens + 8, threads)
             print("    raw…", flush=True)
-            runs.setdefault("raw", []).extend(raw_decode(ctx, n_vocab, prompt_end, tokens, round_))
+            runs.setdefault("raw", []).append(raw_decode(ctx, n_vocab, prompt_end, tokens, round_))
             forget_from(ctx, prompt_end)
             print("    raw + threadpool…", flush=True)
             pool = Threadpool(ctx, threads)
