@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import socket
 import threading
 import time
@@ -190,6 +191,21 @@ def _record_started_qthreads(started: list[Any]) -> Callable[[], None]:
 
 
 # ----------------------------------------------------------------- models
+
+
+@pytest.fixture
+def ctrl_c_reaches_children() -> Iterator[None]:
+    """A child started in this test gets Ctrl+C as from a terminal. Started
+    from a background job (``cmd &`` in a script, some CI runners), the test
+    run inherits SIGINT *ignored*, and so would every child it starts (an
+    ignored signal stays ignored across exec); a Python handler does not."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,7 @@ def _spin(stop: multiprocessing.synchronize.Event) -> None:
     (multiprocessing.cpu_count() or 1) < 2, reason="needs two CPUs to leave one free"
 )
 def test_another_busy_process_is_seen(tmp_path: Path) -> None:
-    share = CpuShare(physical_cores=multiprocessing.cpu_count())
+    share = CpuShare(physical_cores=multiprocessing.cpu_count(), sample=False)
     stop = multiprocessing.get_context("spawn").Event()
     spinner = multiprocessing.get_context("spawn").Process(target=_spin, args=(stop,))
     spinner.start()
@@ -55,6 +55,10 @@ def test_a_turn_runs_on_the_threads_the_load_leaves(tiny_model: Path) -> None:
             def threads(self) -> int:
                 return 1
 
+            def close(self) -> None:
+                pass
+
+        model.cpu_share.close()  # the real one's counter thread
         model.cpu_share = Busy()  # type: ignore[assignment]
         request = TurnRequest("", (), "Hi", SamplingParams(max_answer_tokens=2))
         list(ChatSession(model).run(request, threading.Event()))
@@ -109,12 +113,17 @@ def test_an_answer_whose_tokens_slow_down_gets_a_new_thread_count_mid_way(
             Share.asked += 1
             return None if Share.asked < 3 else model.threads + 1
 
+        def close(self) -> None:
+            pass
+
     times, now = [0.0], 0.0
     for n in range(24):  # two clock reads per token: after it, and as the next starts
         now += 0.1 if n < 12 else 0.3
         times += [now, now]
     clock = iter(times)
     try:
+        assert model.cpu_share is not None
+        model.cpu_share.close()  # the real one's counter thread
         model.cpu_share = Share()  # type: ignore[assignment]
         before = model.threads
         backend = LocalBackend(model, clock=lambda: next(clock))

@@ -142,6 +142,7 @@ def start_cli(home: Path, mode: str, *argv: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.usefixtures("ctrl_c_reaches_children")
 def test_ctrl_c_stops_the_cli_within_a_second_even_in_a_stuck_parser(
     tmp_path: Path, footnote_home: Path
 ) -> None:

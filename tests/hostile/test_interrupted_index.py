@@ -78,6 +78,7 @@ def _read_until(fd: int, marker: bytes, deadline: float) -> bytes:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child")
+@pytest.mark.usefixtures("ctrl_c_reaches_children")
 def test_ctrl_c_says_what_is_kept(tmp_path: Path, footnote_home: Path) -> None:
     docs = _write_docs(tmp_path / "docs", big_paragraphs=3000)  # minutes of embedding
     env = {**os.environ, "FOOTNOTE_HOME": str(footnote_home), "HF_HUB_OFFLINE": "1"}
