@@ -53,7 +53,7 @@ from bench.generation import ensure_model
 from bench.llama_bench import BenchSettings, ensure_llama_bench, run_llama_bench
 from engine.events import Finished, Token, Writing
 from engine.llama_internals import context_handle, keep_cached
-from engine.model import PROMPT_BATCH_TOKENS, LoadOptions, LocalModel, load_model, maps_weights
+from engine.model import PROMPT_BATCH_TOKENS, LoadOptions, LocalModel, load_model
 from engine.prompt_speed import PromptSpeed
 from engine.turn import ChatSession, SamplingParams, TurnRequest
 
@@ -296,13 +296,7 @@ def main() -> None:
     path: Path = args.model or ensure_model("phi3-mini")
     llama_bench = ensure_llama_bench()
     threads = psutil.cpu_count(logical=False) or 1
-    settings = BenchSettings(
-        threads=threads,
-        batch_tokens=PROMPT_BATCH_TOKENS,
-        ubatch_tokens=PROMPT_BATCH_TOKENS,
-        flash_attn=False,
-        mmap=maps_weights(0),
-    )
+    settings = BenchSettings.as_the_app(threads)
     load_start = load_average()
     started = time.perf_counter()
     print(f"model {path.name}; {threads} threads; load average {load_start}", flush=True)

@@ -43,7 +43,7 @@ from bench.generation import cpu_name, ensure_model
 from bench.llama_bench import BenchSettings, ensure_llama_bench, run_llama_bench
 from bench.llama_build import cmake_args, llama_cpp_python_version
 from engine.gguf_info import inspect_gguf
-from engine.model import PROMPT_BATCH_TOKENS, LoadOptions, load_model, maps_weights
+from engine.model import LoadOptions, load_model
 from engine.prompt_speed import PromptSpeed
 
 HERE = Path(__file__).resolve().parent
@@ -100,15 +100,7 @@ def main() -> None:
     started = time.perf_counter()
     info = inspect_gguf(path)
     threads = psutil.cpu_count(logical=False) or 1
-    # The app's settings (engine.model): f16 KV without flash attention, on
-    # the CPU the weights read rather than mmap-ed.
-    settings = BenchSettings(
-        threads=threads,
-        batch_tokens=PROMPT_BATCH_TOKENS,
-        ubatch_tokens=PROMPT_BATCH_TOKENS,
-        flash_attn=False,
-        mmap=maps_weights(0),
-    )
+    settings = BenchSettings.as_the_app(threads)
     print(f"model {path.name}; {threads} threads; load average {load_start}", flush=True)
 
     bandwidth = measure_read_bandwidth(threads)

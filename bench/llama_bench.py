@@ -37,6 +37,20 @@ class BenchSettings:
     kv_type: str = "f16"  # llama-bench's -ctk/-ctv name
     mmap: bool = False  # llama-bench's -lm mmap / none: as engine.model loads
 
+    @classmethod
+    def as_the_app(cls, threads: int) -> BenchSettings:
+        """The app's CPU settings (engine.model): f16 KV without flash
+        attention, 512-token batches, the weights read rather than mmap-ed."""
+        from engine.model import PROMPT_BATCH_TOKENS, maps_weights
+
+        return cls(
+            threads=threads,
+            batch_tokens=PROMPT_BATCH_TOKENS,
+            ubatch_tokens=PROMPT_BATCH_TOKENS,
+            flash_attn=False,
+            mmap=maps_weights(0),
+        )
+
 
 @dataclass(frozen=True)
 class BenchResult:
